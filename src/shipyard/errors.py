@@ -1,0 +1,69 @@
+"""The one error tree of shipyard; every room raises these and only these.
+
+    ShipyardError                 anything shipyard reports to a user
+    ├── ConfigError               bad input in the config files or flags
+    ├── CommandError              a subprocess failed (argv, exit code, output tail)
+    ├── EngineError               the local engine cannot do what was asked
+    │   ├── NotRootError          the engine needs root on Linux
+    │   ├── NodeError             a compute node failed to start, run or stop
+    │   └── CapacityError         a pool does not fit (addresses, memory)
+    └── BatchError                the Batch service (real or local) refused a request
+
+Third-party exceptions are translated into these at each room's boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class ShipyardError(Exception):
+    """Base of every error shipyard reports; ``hint`` says what to do next."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigError(ShipyardError):
+    """Bad input: a config file, a flag or a request body."""
+
+
+class CommandError(ShipyardError):
+    """A subprocess exited non-zero or could not start."""
+
+    def __init__(self, argv: Sequence[str], returncode: int | None, output: str) -> None:
+        tail = "\n".join(output.strip().splitlines()[-15:])
+        shown = " ".join(argv)
+        super().__init__(f"command failed (exit {returncode}): {shown}\n{tail}".rstrip())
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.output = output
+
+
+class EngineError(ShipyardError):
+    """The local engine cannot do what was asked."""
+
+
+class NotRootError(EngineError):
+    """The local engine needs root on Linux for namespaces and Docker daemons."""
+
+
+class NodeError(EngineError):
+    """A compute node failed to start, run a command, load an image or stop."""
+
+
+class CapacityError(EngineError):
+    """A pool does not fit on this machine (addresses or memory)."""
+
+
+class BatchError(ShipyardError):
+    """The Batch service refused a request; ``code`` is the service's error code."""
+
+    def __init__(self, code: str, message: str, hint: str | None = None) -> None:
+        super().__init__(f"{code}: {message}", hint)
+        self.code = code
