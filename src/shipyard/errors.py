@@ -7,7 +7,8 @@
     │   ├── NotRootError          the engine needs root on Linux
     │   ├── NodeError             a compute node failed to start, run or stop
     │   └── CapacityError         a pool does not fit (addresses, memory)
-    └── BatchError                the Batch service (real or local) refused a request
+    └── BatchError                the Batch service (real or local) refused a request;
+                                  the engine raises it to answer with that status and code
 
 Third-party exceptions are translated into these at each room's boundary.
 """
@@ -62,8 +63,18 @@ class CapacityError(EngineError):
 
 
 class BatchError(ShipyardError):
-    """The Batch service refused a request; ``code`` is the service's error code."""
+    """The Batch service refused a request: HTTP ``status``, service ``code``, detail ``values``."""
 
-    def __init__(self, code: str, message: str, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        values: Sequence[tuple[str, str]] = (),
+        hint: str | None = None,
+    ) -> None:
         super().__init__(f"{code}: {message}", hint)
+        self.status = status
         self.code = code
+        self.detail = message
+        self.values = list(values)

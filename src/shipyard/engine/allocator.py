@@ -1,0 +1,349 @@
+"""Allocation: turning a pool's target counts into running nodes, and taking them away.
+
+One worker thread per pool reconciles the node records with the targets, then marks the
+pool ``steady``; each new node then boots on its own thread (images, start task). Deleting
+a pool stops every node and removes its network. All of it is resumable: after a restart
+or a crash, ``recover`` picks up each pool and node from the store and finishes the work.
+Threads are daemons: stopping the engine never waits for a slow node.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from shipyard.engine import boot, docs, nodes
+from shipyard.engine.settings import EngineSettings
+from shipyard.engine.store import Json, Record, RecordMissing, Store
+from shipyard.errors import ShipyardError
+
+log = logging.getLogger(__name__)
+
+POOL, NODE = "pool", "node"
+AGENT_VERSION = "shipyard-local"
+
+
+@dataclass(frozen=True)
+class NodeRef:
+    pool_id: str
+    node_id: str
+
+
+class Allocator:
+    """Owns every node-changing thread of the engine."""
+
+    def __init__(self, settings: EngineSettings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self._workers: dict[str, threading.Thread] = {}
+        self._again: set[str] = set()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Ask long waits to give up; state on disk stays resumable."""
+        self._stopping.set()
+
+    # -- per-pool worker ---------------------------------------------------------------
+    def kick(self, pool_id: str) -> None:
+        """Make sure a worker reconciles this pool (again, if one is already busy)."""
+        key = pool_id.lower()
+        with self._lock:
+            worker = self._workers.get(key)
+            if worker is not None and worker.is_alive():
+                self._again.add(key)
+                return
+            worker = threading.Thread(target=self._work, args=(pool_id,), daemon=True,
+                                      name=f"pool-{pool_id}")
+            self._workers[key] = worker
+        worker.start()
+
+    def _work(self, pool_id: str) -> None:
+        key = pool_id.lower()
+        while True:
+            try:
+                self._reconcile(pool_id)
+            except Exception:
+                log.exception("pool %s: reconcile failed", pool_id)
+            with self._lock:
+                if key not in self._again:
+                    self._workers.pop(key, None)
+                    return
+                self._again.discard(key)
+
+    def _reconcile(self, pool_id: str) -> None:
+        pool = self.store.get(POOL, "", pool_id)
+        if pool is None:
+            return
+        if pool.doc["state"] == "deleting":
+            self._delete_pool(pool)
+            return
+        members = self._members(pool_id)
+        add, remove = _plan(pool.doc, members)
+        if add or remove:
+            self._ensure_network(pool)
+        with ThreadPoolExecutor(max_workers=16) as pool_exec:
+            list(pool_exec.map(self._remove_node, remove))
+            started = list(pool_exec.map(lambda d: self._allocate_node(pool, d), add))
+        for ref in started:
+            if ref is not None:
+                self._spawn(f"boot-{ref.node_id[:12]}", partial(self._boot, ref))
+        self._finish_resize(pool_id)
+
+    def _members(self, pool_id: str) -> list[Record]:
+        return [r for r in self.store.list(NODE, pool_id) if r.doc["state"] != "leavingpool"]
+
+    def _finish_resize(self, pool_id: str) -> None:
+        members = self._members(pool_id)
+
+        def settle(record: Record) -> None:
+            record.doc["currentDedicatedNodes"] = sum(m.doc["isDedicated"] for m in members)
+            record.doc["currentLowPriorityNodes"] = sum(
+                not m.doc["isDedicated"] for m in members)
+            if record.doc["state"] == "active":
+                docs.set_allocation_state(record.doc, "steady")
+
+        self._mutate_pool(pool_id, settle)
+
+    # -- networks ----------------------------------------------------------------------
+    def pool_net(self, pool: Record) -> nodes.PoolNet:
+        return nodes.PoolNet(pool.private["slot"], ipaddress.IPv4Network(pool.private["subnet"]))
+
+    def _ensure_network(self, pool: Record) -> None:
+        nodes.create_pool_network(self.pool_net(pool))
+
+    # -- one node ----------------------------------------------------------------------
+    def node_spec(self, record: Record) -> nodes.NodeSpec:
+        private = record.private
+        return nodes.NodeSpec(
+            slot=private["slot"], index=private["index"], node_id=record.doc["id"],
+            hostname=private["hostname"], ip=ipaddress.IPv4Address(record.doc["ipAddress"]),
+            home=Path(private["home"]),
+        )
+
+    def _allocate_node(self, pool: Record, dedicated: bool) -> NodeRef | None:
+        record = self._new_node_record(pool, dedicated)
+        ref = NodeRef(pool.doc["id"], record.doc["id"])
+        spec = self.node_spec(record)
+        try:
+            boot.prepare_node_dirs(spec.batch_dir)
+            pid = nodes.start_node(spec, self.pool_net(pool))
+        except ShipyardError as exc:
+            self._fail_node(ref, "NodeAllocationFailed", str(exc))
+            self._resize_error(pool.doc["id"], str(exc))
+            return None
+        self._mutate_node(ref, lambda r: _started(r, pid))
+        return ref
+
+    def _new_node_record(self, pool: Record, dedicated: bool) -> Record:
+        with self.store.transaction():
+            taken = {r.private["index"] for r in self.store.list(NODE, pool.doc["id"])}
+            index = next(i for i in range(len(taken) + 1) if i not in taken)
+            slot = pool.private["slot"]
+            subnet = ipaddress.IPv4Network(pool.private["subnet"])
+            ip = str(subnet.network_address + 4 + index)
+            node_id = docs.node_id_for(pool.doc["id"], slot, index, docs.now(), dedicated)
+            doc = docs.new_node_doc(pool.doc, node_id, ip, dedicated, self.settings.url)
+            home = self.settings.nodes_dir / f"{slot}-{index}"
+            private = {"pool_id": pool.doc["id"], "slot": slot, "index": index,
+                       "home": str(home),
+                       "hostname": f"node-{slot}-{index}", "pid": None}
+            record = Record(doc, private)
+            self.store.insert(NODE, pool.doc["id"], node_id, record)
+        return record
+
+    def _boot(self, ref: NodeRef) -> None:
+        """Preload images, then run the start task; any failure is shown on the node."""
+        try:
+            record = self._node(ref)
+            pool = self._pool(ref.pool_id)
+            spec = self.node_spec(record)
+            for image in docs.container_images(pool.doc):
+                nodes.preload_image(spec, image)
+            self._run_start_task(ref, record, pool)
+        except RecordMissing:
+            return  # the node or pool went away while booting
+        except ShipyardError as exc:
+            self._fail_node(ref, "NodeBootFailed", str(exc))
+
+    def _run_start_task(self, ref: NodeRef, record: Record, pool: Record) -> None:
+        start_task = pool.doc.get("startTask")
+        if not start_task:
+            self._mutate_node(ref, lambda r: docs.set_node_state(r.doc, "idle"))
+            return
+        wait = bool(start_task.get("waitForSuccess", True))
+        retries = int(start_task.get("maxTaskRetryCount") or 0)
+        env = boot.start_task_environment(self._node_env(pool, record), start_task)
+        attempt = 0
+        while True:
+            launched = boot.launch_start_task(self.node_spec(record), record.private["pid"],
+                                              start_task, env)
+            self._mutate_node(ref, partial(_start_task_running, launched=launched, wait=wait,
+                                           attempt=attempt))
+            code = boot.wait_exit(launched, self._stopping.is_set)
+            if self._stopping.is_set():
+                return
+            if code == 0 or attempt == retries:
+                break
+            attempt += 1
+        self._mutate_node(ref, lambda r: _start_task_done(r, code, wait))
+
+    def _node_env(self, pool: Record, record: Record) -> dict[str, str]:
+        return boot.node_environment(self.settings.account, self.settings.url,
+                                     pool.doc["id"], record.doc["id"],
+                                     bool(record.doc["isDedicated"]))
+
+    def _remove_node(self, record: Record) -> None:
+        ref = NodeRef(record.private["pool_id"], record.doc["id"])
+        self._mutate_node(ref, lambda r: docs.set_node_state(r.doc, "leavingpool"))
+        nodes.stop_node(self.node_spec(record), record.private.get("pid"))
+        self.store.delete(NODE, ref.pool_id, ref.node_id)
+        log.info("node %s of pool %s removed", ref.node_id, ref.pool_id)
+
+    # -- recovery after a restart or a crash --------------------------------------------
+    def recover(self) -> list[str]:
+        """Re-adopt every stored pool and node, finish interrupted work, reclaim leftovers."""
+        pools = self.store.list(POOL)
+        members = {p.doc["id"]: self.store.list(NODE, p.doc["id"]) for p in pools}
+        known_netns = {self.node_spec(n).netns for ns in members.values() for n in ns}
+        swept: list[str] = nodes.sweep(known_netns, {p.private["slot"] for p in pools},
+                            self.settings.nodes_dir)
+        for pool in pools:
+            if pool.doc["state"] != "deleting" and members[pool.doc["id"]]:
+                self._ensure_network(pool)
+                for record in members[pool.doc["id"]]:
+                    self._spawn("recover", partial(self._recover_node, record))
+            self.kick(pool.doc["id"])
+        return swept
+
+    def _recover_node(self, record: Record) -> None:
+        ref = NodeRef(record.private["pool_id"], record.doc["id"])
+        spec, pid, state = self.node_spec(record), record.private.get("pid"), record.doc["state"]
+        try:
+            if state == "leavingpool":
+                self._remove_node(record)
+            elif not (pid and nodes.node_alive(spec, pid)):
+                self._reboot(ref, record)
+            elif state in ("creating", "starting"):
+                self._mutate_node(ref, lambda r: _started(r, pid))
+                self._boot(ref)
+            elif (record.doc.get("startTaskInfo") or {}).get("state") == "running":
+                self._readopt_start_task(ref, record)
+        except RecordMissing:
+            pass
+        except ShipyardError as exc:
+            self._fail_node(ref, "NodeRecoveryFailed", str(exc))
+
+    def _reboot(self, ref: NodeRef, record: Record) -> None:
+        """The node's daemon is gone: bring it up again under the same id and address."""
+        spec = self.node_spec(record)
+        nodes.stop_node(spec, record.private.get("pid"))
+        self._mutate_node(ref, lambda r: docs.set_node_state(r.doc, "starting"))
+        boot.prepare_node_dirs(spec.batch_dir)
+        pid = nodes.start_node(spec, self.pool_net(self._pool(ref.pool_id)))
+        self._mutate_node(ref, lambda r: _started(r, pid))
+        self._boot(ref)
+
+    def _readopt_start_task(self, ref: NodeRef, record: Record) -> None:
+        held = record.private.get("start_task") or {}
+        launched = boot.Launched(int(held["pid"]), Path(held["exit_file"]))
+        code = boot.wait_exit(launched, self._stopping.is_set)
+        if not self._stopping.is_set():
+            wait = bool((record.doc.get("startTask") or {}).get("waitForSuccess", True))
+            self._mutate_node(ref, lambda r: _start_task_done(r, code, wait))
+
+    # -- pool deletion -----------------------------------------------------------------
+    def _delete_pool(self, pool: Record) -> None:
+        pool_id = pool.doc["id"]
+        members = self.store.list(NODE, pool_id)
+        with ThreadPoolExecutor(max_workers=16) as pool_exec:
+            list(pool_exec.map(self._remove_node, members))
+        nodes.delete_pool_network(self.pool_net(pool))
+        self.store.delete(POOL, "", pool_id)
+        log.info("pool %s deleted", pool_id)
+
+    # -- store helpers -----------------------------------------------------------------
+    def _pool(self, pool_id: str) -> Record:
+        record = self.store.get(POOL, "", pool_id)
+        if record is None:
+            raise RecordMissing(f"pool {pool_id} is gone")
+        return record
+
+    def _node(self, ref: NodeRef) -> Record:
+        record = self.store.get(NODE, ref.pool_id, ref.node_id)
+        if record is None:
+            raise RecordMissing(f"node {ref.node_id} is gone")
+        return record
+
+    def _mutate_pool(self, pool_id: str, change: Callable[[Record], None]) -> None:
+        with suppress(RecordMissing):
+            self.store.mutate(POOL, "", pool_id, change)
+
+    def _mutate_node(self, ref: NodeRef, change: Callable[[Record], None]) -> None:
+        def guarded(record: Record) -> None:
+            # Once a node is leaving, nothing else may bring it back to life.
+            if record.doc["state"] != "leavingpool":
+                change(record)
+
+        self.store.mutate(NODE, ref.pool_id, ref.node_id, guarded)
+
+    def _fail_node(self, ref: NodeRef, code: str, message: str) -> None:
+        log.warning("node %s: %s", ref.node_id, message)
+        with suppress(RecordMissing):
+            self._mutate_node(ref, lambda r: docs.node_error(r.doc, code, message))
+
+    def _resize_error(self, pool_id: str, message: str) -> None:
+        def add(record: Record) -> None:
+            record.doc.setdefault("resizeErrors", []).append(
+                {"code": "AllocationFailed", "message": message})
+
+        self._mutate_pool(pool_id, add)
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        threading.Thread(target=target, name=name, daemon=True).start()
+
+
+def _plan(pool: Json, members: list[Record]) -> tuple[list[bool], list[Record]]:
+    """Which nodes to add (True = dedicated) and which records to remove."""
+    add: list[bool] = []
+    remove: list[Record] = []
+    for dedicated, target in ((True, pool["targetDedicatedNodes"]),
+                              (False, pool["targetLowPriorityNodes"])):
+        have = [m for m in members if bool(m.doc["isDedicated"]) == dedicated]
+        add.extend([dedicated] * max(0, target - len(have)))
+        surplus = len(have) - target
+        if surplus > 0:
+            candidates = [m for m in have if m.doc["state"] in docs.REMOVABLE_NODE_STATES]
+            candidates.sort(key=lambda m: m.private["index"], reverse=True)
+            remove.extend(candidates[:surplus])
+    return add, remove
+
+
+def _started(record: Record, pid: int) -> None:
+    record.private["pid"] = pid
+    docs.node_booted(record.doc, AGENT_VERSION)
+    docs.set_node_state(record.doc, "starting")
+
+
+def _start_task_running(record: Record, launched: boot.Launched, wait: bool,
+                        attempt: int) -> None:
+    record.private["start_task"] = {"pid": launched.pid, "exit_file": str(launched.exit_file)}
+    record.doc["startTaskInfo"] = boot.start_task_info("running", retries=attempt)
+    docs.set_node_state(record.doc, "waitingforstarttask" if wait else "idle")
+
+
+def _start_task_done(record: Record, code: int | None, wait: bool) -> None:
+    info = record.doc.get("startTaskInfo") or {}
+    done = boot.start_task_info("completed", code, info.get("startTime"),
+                                info.get("retryCount", 0))
+    record.doc["startTaskInfo"] = done
+    if record.doc["state"] == "waitingforstarttask" or not wait:
+        failed = code != 0 and wait
+        docs.set_node_state(record.doc, "starttaskfailed" if failed else "idle")

@@ -1,0 +1,124 @@
+"""Parse and check request bodies against the official SDK's own models.
+
+The SDK's models know every wire name the service accepts, so an unknown property is
+found by walking the body alongside the model (``UnsupportedProperty``, as the service
+answers) instead of keeping a second schema by hand. Every refusal is a ``BatchError``
+with the service's code and the property path in ``values``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, TypeVar
+
+from azure.batch._utils.model_base import Model
+
+from shipyard.errors import BatchError
+
+M = TypeVar("M", bound=Model)
+
+#: Pool, job and task ids: letters, digits, hyphens and underscores, at most 64 characters.
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def bad_value(name: str, value: object, reason: str) -> BatchError:
+    """The service's 400 for a property whose value it will not take."""
+    return BatchError(
+        400,
+        "InvalidPropertyValue",
+        "The value provided for one of the properties in the request body is invalid.",
+        [("PropertyName", name), ("PropertyValue", str(value)), ("Reason", reason)],
+    )
+
+
+def missing(name: str) -> BatchError:
+    return BatchError(
+        400,
+        "MissingRequiredProperty",
+        "A required property was not specified in the request body.",
+        [("PropertyName", name)],
+    )
+
+
+def load_json(raw: bytes) -> dict[str, Any]:
+    """Decode a JSON object body, refusing oversize and malformed bodies."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise BatchError(
+            413,
+            "RequestBodyTooLarge",
+            "The request body is too large and exceeds the maximum permissible limit.",
+            [("MaxLimit", str(MAX_BODY_BYTES))],
+        )
+    try:
+        body = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _invalid_body(f"not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise _invalid_body("the body must be a JSON object")
+    return body
+
+
+def parse(model: type[M], body: dict[str, Any]) -> M:
+    """Build the SDK model from ``body`` after refusing any property the model lacks."""
+    parsed = model(body)
+    unknown = _unknown_paths(parsed, "")
+    if unknown:
+        raise BatchError(
+            400,
+            "UnsupportedProperty",
+            "One of the properties specified in the request body is not supported.",
+            [("PropertyName", unknown[0])],
+        )
+    return parsed
+
+
+def check_id(value: object, name: str = "id") -> str:
+    if value is None or value == "":
+        raise missing(name)
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise bad_value(
+            name, value, "ids are 1-64 letters, digits, hyphens or underscores"
+        )
+    return value
+
+
+def check_count(value: object, name: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise bad_value(name, value, "must be a non-negative integer")
+    return value
+
+
+def _invalid_body(reason: str) -> BatchError:
+    return BatchError(
+        400,
+        "InvalidRequestBody",
+        "The specified Request Body is not syntactically valid.",
+        [("Reason", reason)],
+    )
+
+
+def _unknown_paths(model: Model, prefix: str) -> list[str]:
+    fields = {f._rest_name: attr for attr, f in model._attr_to_rest_field.items()}
+    found: list[str] = []
+    for key in model:
+        path = f"{prefix}{key}"
+        if key not in fields:
+            found.append(path)
+            continue
+        found.extend(_unknown_in_value(getattr(model, fields[key]), path))
+    return found
+
+
+def _unknown_in_value(value: object, path: str) -> list[str]:
+    if isinstance(value, Model):
+        return _unknown_paths(value, f"{path}.")
+    if isinstance(value, list):
+        found: list[str] = []
+        for index, item in enumerate(value):
+            found.extend(_unknown_in_value(item, f"{path}[{index}]"))
+        return found
+    return []

@@ -1,0 +1,95 @@
+"""The engine process: wire the rooms together, re-adopt what exists, then serve HTTP.
+
+Started in the background by ``shipyard local start`` (see ``control``); runs in the
+foreground with ``python -m shipyard.engine``. The account key comes from the environment,
+never from argv, so it does not show in the process list.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+
+import uvicorn
+
+from shipyard.engine.allocator import Allocator
+from shipyard.engine.api import BatchApp, Router
+from shipyard.engine.pools import PoolService
+from shipyard.engine.routes_pools import register as register_pools
+from shipyard.engine.settings import EngineSettings
+from shipyard.engine.store import Store
+from shipyard.errors import EngineError, NotRootError
+
+log = logging.getLogger(__name__)
+
+
+def check_host() -> None:
+    """Refuse early, with what to do, on a machine that cannot host nodes."""
+    if platform.system() != "Linux" or os.geteuid() != 0:
+        raise NotRootError(
+            "the local engine needs root on Linux: its nodes are network namespaces "
+            "with their own Docker daemons", hint="run it as root, e.g. sudo shipyard local start")
+    for tool in ("dockerd", "ip", "iptables", "nsenter", "unshare"):
+        if shutil.which(tool) is None:
+            raise EngineError(f"{tool} is not installed", hint="run scripts/setup")
+
+
+class Engine:
+    """One engine: store, allocator, services and the HTTP app over them."""
+
+    def __init__(self, settings: EngineSettings) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(settings.data_dir, 0o700)
+        self.store = Store(settings.db_path)
+        self.allocator = Allocator(settings, self.store)
+        self.pools = PoolService(settings, self.store, self.allocator)
+        router = Router()
+        register_pools(router, self.pools)
+        self.app = BatchApp(router, settings.account, settings.key, settings.url)
+
+    def recover(self) -> None:
+        for line in self.allocator.recover():
+            log.warning("reclaimed leftover: %s", line)
+
+    def close(self) -> None:
+        self.allocator.stop()
+        self.store.close()
+
+
+def write_state(settings: EngineSettings) -> None:
+    """The state file the CLI reads; 0600 because it holds the account key."""
+    state = {"url": settings.url, "account": settings.account, "key": settings.key,
+             "pid": os.getpid(), "data_dir": str(settings.data_dir), "port": settings.port,
+             "host": settings.host}
+    tmp = settings.state_file.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(state, handle)
+    os.replace(tmp, settings.state_file)
+
+
+def serve(settings: EngineSettings) -> None:
+    """Run until SIGTERM or SIGINT; pools and nodes outlive the process."""
+    check_host()
+    engine = Engine(settings)
+    engine.recover()
+    write_state(settings)
+    config = uvicorn.Config(engine.app, host=settings.host, port=settings.port,
+                            log_level="warning", access_log=False, lifespan="on")
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        engine.close()
+        if _state_pid(settings) == os.getpid():
+            settings.state_file.unlink(missing_ok=True)
+
+
+def _state_pid(settings: EngineSettings) -> int | None:
+    try:
+        return int(json.loads(settings.state_file.read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        return None

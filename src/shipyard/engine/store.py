@@ -1,0 +1,148 @@
+"""The engine's persistence: every resource as a JSON document in SQLite, surviving restarts.
+
+A record is the resource's wire form (``doc``, exactly what the REST API serves) plus the
+engine's own bookkeeping (``private``: slots, pids, paths) that never leaves the engine.
+Ids are case-insensitive like the service's, so the key is the lower-cased id.
+All access goes through one connection under one lock; ``mutate`` is the only way to
+change a record, so concurrent state transitions never lose each other's updates.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shipyard.errors import EngineError
+
+Json = dict[str, Any]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS docs (
+    kind TEXT NOT NULL,
+    parent TEXT NOT NULL,
+    key TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    private TEXT NOT NULL,
+    PRIMARY KEY (kind, parent, key)
+);
+CREATE INDEX IF NOT EXISTS docs_by_seq ON docs (kind, parent, seq);
+"""
+
+
+@dataclass
+class Record:
+    """One stored resource: its wire document and the engine's private fields."""
+
+    doc: Json
+    private: Json = field(default_factory=dict)
+
+
+class RecordExists(EngineError):
+    """A record with that id already exists under that parent."""
+
+
+class RecordMissing(EngineError):
+    """No record with that id under that parent."""
+
+
+class Store:
+    """Thread-safe document store over one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL is durable across a crash of the engine process (WAL), which is what we need.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM docs").fetchone()
+        self._seq = int(row[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group several writes so that a crash keeps all or none of them."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def insert(self, kind: str, parent: str, rid: str, record: Record) -> None:
+        with self._lock:
+            self._seq += 1
+            try:
+                self._db.execute(
+                    "INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?)",
+                    (kind, parent.lower(), rid.lower(), self._seq, _dump(record.doc),
+                     _dump(record.private)),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise RecordExists(f"{kind} {rid!r} already exists") from exc
+
+    def get(self, kind: str, parent: str, rid: str) -> Record | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT doc, private FROM docs WHERE kind=? AND parent=? AND key=?",
+                (kind, parent.lower(), rid.lower()),
+            ).fetchone()
+        return None if row is None else Record(json.loads(row[0]), json.loads(row[1]))
+
+    def list(self, kind: str, parent: str | None = "") -> list[Record]:
+        """Records of a kind in creation order; ``parent=None`` lists across all parents."""
+        query = "SELECT doc, private FROM docs WHERE kind=?"
+        args: tuple[str, ...] = (kind,)
+        if parent is not None:
+            query += " AND parent=?"
+            args = (kind, parent.lower())
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY seq", args).fetchall()
+        return [Record(json.loads(doc), json.loads(private)) for doc, private in rows]
+
+    def mutate(
+        self, kind: str, parent: str, rid: str, change: Callable[[Record], None]
+    ) -> Record:
+        """Apply ``change`` to the stored record atomically and store the result."""
+        with self._lock:
+            record = self.get(kind, parent, rid)
+            if record is None:
+                raise RecordMissing(f"{kind} {rid!r} does not exist")
+            change(record)
+            self._db.execute(
+                "UPDATE docs SET doc=?, private=? WHERE kind=? AND parent=? AND key=?",
+                (_dump(record.doc), _dump(record.private), kind, parent.lower(), rid.lower()),
+            )
+            return record
+
+    def delete(self, kind: str, parent: str, rid: str) -> bool:
+        with self._lock:
+            cursor = self._db.execute(
+                "DELETE FROM docs WHERE kind=? AND parent=? AND key=?",
+                (kind, parent.lower(), rid.lower()),
+            )
+            return cursor.rowcount > 0
+
+    def delete_children(self, kind: str, parent: str) -> int:
+        with self._lock:
+            cursor = self._db.execute(
+                "DELETE FROM docs WHERE kind=? AND parent=?", (kind, parent.lower())
+            )
+            return cursor.rowcount
+
+
+def _dump(value: Json) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
