@@ -26,11 +26,12 @@ def now() -> str:
 
 def new_pool_doc(options: models.BatchPoolCreateOptions, base_url: str) -> Json:
     """The pool document right after create: allocation starts in ``resizing``."""
-    stamp = now()
+    moment = wire.utcnow()
+    stamp = wire.format_datetime(moment)
     doc: Json = options.as_dict()
     doc.update(
         url=f"{base_url}/pools/{options.id}",
-        eTag=wire.new_etag(),
+        eTag=wire.new_etag(moment),
         lastModified=stamp,
         creationTime=stamp,
         state="active",
@@ -57,8 +58,9 @@ def new_pool_doc(options: models.BatchPoolCreateOptions, base_url: str) -> Json:
 
 def touch(doc: Json) -> None:
     """A user-driven change: new eTag and lastModified (service-driven ones keep them)."""
-    doc["eTag"] = wire.new_etag()
-    doc["lastModified"] = now()
+    moment = wire.utcnow()
+    doc["eTag"] = wire.new_etag(moment)
+    doc["lastModified"] = wire.format_datetime(moment)
 
 
 def set_pool_state(doc: Json, state: str) -> None:
