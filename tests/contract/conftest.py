@@ -8,8 +8,10 @@ checking that nothing of the engine's is left on the machine.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,10 +20,10 @@ from typing import Any
 import pytest
 from azure.batch import BatchClient, models
 from azure.core.credentials import AzureNamedKeyCredential
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
 from shipyard.engine import control
-from shipyard.engine.settings import DEV_ACCOUNT, DEV_KEY, EngineSettings
+from shipyard.engine.settings import EngineSettings
 
 pytestmark = pytest.mark.root
 
@@ -55,10 +57,13 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> EngineSettings:
+def settings() -> Iterator[EngineSettings]:
     if os.geteuid() != 0:
         pytest.skip("the engine needs root")
-    return EngineSettings(data_dir=tmp_path_factory.mktemp("engine"), port=free_port())
+    # Not under /tmp: a node mounts its own /tmp, which would hide its home from its daemon.
+    data_dir = Path(tempfile.mkdtemp(prefix="shyc-", dir="/var/tmp"))
+    yield EngineSettings(data_dir=data_dir, port=free_port())
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -117,11 +122,21 @@ def wait_nodes(client: BatchClient, pool_id: str, count: int, states: tuple[str,
     return list(wait_for(f"{count} nodes of {pool_id} in {states}", ready, timeout))
 
 
+def pool_exists(client: BatchClient, pool_id: str) -> bool:
+    """``pool_exists`` of SDK 15.1 raises on the service's 404 instead of returning False."""
+    try:
+        return bool(client.pool_exists(pool_id))
+    except ResourceNotFoundError:
+        return False
+
+
 def delete_pool(client: BatchClient, pool_id: str, timeout: float = 120.0) -> None:
     try:
-        client.begin_delete_pool(pool_id, polling_interval=0.5).result()
+        client.begin_delete_pool(pool_id, polling_interval=0.5)
     except ResourceNotFoundError:
         return
+    except ResourceExistsError as exc:
+        assert exc.error.code == "PoolBeingDeleted", exc
 
     def gone() -> bool:
         try:

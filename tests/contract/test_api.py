@@ -11,7 +11,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.core.rest import HttpRequest
 
 from shipyard.engine import control
-from tests.contract.conftest import delete_pool, make_client
+from tests.contract.conftest import delete_pool, make_client, pool_exists
 
 
 def empty_pool(pool_id: str, **extra: object) -> dict[str, object]:
@@ -54,25 +54,27 @@ def test_missing_pool_is_404(client: BatchClient) -> None:
     with pytest.raises(ResourceNotFoundError) as caught:
         client.get_pool("does-not-exist")
     assert caught.value.error.code == "PoolNotFound"
-    assert client.pool_exists("does-not-exist") is False
+    assert pool_exists(client, "does-not-exist") is False
+    with pytest.raises(ResourceNotFoundError):
+        client.pool_exists("does-not-exist")
 
 
 def test_pool_lifecycle_without_nodes(client: BatchClient) -> None:
     pool_id = f"life-{uuid.uuid4().hex[:8]}"
     client.create_pool(empty_pool(pool_id, resizeTimeout="PT06M00S"))
     try:
-        assert client.pool_exists(pool_id) is True
+        assert pool_exists(client, pool_id) is True
         pool = client.get_pool(pool_id)
         assert pool.state == "active"
         assert pool.resize_timeout.total_seconds() == 360
         assert pool.task_slots_per_node == 1
-        assert pool.e_tag and pool.creation_time
+        assert pool.etag and pool.creation_time
         with pytest.raises(ResourceExistsError) as caught:
             client.create_pool(empty_pool(pool_id.upper()))
         assert caught.value.error.code == "PoolExists"
     finally:
         delete_pool(client, pool_id)
-    assert client.pool_exists(pool_id) is False
+    assert pool_exists(client, pool_id) is False
 
 
 def test_second_delete_is_pool_being_deleted(client: BatchClient) -> None:
@@ -107,7 +109,7 @@ def test_bad_pools_are_refused_and_nothing_is_created(
     before = {p.id for p in client.list_pools()}
     exc = error_of(lambda: client.create_pool(body))
     assert (exc.status_code, exc.error.code) == (status, code)
-    values = {d.key: d.value for d in exc.error.values or []}
+    values = {d.code: d.message for d in exc.error.details}
     assert values.get("PropertyName") == prop
     assert {p.id for p in client.list_pools()} == before
 
@@ -120,17 +122,18 @@ def test_oversize_body_is_413(client: BatchClient) -> None:
 
 
 def test_malformed_paths_are_refused_and_the_engine_keeps_serving(client: BatchClient) -> None:
+    def send(method: str, path: str, body: bytes | None = None) -> HttpResponseError:
+        request = HttpRequest(method, f"{path}?api-version=2025-06-01", content=body,
+                              headers={"Content-Type": "application/json; odata=minimalmetadata"})
+        return error_of(lambda: client.send_request(request))
+
     for path in ("/nothing-here", "/pools/a/b/c/d/e/f/g", "/pools//nodes"):
-        reply = client.send_request(HttpRequest("GET", f"{path}?api-version=2025-06-01"))
-        assert reply.status_code == 400, (path, reply.status_code)
-        assert reply.json()["code"] == "InvalidUri"
-    reply = client.send_request(HttpRequest("PUT", "/pools?api-version=2025-06-01"))
-    assert reply.status_code == 405
-    reply = client.send_request(HttpRequest(
-        "POST", "/pools?api-version=2025-06-01", content=b"{not json",
-        headers={"Content-Type": "application/json; odata=minimalmetadata"}))
-    assert (reply.status_code, reply.json()["code"]) == (400, "InvalidRequestBody")
-    assert client.pool_exists("anything") is False
+        exc = send("GET", path)
+        assert (exc.status_code, exc.error.code) == (400, "InvalidUri"), path
+    assert send("PUT", "/pools").status_code == 405
+    exc = send("POST", "/pools", b"{not json")
+    assert (exc.status_code, exc.error.code) == (400, "InvalidRequestBody")
+    assert pool_exists(client, "anything") is False
 
 
 def test_paging_follows_next_links(client: BatchClient, five_pools: list[str]) -> None:

@@ -150,9 +150,10 @@ class BatchApp:
     def error(self, call: Call, exc: BatchError) -> Response:
         body = wire.error_body(exc.code, exc.detail, call.request_id, self.base_url,
                                exc.values or None)
-        # The SDK reads HEAD errors from the status alone; a body there breaks HTTP.
-        content = b"" if call.method == "HEAD" else json.dumps(body).encode()
-        return Response(content, status_code=exc.status, media_type=JSON_TYPE)
+        # A HEAD error is the status alone, as the service answers it (no body, no type).
+        if call.method == "HEAD":
+            return Response(b"", status_code=exc.status)
+        return Response(json.dumps(body).encode(), status_code=exc.status, media_type=JSON_TYPE)
 
 
 def _decorate(response: Response, call: Call) -> Response:

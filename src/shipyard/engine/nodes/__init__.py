@@ -1,0 +1,35 @@
+"""Compute nodes on one Linux host: per-node namespaces, veth, private mounts and dockerd.
+
+Called by the engine's pool manager, from worker threads. Every function here either
+completes, or raises ``NodeError`` / ``CommandError`` / ``CapacityError`` having undone its
+partial work; a crashed engine's leftovers are reclaimed with ``sweep``.
+"""
+
+from shipyard.engine.nodes.daemon import node_alive, start_node, stop_node
+from shipyard.engine.nodes.images import node_docker, preload_image
+from shipyard.engine.nodes.launching import kill_launched, launch, read_exit
+from shipyard.engine.nodes.model import NodeSpec, PoolNet, subnet_for_slot
+from shipyard.engine.nodes.network import (
+    create_pool_network,
+    delete_pool_network,
+    subnet_conflicts,
+)
+from shipyard.engine.nodes.sweep import sweep
+
+__all__ = [
+    "NodeSpec",
+    "PoolNet",
+    "create_pool_network",
+    "delete_pool_network",
+    "kill_launched",
+    "launch",
+    "node_alive",
+    "node_docker",
+    "preload_image",
+    "read_exit",
+    "start_node",
+    "stop_node",
+    "subnet_conflicts",
+    "subnet_for_slot",
+    "sweep",
+]

@@ -1,0 +1,124 @@
+"""Docker clients for nodes and the host, and image preload onto a node.
+
+This is the node runtime's Docker boundary: ``docker.errors`` and the ``requests`` errors
+the SDK lets through become ``NodeError`` here, in ``docker_errors``, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import docker
+import docker.errors
+import requests
+
+from shipyard.engine.nodes.model import NodeSpec
+from shipyard.errors import NodeError
+
+log = logging.getLogger(__name__)
+
+#: Exceptions the Docker SDK raises (it does not wrap connection errors and timeouts).
+DOCKER_ERRORS = (docker.errors.DockerException, requests.RequestException)
+
+
+@contextmanager
+def docker_errors(what: str) -> Iterator[None]:
+    """Translate Docker SDK errors raised inside the block into ``NodeError(what: ...)``."""
+    try:
+        yield
+    except DOCKER_ERRORS as exc:
+        raise NodeError(f"{what}: {_reason(exc)}") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, docker.errors.APIError) and exc.explanation:
+        return str(exc.explanation)
+    return str(exc) or type(exc).__name__
+
+
+def node_docker(spec: NodeSpec, timeout: float = 60) -> docker.DockerClient:
+    """A client of the node's own daemon (``timeout`` applies to each request)."""
+    return docker_at(spec.docker_sock, f"node {spec.node_id}", timeout)
+
+
+def docker_at(sock: Path, label: str, timeout: float = 60) -> docker.DockerClient:
+    """A client of the daemon listening on unix socket ``sock``."""
+    with docker_errors(f"cannot reach the docker daemon of {label}"):
+        return docker.DockerClient(base_url=f"unix://{sock}", timeout=int(timeout))
+
+
+def host_docker(timeout: float = 60) -> docker.DockerClient:
+    """A client of the host's daemon (as configured by DOCKER_HOST, default socket)."""
+    with docker_errors("cannot reach the host's docker daemon"):
+        return docker.from_env(timeout=int(timeout))
+
+
+def preload_image(spec: NodeSpec, image: str, timeout: float = 600) -> str:
+    """Make ``image`` present on the node: "present", "pulled" or "loaded" from the host.
+
+    The node's own pull comes first (what a cloud node does); if it fails and the host
+    daemon holds the image, ``docker save`` is streamed into the node's ``docker load``
+    without a temporary file. ``timeout`` bounds each daemon request, not the sum.
+    """
+    started = time.monotonic()
+    node = node_docker(spec, timeout)
+    try:
+        if _has_image(node, image):
+            return "present"
+        pull_error = _try_pull(node, image)
+        if pull_error is None:
+            return "pulled"
+        load_error = _load_from_host(node, image, timeout)
+        if load_error is None and _has_image(node, image):
+            log.info("loaded %s onto node %s from the host in %.1fs",
+                     image, spec.node_id, time.monotonic() - started)
+            return "loaded"
+        raise NodeError(
+            f"cannot get image {image} onto node {spec.node_id}: pull failed ({pull_error}); "
+            f"load from the host failed ({load_error or 'image missing after load'})",
+            hint="build or load the image into the host's docker daemon",
+        )
+    finally:
+        node.close()
+
+
+def _has_image(client: docker.DockerClient, image: str) -> bool:
+    with docker_errors(f"cannot list images of {client.api.base_url}"):
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            return False
+    return True
+
+
+def _try_pull(node: docker.DockerClient, image: str) -> str | None:
+    """Pull ``image`` on the node; the reason it failed, or None."""
+    try:
+        node.images.pull(image)
+    except DOCKER_ERRORS as exc:
+        log.debug("pull of %s failed: %s", image, exc)
+        return _reason(exc)
+    return None
+
+
+def _load_from_host(node: docker.DockerClient, image: str, timeout: float) -> str | None:
+    """Stream the host's ``docker save`` into the node's ``docker load``; reason or None."""
+    try:
+        source = host_docker(timeout)
+    except NodeError as exc:
+        return str(exc)
+    try:
+        source.images.get(image)
+        # Saving by name (not id) keeps the tag in the archive, so the load tags it too.
+        node.images.load(source.api.get_image(image, chunk_size=1 << 20))
+    except docker.errors.ImageNotFound:
+        return "the host's docker daemon does not have it either"
+    except DOCKER_ERRORS as exc:
+        return _reason(exc)
+    finally:
+        source.close()
+    return None

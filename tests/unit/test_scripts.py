@@ -1,0 +1,176 @@
+"""The bash entry points (scripts/setup, scripts/test, .ci/run) run under bash with fakes.
+
+Mirror detection is fed apt configurations written here; scripts/test runs in a copy of the repo
+layout whose setup, ruff, mypy and pytest are stubs that log their argv and exit as told.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPTS = [REPO / "scripts" / "setup", REPO / "scripts" / "test", REPO / ".ci" / "run"]
+LIB = REPO / "scripts" / "lib.sh"
+CALLS = "calls.log"
+
+DEB822 = """\
+Types: deb
+# http://snapshot.example/archive/debian/20250520T000000Z
+URIs: http://mirror.example/debian/
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://security.example/debian-security
+Suites: bookworm-security
+Components: main
+"""
+
+
+def lib_call(apt_dir: Path, function: str) -> str:
+    script = f'source "{LIB}" && {function} "$1" bookworm'
+    done = subprocess.run(
+        ["bash", "-c", script, "bash", str(apt_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def apt_dir(tmp_path: Path, files: dict[str, str]) -> Path:
+    root = tmp_path / "apt dir; $(echo x)"
+    (root / "sources.list.d").mkdir(parents=True)
+    for name, text in files.items():
+        (root / name).write_text(text)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("files", "mirror", "security"),
+    [
+        pytest.param(
+            {"sources.list.d/debian.sources": DEB822},
+            "http://mirror.example/debian",
+            "http://security.example/debian-security",
+            id="deb822",
+        ),
+        pytest.param(
+            {
+                "sources.list": "# deb http://old.example/debian bookworm main\n"
+                "deb [arch=amd64 signed-by=/k.gpg] http://one.example/debian bookworm main\n"
+                "deb-src http://src.example/debian bookworm main\n"
+            },
+            "http://one.example/debian",
+            "",
+            id="one-line-with-options",
+        ),
+        pytest.param(
+            {
+                "sources.list.d/off.sources": DEB822.replace("Types:", "Enabled: no\nTypes:"),
+                "sources.list.d/x.list.disabled": "deb http://no.example/debian bookworm main\n",
+                "sources.list.d/z.list": "deb http://z.example/debian bookworm main\n",
+            },
+            "http://z.example/debian",
+            "",
+            id="disabled-entries-and-files-skipped",
+        ),
+        pytest.param(
+            {"sources.list": "deb http://x.example/debian trixie main\n"},
+            "",
+            "",
+            id="other-release-only",
+        ),
+        pytest.param({}, "", "", id="no-sources"),
+    ],
+)
+def test_mirror_detection(
+    tmp_path: Path, files: dict[str, str], mirror: str, security: str
+) -> None:
+    apt = apt_dir(tmp_path, files)
+    assert lib_call(apt, "debian_mirror") == mirror
+    assert lib_call(apt, "debian_security_mirror") == security
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_scripts_parse_and_are_executable(script: Path) -> None:
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    assert script.stat().st_mode & 0o111, f"{script} must be executable (chmod +x, git add)"
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
+def test_shellcheck_clean() -> None:
+    done = subprocess.run(
+        ["shellcheck", "-x", *map(str, [*SCRIPTS, LIB])],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout
+
+
+def fake_repo(tmp_path: Path, pytest_exit: int, setup_exit: int = 0) -> Path:
+    """A repo layout whose tools are stubs appending their argv to CALLS in the repo root."""
+    root = tmp_path / "repo with space"
+    (root / "scripts").mkdir(parents=True)
+    (root / ".venv" / "bin").mkdir(parents=True)
+    shutil.copy(REPO / "scripts" / "test", root / "scripts" / "test")
+    shutil.copy(LIB, root / "scripts" / "lib.sh")
+    stubs = {
+        "scripts/setup": setup_exit,
+        ".venv/bin/ruff": 0,
+        ".venv/bin/mypy": 0,
+        ".venv/bin/pytest": pytest_exit,
+    }
+    log = root / CALLS
+    for rel, code in stubs.items():
+        stub = root / rel
+        stub.write_text(f'#!/usr/bin/env bash\necho "{rel} $*" >> "{log}"\nexit {code}\n')
+        stub.chmod(0o755)
+    return root
+
+
+def run_test_script(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(root / "scripts" / "test"), *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_test_script_runs_every_step_and_passes_args_to_pytest(tmp_path: Path) -> None:
+    root = fake_repo(tmp_path, pytest_exit=0)
+    done = run_test_script(root, "-k", "a b")
+    assert done.returncode == 0, done.stderr
+    assert (root / CALLS).read_text().splitlines() == [
+        "scripts/setup ",
+        ".venv/bin/ruff check src tests",
+        ".venv/bin/mypy ",
+        ".venv/bin/pytest -q --durations=15 -k a b",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("pytest_exit", "message"),
+    [(5, "collected no test"), (1, "pytest failed (exit 1)")],
+)
+def test_test_script_fails_when_pytest_fails_or_finds_nothing(
+    tmp_path: Path, pytest_exit: int, message: str
+) -> None:
+    done = run_test_script(fake_repo(tmp_path, pytest_exit=pytest_exit))
+    assert done.returncode == 1
+    assert message in done.stderr
+
+
+def test_test_script_stops_when_setup_fails(tmp_path: Path) -> None:
+    root = fake_repo(tmp_path, pytest_exit=0, setup_exit=3)
+    done = run_test_script(root)
+    assert done.returncode == 1
+    assert "'scripts/setup' failed (exit 3)" in done.stderr
+    assert (root / CALLS).read_text().splitlines() == ["scripts/setup "]
