@@ -116,7 +116,9 @@ def wait_nodes(client: BatchClient, pool_id: str, count: int, states: tuple[str,
         done = len(nodes) == count and all(n.state in states for n in nodes)
         failed = [n for n in nodes if n.state in ("unusable", "starttaskfailed")
                   and n.state not in states]
-        assert not failed, f"nodes failed: {[(n.id, n.state, n.errors) for n in failed]}"
+        assert not failed, "nodes failed: " + "; ".join(
+            f"{n.id} {n.state} {n.errors} {n.start_task_info}: {_stderr(client, pool_id, n.id)}"
+            for n in failed)
         return nodes if done else None
 
     return list(wait_for(f"{count} nodes of {pool_id} in {states}", ready, timeout))
@@ -128,6 +130,14 @@ def pool_exists(client: BatchClient, pool_id: str) -> bool:
         return bool(client.pool_exists(pool_id))
     except ResourceNotFoundError:
         return False
+
+
+def _stderr(client: BatchClient, pool_id: str, node_id: str) -> str:
+    try:
+        data = b"".join(client.download_node_file(pool_id, node_id, "startup/stderr.txt"))
+    except ResourceNotFoundError:
+        return "(no stderr.txt)"
+    return data.decode(errors="replace")[-600:]
 
 
 def delete_pool(client: BatchClient, pool_id: str, timeout: float = 120.0) -> None:
