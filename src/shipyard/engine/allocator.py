@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from shipyard.engine import boot, docs, nodes
+from shipyard.engine import boot, docs, execution, nodes
 from shipyard.engine.settings import EngineSettings
 from shipyard.engine.store import Json, Record, RecordMissing, Store
 from shipyard.errors import ShipyardError
@@ -180,11 +181,12 @@ class Allocator:
             return
         wait = bool(start_task.get("waitForSuccess", True))
         retries = int(start_task.get("maxTaskRetryCount") or 0)
-        env = boot.start_task_environment(self._node_env(pool, record), start_task)
+        node = self.node(self._node(ref))
+        base = execution.node_environment(node, self.settings.account, self.settings.url)
+        env = boot.start_task_environment(base, start_task)
         attempt = 0
         while True:
-            launched = boot.launch_start_task(self.node_spec(record), record.private["pid"],
-                                              start_task, env)
+            launched = boot.launch_start_task(node, start_task, env)
             self._mutate_node(ref, partial(_start_task_running, launched=launched, wait=wait,
                                            attempt=attempt))
             code = boot.wait_exit(launched, self._stopping.is_set)
@@ -195,10 +197,11 @@ class Allocator:
             attempt += 1
         self._mutate_node(ref, lambda r: _start_task_done(r, code, wait))
 
-    def _node_env(self, pool: Record, record: Record) -> dict[str, str]:
-        return boot.node_environment(self.settings.account, self.settings.url,
-                                     pool.doc["id"], record.doc["id"],
-                                     bool(record.doc["isDedicated"]))
+    def node(self, record: Record) -> execution.Node:
+        """A node record as a place to run commands (its daemon must be up)."""
+        return execution.Node(record.private["pool_id"], record.doc["id"],
+                              record.doc["ipAddress"], bool(record.doc["isDedicated"]),
+                              self.node_spec(record), int(record.private["pid"]))
 
     def _remove_node(self, record: Record) -> None:
         ref = NodeRef(record.private["pool_id"], record.doc["id"])
@@ -229,7 +232,7 @@ class Allocator:
         try:
             if state == "leavingpool":
                 self._remove_node(record)
-            elif not (pid and nodes.node_alive(spec, pid)):
+            elif not (pid and _alive(spec, pid)):
                 self._reboot(ref, record)
             elif state in ("creating", "starting"):
                 self._mutate_node(ref, lambda r: _started(r, pid))
@@ -252,8 +255,7 @@ class Allocator:
         self._boot(ref)
 
     def _readopt_start_task(self, ref: NodeRef, record: Record) -> None:
-        held = record.private.get("start_task") or {}
-        launched = boot.Launched(int(held["pid"]), Path(held["exit_file"]))
+        launched = execution.Launched.from_json(record.private["start_task"])
         code = boot.wait_exit(launched, self._stopping.is_set)
         if not self._stopping.is_set():
             wait = bool((record.doc.get("startTask") or {}).get("waitForSuccess", True))
@@ -310,6 +312,15 @@ class Allocator:
         threading.Thread(target=target, name=name, daemon=True).start()
 
 
+def _alive(spec: nodes.NodeSpec, pid: int, attempts: int = 3) -> bool:
+    """A busy daemon can miss one ping; rebooting a live node would kill its tasks."""
+    for attempt in range(attempts):
+        if nodes.node_alive(spec, pid):
+            return True
+        time.sleep(0.5 * (attempt + 1))
+    return False
+
+
 def _plan(pool: Json, members: list[Record]) -> tuple[list[bool], list[Record]]:
     """Which nodes to add (True = dedicated) and which records to remove."""
     add: list[bool] = []
@@ -332,9 +343,9 @@ def _started(record: Record, pid: int) -> None:
     docs.set_node_state(record.doc, "starting")
 
 
-def _start_task_running(record: Record, launched: boot.Launched, wait: bool,
+def _start_task_running(record: Record, launched: execution.Launched, wait: bool,
                         attempt: int) -> None:
-    record.private["start_task"] = {"pid": launched.pid, "exit_file": str(launched.exit_file)}
+    record.private["start_task"] = launched.as_json()
     record.doc["startTaskInfo"] = boot.start_task_info("running", retries=attempt)
     docs.set_node_state(record.doc, "waitingforstarttask" if wait else "idle")
 

@@ -132,3 +132,62 @@ def node_error(doc: Json, code: str, message: str, **details: Any) -> None:
 def container_images(pool: Json) -> list[str]:
     config = pool.get("virtualMachineConfiguration", {}).get("containerConfiguration") or {}
     return list(config.get("containerImageNames") or [])
+
+
+# -- jobs and tasks ------------------------------------------------------------------------
+def set_state(doc: Json, state: str) -> None:
+    """A job or task state change, keeping ``previousState`` as the service does."""
+    if doc.get("state") == state:
+        return
+    stamp = now()
+    if "state" in doc:
+        doc["previousState"] = doc["state"]
+        doc["previousStateTransitionTime"] = doc.get("stateTransitionTime", stamp)
+    doc["state"] = state
+    doc["stateTransitionTime"] = stamp
+
+
+def new_job_doc(body: Json, base_url: str) -> Json:
+    """The job document right after create, with the service's defaults filled in."""
+    moment = wire.utcnow()
+    stamp = wire.format_datetime(moment)
+    doc: Json = dict(body)
+    doc.update(url=f"{base_url}/jobs/{body['id']}", eTag=wire.new_etag(moment),
+               lastModified=stamp, creationTime=stamp, state="active",
+               stateTransitionTime=stamp)
+    doc.setdefault("priority", 0)
+    doc.setdefault("maxParallelTasks", -1)
+    doc.setdefault("usesTaskDependencies", False)
+    doc.setdefault("allowTaskPreemption", False)
+    doc.setdefault("onAllTasksComplete", "noaction")
+    doc.setdefault("onTaskFailure", "noaction")
+    constraints = doc.setdefault("constraints", {})
+    constraints.setdefault("maxWallClockTime", wire.INFINITE_WIRE)
+    constraints.setdefault("maxTaskRetryCount", 0)
+    if "jobPreparationTask" in doc:
+        prep = doc["jobPreparationTask"]
+        prep.setdefault("id", "jobpreparation")
+        prep.setdefault("waitForSuccess", True)
+        prep.setdefault("constraints", {}).setdefault("maxTaskRetryCount", 0)
+    if "jobReleaseTask" in doc:
+        doc["jobReleaseTask"].setdefault("id", "jobrelease")
+        doc["jobReleaseTask"].setdefault("maxWallClockTime", "PT15M")
+    doc["executionInfo"] = {"startTime": stamp,
+                            "poolId": (body.get("poolInfo") or {}).get("poolId")}
+    return doc
+
+
+def new_task_doc(body: Json, job_id: str, base_url: str, job_constraints: Json) -> Json:
+    moment = wire.utcnow()
+    stamp = wire.format_datetime(moment)
+    doc: Json = dict(body)
+    doc.update(url=f"{base_url}/jobs/{job_id}/tasks/{body['id']}", eTag=wire.new_etag(moment),
+               lastModified=stamp, creationTime=stamp, state="active",
+               stateTransitionTime=stamp)
+    constraints = doc.setdefault("constraints", {})
+    constraints.setdefault("maxWallClockTime", wire.INFINITE_WIRE)
+    constraints.setdefault("retentionTime", "P7D")
+    constraints.setdefault("maxTaskRetryCount", job_constraints.get("maxTaskRetryCount", 0))
+    doc.setdefault("requiredSlots", 1)
+    doc["executionInfo"] = {"retryCount": 0, "requeueCount": 0}
+    return doc

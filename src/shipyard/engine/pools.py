@@ -83,7 +83,7 @@ class PoolService:
 
     def delete(self, pool_id: str, if_match: str | None = None) -> None:
         def mark(record: Record) -> None:
-            _check_etag(record, if_match)
+            requests.check_etag(record.doc, if_match)
             if record.doc["state"] == "deleting":
                 raise pool_being_deleted()
             docs.set_pool_state(record.doc, "deleting")
@@ -102,7 +102,7 @@ class PoolService:
         self._check_capacity(max(0, wanted - members))
 
         def apply(record: Record) -> None:
-            _check_etag(record, if_match)
+            requests.check_etag(record.doc, if_match)
             if record.doc["state"] == "deleting":
                 raise pool_being_deleted()
             if record.doc["allocationState"] != "steady":
@@ -187,12 +187,6 @@ def _normalise_resize_timeout(body: dict[str, Any]) -> None:
     if timeout < MIN_RESIZE_TIMEOUT:
         raise requests.bad_value("resizeTimeout", raw, "the minimum is 5 minutes")
     body["resizeTimeout"] = wire.format_duration(timeout)
-
-
-def _check_etag(record: Record, if_match: str | None) -> None:
-    if if_match and if_match not in ("*", record.doc.get("eTag")):
-        raise BatchError(412, "ConditionNotMet",
-                         "The condition specified using HTTP conditional header(s) is not met.")
 
 
 def _available_memory_mb() -> int:

@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 
 from azure.batch._utils.model_base import Model
 
-from shipyard.errors import BatchError
+from shipyard.engine import wire
+from shipyard.errors import BatchError, ConfigError
 
 M = TypeVar("M", bound=Model)
 
@@ -65,13 +66,14 @@ def parse(model: type[M], body: dict[str, Any]) -> M:
     parsed = model(body)
     unknown = _unknown_paths(parsed, "")
     if unknown:
-        raise BatchError(
-            400,
-            "UnsupportedProperty",
-            "One of the properties specified in the request body is not supported.",
-            [("PropertyName", unknown[0])],
-        )
+        raise unsupported(unknown[0])
     return parsed
+
+
+def unsupported(path: str) -> BatchError:
+    return BatchError(400, "UnsupportedProperty",
+                      "One of the properties specified in the request body is not supported.",
+                      [("PropertyName", path)])
 
 
 def check_id(value: object, name: str = "id") -> str:
@@ -90,6 +92,29 @@ def check_count(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise bad_value(name, value, "must be a non-negative integer")
     return value
+
+
+def check_etag(doc: dict[str, Any], if_match: str | None) -> None:
+    """Honour ``If-Match``: 412 ``ConditionNotMet`` unless it names the current eTag."""
+    if if_match and if_match not in ("*", doc.get("eTag")):
+        raise BatchError(412, "ConditionNotMet",
+                         "The condition specified using HTTP conditional header(s) is not met.")
+
+
+def check_constraints(constraints: dict[str, Any] | None, where: str) -> None:
+    """Durations must parse; retry counts are -1 (unlimited) or non-negative."""
+    for key in ("maxWallClockTime", "retentionTime"):
+        raw = (constraints or {}).get(key)
+        if raw is None:
+            continue
+        try:
+            wire.parse_duration(raw)
+        except ConfigError as exc:
+            raise bad_value(f"{where}.{key}", raw, str(exc)) from exc
+    retries = (constraints or {}).get("maxTaskRetryCount")
+    if retries is not None and (not isinstance(retries, int) or retries < -1):
+        raise bad_value(f"{where}.maxTaskRetryCount", retries,
+                        "must be -1 (unlimited), 0 or a positive integer")
 
 
 def _invalid_body(reason: str) -> BatchError:

@@ -17,10 +17,14 @@ import uvicorn
 
 from shipyard.engine.allocator import Allocator
 from shipyard.engine.api import BatchApp, Router
+from shipyard.engine.jobs import JobService
 from shipyard.engine.pools import PoolService
+from shipyard.engine.routes_jobs import register as register_jobs
 from shipyard.engine.routes_pools import register as register_pools
+from shipyard.engine.scheduler import Scheduler
 from shipyard.engine.settings import EngineSettings
 from shipyard.engine.store import Store
+from shipyard.engine.tasks import TaskService
 from shipyard.errors import EngineError, NotRootError
 
 log = logging.getLogger(__name__)
@@ -47,15 +51,22 @@ class Engine:
         self.store = Store(settings.db_path)
         self.allocator = Allocator(settings, self.store)
         self.pools = PoolService(settings, self.store, self.allocator)
+        self.scheduler = Scheduler(settings, self.store, self.allocator)
+        self.jobs = JobService(settings, self.store, self.scheduler)
+        self.tasks = TaskService(self.store, self.scheduler, self.jobs)
         router = Router()
         register_pools(router, self.pools)
+        register_jobs(router, self.jobs, self.tasks)
         self.app = BatchApp(router, settings.account, settings.key, settings.url)
 
     def recover(self) -> None:
+        """Re-adopt pools and nodes, then let the scheduler pick up every task run."""
         for line in self.allocator.recover():
             log.warning("reclaimed leftover: %s", line)
+        self.scheduler.start()
 
     def close(self) -> None:
+        self.scheduler.stop()
         self.allocator.stop()
         self.store.close()
 

@@ -35,6 +35,7 @@ def launch(
     stdout: Path,
     stderr: Path,
     exit_file: Path,
+    append: bool = False,
 ) -> int:
     """Start ``argv`` on the node whose dockerd is ``spec_pid``; return the supervisor pid.
 
@@ -46,7 +47,7 @@ def launch(
     if procs.gone(spec_pid):
         raise NodeError(f"{what}: the node's daemon is not running")
     request = {"argv": argv, "env": env, "cwd": str(cwd), "stdout": str(stdout),
-               "stderr": str(stderr), "exit_file": str(exit_file)}
+               "stderr": str(stderr), "exit_file": str(exit_file), "append": append}
     command = ["nsenter", f"--target={spec_pid}", "--net", "--mount", "--uts", "--",
                sys.executable, "-I", "-S", str(RUNNER)]
     try:

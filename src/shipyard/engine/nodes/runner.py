@@ -49,8 +49,11 @@ def exec_command(req: dict[str, Any], out_fd: int, err_fd: int) -> NoReturn:
     os._exit(127)  # unreachable: exec either replaced us or raised
 
 
-def open_output(path: str) -> int:
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+def open_output(path: str, append: bool) -> int:
+    # Appending lets a multi-instance primary keep its coordination output before the
+    # application's, in one stdout.txt.
+    mode = os.O_APPEND if append else os.O_TRUNC
+    return os.open(path, os.O_WRONLY | os.O_CREAT | mode | os.O_CLOEXEC, 0o644)
 
 
 def write_exit(path: str, code: int) -> None:
@@ -69,8 +72,9 @@ def exit_code(status: int) -> int:
 
 
 def supervise(req: dict[str, Any]) -> int:
-    out_fd = open_output(req["stdout"])
-    err_fd = out_fd if req["stderr"] == req["stdout"] else open_output(req["stderr"])
+    append = bool(req.get("append", False))
+    out_fd = open_output(req["stdout"], append)
+    err_fd = out_fd if req["stderr"] == req["stdout"] else open_output(req["stderr"], append)
     # A no-op handler (not SIG_IGN, which exec would pass on) keeps us alive through the
     # group's SIGTERM so the exit code still gets recorded.
     for sig in (signal.SIGTERM, signal.SIGHUP):

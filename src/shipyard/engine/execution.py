@@ -1,0 +1,190 @@
+"""Running one command of a task on one node, the way the Batch node agent does.
+
+A command line is split into words and executed without a shell, in its working
+directory, with ``stdout.txt``/``stderr.txt`` in its task directory; a task with
+``containerSettings`` runs the same words inside the image on the node's own daemon, with
+the node's task root mounted at the same path. Exit codes land in files outside the task
+root (``/mnt/batch/exit``), so the file APIs never show them and a restarted engine can
+still read them. Resource files are fetched on the host side into the node's directories.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import shlex
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from shipyard.engine import nodes
+from shipyard.errors import NodeError
+
+log = logging.getLogger(__name__)
+
+NODE_ROOT = PurePosixPath("/mnt/batch/tasks")
+EXIT_DIR = PurePosixPath("/mnt/batch/exit")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DOWNLOAD_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Node:
+    """Where a command runs: the node's identity and its live daemon."""
+
+    pool_id: str
+    node_id: str
+    ip: str
+    dedicated: bool
+    spec: nodes.NodeSpec
+    daemon_pid: int
+
+    def host_path(self, node_path: PurePosixPath) -> Path:
+        """The host side of a path under the node's ``/mnt/batch``."""
+        return Path(self.spec.batch_dir) / node_path.relative_to("/mnt/batch")
+
+
+@dataclass(frozen=True)
+class Launched:
+    """A started command: its supervisor pid, exit file (host path) and container name."""
+
+    pid: int
+    exit_file: str
+    container: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"pid": self.pid, "exit_file": self.exit_file, "container": self.container}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Launched:
+        return cls(int(raw["pid"]), str(raw["exit_file"]), raw.get("container"))
+
+
+def split_command_line(command_line: str) -> list[str]:
+    """Split as the node agent does: POSIX words, no shell, no expansion."""
+    try:
+        argv = shlex.split(command_line)
+    except ValueError as exc:
+        raise NodeError(f"the command line cannot be split into words: {exc}") from exc
+    if not argv:
+        raise NodeError("the command line is empty")
+    return argv
+
+
+def node_environment(node: Node, account: str, account_url: str) -> dict[str, str]:
+    """The part of ``AZ_BATCH_*`` every command on a node sees."""
+    return {
+        "PATH": DEFAULT_PATH,
+        "HOME": "/root",
+        "AZ_BATCH_ACCOUNT_NAME": account,
+        "AZ_BATCH_ACCOUNT_URL": account_url,
+        "AZ_BATCH_POOL_ID": node.pool_id,
+        "AZ_BATCH_NODE_ID": node.node_id,
+        "AZ_BATCH_NODE_IS_DEDICATED": "true" if node.dedicated else "false",
+        "AZ_BATCH_NODE_ROOT_DIR": str(NODE_ROOT),
+        "AZ_BATCH_NODE_SHARED_DIR": str(NODE_ROOT / "shared"),
+        "AZ_BATCH_NODE_STARTUP_DIR": str(NODE_ROOT / "startup"),
+        "AZ_BATCH_NODE_MOUNTS_DIR": str(NODE_ROOT / "fsmounts"),
+    }
+
+
+def settings_env(settings: list[dict[str, Any]] | None) -> dict[str, str]:
+    """``environmentSettings`` as a dict; later entries win like the service's."""
+    return {s["name"]: s.get("value") or "" for s in settings or []}
+
+
+def prepare_dir(node: Node, task_dir: PurePosixPath) -> None:
+    """Create a task directory and its ``wd`` on the node."""
+    (node.host_path(task_dir) / "wd").mkdir(parents=True, exist_ok=True)
+
+
+def fetch_resource_files(node: Node, files: list[dict[str, Any]] | None,
+                         into: PurePosixPath) -> None:
+    """Download ``httpUrl`` resource files into ``into`` on the node, applying fileMode."""
+    for item in files or []:
+        url = item.get("httpUrl")
+        if not url:
+            raise NodeError("only httpUrl resource files are supported by the local engine; "
+                            f"got {sorted(k for k in item if item[k])}")
+        relative = item.get("filePath") or url.rstrip("/").rsplit("/", 1)[-1]
+        target = _inside(node.host_path(into), relative)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _download(url, target)
+        if item.get("fileMode"):
+            os.chmod(target, int(str(item["fileMode"]), 8))
+
+
+def launch(node: Node, command_line: str, env: dict[str, str], task_dir: PurePosixPath,
+           container: dict[str, Any] | None = None, append: bool = False) -> Launched:
+    """Start a task's command on the node; output goes to the task dir's txt files."""
+    argv = split_command_line(command_line) if command_line.strip() or not container else []
+    name = None
+    if container:
+        name = f"shy-{uuid.uuid4().hex[:12]}"
+        argv = container_argv(container, argv, env, task_dir, name)
+    exit_node = EXIT_DIR / uuid.uuid4().hex
+    node.host_path(EXIT_DIR).mkdir(parents=True, exist_ok=True)
+    pid = nodes.launch(node.daemon_pid, argv, env, Path(str(task_dir / "wd")),
+                       Path(str(task_dir / "stdout.txt")), Path(str(task_dir / "stderr.txt")),
+                       Path(str(exit_node)), append=append)
+    return Launched(pid, str(node.host_path(exit_node)), name)
+
+
+def container_argv(settings: dict[str, Any], argv: list[str], env: dict[str, str],
+                   task_dir: PurePosixPath, name: str) -> list[str]:
+    """``docker run`` for a native container task; values travel by environment, not argv."""
+    options = shlex.split(settings.get("containerRunOptions") or "")
+    run = ["docker", "run", "--rm", "--name", name]
+    if not any(re.match(r"--net(work)?(=|$)", o) for o in options):
+        run.append("--network=host")
+    run += ["-v", f"{NODE_ROOT}:{NODE_ROOT}"]
+    if settings.get("workingDirectory", "taskWorkingDirectory") != "containerImageDefault":
+        run += ["-w", str(task_dir / "wd")]
+    for key in sorted(env):
+        if key not in ("PATH", "HOME"):
+            run += ["-e", key]  # the value comes from the docker client's own environment
+    return [*run, *options, settings["imageName"], *argv]
+
+
+def read_exit(launched: Launched) -> int | None:
+    return nodes.read_exit(Path(launched.exit_file))
+
+
+def kill(node: Node | None, launched: Launched) -> None:
+    """End a launched command and its container, if any; idempotent."""
+    nodes.kill_launched(launched.pid, grace=5)
+    if launched.container and node is not None:
+        with contextlib.suppress(Exception):
+            nodes.node_docker(node.spec).containers.get(launched.container).remove(force=True)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            # A zombie is as good as gone: its exit file is already written.
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def _inside(root: Path, relative: str) -> Path:
+    target = (root / relative).resolve()
+    if root.resolve() not in target.parents:
+        raise NodeError(f"resource file path {relative!r} leaves the task directory")
+    return target
+
+
+def _download(url: str, target: Path) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as reply, \
+                open(target, "wb") as out:
+            while chunk := reply.read(1 << 20):
+                out.write(chunk)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        target.unlink(missing_ok=True)
+        raise NodeError(f"cannot download resource file {url}: {exc}") from exc

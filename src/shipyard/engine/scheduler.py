@@ -1,0 +1,375 @@
+"""The scheduler: which task runs where and when, and every task state change after create.
+
+One thread ticks whenever something happened (a create, an exit, a kick) and at least
+every ``POLL`` seconds while anything runs. A tick, under ``lock``, advances running tasks
+from their exit files, places active tasks on free slots (jobs by priority, then in
+submission order, taking turns so no job starves another), completes jobs whose tasks are
+done, and keeps node counters true. REST handlers take the same lock to change tasks.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+from typing import Any
+
+from shipyard.engine import docs, execution, runs, wire
+from shipyard.engine.allocator import NODE, POOL, Allocator
+from shipyard.engine.execution import Node
+from shipyard.engine.jobflow import JOB, PREP, TASK, JobFlow
+from shipyard.engine.placement import Capacity, dependencies_met, requirements_error
+from shipyard.engine.runs import Outcome
+from shipyard.engine.settings import EngineSettings
+from shipyard.engine.store import Json, Record, Store
+
+__all__ = ["JOB", "PREP", "TASK", "Scheduler"]
+
+log = logging.getLogger(__name__)
+
+POLL = 0.2
+
+
+class Scheduler:
+    """Owns task placement, task runs and the ends of jobs."""
+
+    def __init__(self, settings: EngineSettings, store: Store, allocator: Allocator) -> None:
+        self.settings = settings
+        self.store = store
+        self.allocator = allocator
+        self.lock = threading.RLock()
+        self.flow = JobFlow(self)
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- the loop ---------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(POLL)
+            self._wake.clear()
+            try:
+                with self.lock:
+                    self.tick()
+            except Exception:
+                log.exception("scheduler tick failed")
+
+    def tick(self) -> None:
+        jobs = self.store.list(JOB)
+        for job in jobs:
+            tasks = self.store.list(TASK, job.doc["id"])
+            self.flow.progress_preps(job)
+            self._progress_tasks(job, tasks)
+            self.flow.progress_end(job)
+        jobs = self.store.list(JOB)
+        self._place([j for j in jobs if j.doc["state"] == "active"])
+        self.flow.check_job_limits()
+        self._sync_nodes()
+        self.flow.retention()
+
+    # -- nodes --------------------------------------------------------------------------
+    def node(self, pool_id: str, node_id: str) -> Node | None:
+        """A node that can run commands now, or None."""
+        record = self.store.get(NODE, pool_id, node_id)
+        if record is None or not record.private.get("pid"):
+            return None
+        if record.doc["state"] not in ("idle", "running"):
+            return None
+        return self.allocator.node(record)
+
+    def base_env(self, node: Node) -> dict[str, str]:
+        return execution.node_environment(node, self.settings.account, self.settings.url)
+
+    def _sync_nodes(self) -> None:
+        used: dict[tuple[str, str], list[int]] = {}
+        for task in self._live_tasks():
+            slots = 1 if task.doc.get("multiInstanceSettings") else int(
+                task.doc.get("requiredSlots") or 1)
+            for pool_id, node_id in _task_nodes(task):
+                entry = used.setdefault((pool_id.lower(), node_id.lower()), [0, 0])
+                entry[0] += 1
+                entry[1] += slots
+        for pool in self.store.list(POOL):
+            for node in self.store.list(NODE, pool.doc["id"]):
+                counts = used.get((pool.doc["id"].lower(), node.doc["id"].lower()), [0, 0])
+                self._update_node_counts(pool.doc["id"], node, counts)
+
+    def _update_node_counts(self, pool_id: str, node: Record, counts: list[int]) -> None:
+        state = node.doc["state"]
+        wanted_state = state
+        if state in ("idle", "running"):
+            wanted_state = "running" if counts[0] else "idle"
+        if (node.doc.get("runningTasksCount"), node.doc.get("runningTaskSlotsCount"),
+                state) == (counts[0], counts[1], wanted_state):
+            return
+
+        def apply(record: Record) -> None:
+            record.doc["runningTasksCount"], record.doc["runningTaskSlotsCount"] = counts
+            if record.doc["state"] in ("idle", "running"):
+                docs.set_node_state(record.doc, wanted_state)
+
+        self.store.mutate(NODE, pool_id, node.doc["id"], apply)
+
+    def _live_tasks(self) -> list[Record]:
+        live = []
+        for job in self.store.list(JOB):
+            live += [t for t in self.store.list(TASK, job.doc["id"])
+                     if t.doc["state"] in ("running", "preparing")]
+        return live
+
+    # -- running tasks -----------------------------------------------------------------
+    def _progress_tasks(self, job: Record, tasks: list[Record]) -> None:
+        for task in tasks:
+            state = task.doc["state"]
+            if state == "preparing":
+                self._progress_preparing(job, task)
+            elif state == "running":
+                self._progress_running(job, task)
+
+    def _progress_running(self, job: Record, task: Record) -> None:
+        # A copy: progress changes instances in place and the store must see the difference.
+        instances = copy.deepcopy(task.private.get("instances") or [])
+        outcome: Outcome | None
+        if runs.deadline_passed(task.private):
+            outcome = Outcome(None, "MaxWallClockTimeExceeded",
+                              "The task ran longer than its maxWallClockTime", retry=False)
+        else:
+            outcome = runs.progress(task.doc, instances, self.node)
+        self._save_private(job, task, "instances", instances)
+        if outcome is not None:
+            self.finish(job, task, outcome)
+
+    def _progress_preparing(self, job: Record, task: Record) -> None:
+        assigned = [tuple(x) for x in task.private.get("assigned", [])]
+        states = [self.flow.prep_state(job, pool_id, node_id) for pool_id, node_id in assigned]
+        if "failed" in states:
+            blocked = [list(a) for a, s in zip(assigned, states, strict=True) if s == "failed"]
+            self._mutate_job(job, lambda r: r.private.setdefault("blocked", []).extend(blocked))
+            self._to_active(job, task, requeue=False)
+        elif all(s == "done" for s in states):
+            nodes = [self.node(p, n) for p, n in assigned]
+            if any(n is None for n in nodes):
+                self._to_active(job, task, requeue=True)
+            else:
+                self._launch(job, task, [n for n in nodes if n is not None])
+
+    # -- placement ---------------------------------------------------------------------
+    def _place(self, jobs: list[Record]) -> None:
+        if not jobs:
+            return
+        capacity = Capacity.measure(self.store, self._live_tasks(), self.node)
+        queues = {j.doc["id"]: self._ready_tasks(j) for j in jobs}
+        order = sorted(jobs, key=lambda j: (-int(j.doc.get("priority") or 0), j.private["seq"]))
+        placed_any = True
+        while placed_any:
+            placed_any = False
+            for job in order:
+                queue = queues[job.doc["id"]]
+                while queue:
+                    task = queue.pop(0)
+                    if self._try_place(job, task, capacity):
+                        placed_any = True
+                        break
+
+    def _ready_tasks(self, job: Record) -> list[Record]:
+        tasks = self.store.list(TASK, job.doc["id"])
+        by_id = {t.doc["id"].lower(): t for t in tasks}
+        return [t for t in tasks if t.doc["state"] == "active"
+                and dependencies_met(t.doc, by_id)]
+
+    def _try_place(self, job: Record, task: Record, capacity: Capacity) -> bool:
+        pool = self.store.get(POOL, "", (job.doc.get("poolInfo") or {}).get("poolId", ""))
+        if pool is None or pool.doc["state"] != "active":
+            return False
+        problem = requirements_error(pool.doc, task.doc)
+        if problem:
+            self._note_unschedulable(job, task, problem)
+            return False
+        blocked = {tuple(b) for b in job.private.get("blocked", [])}
+        nodes = capacity.take(pool.doc, task.doc, blocked)
+        if nodes is None:
+            return False
+        self._assign(job, task, nodes)
+        return True
+
+    def _assign(self, job: Record, task: Record, nodes: list[Node]) -> None:
+        pairs = [[n.pool_id, n.node_id] for n in nodes]
+        self._mutate_job(job, lambda r: _remember_nodes(r, pairs))
+        if not job.doc.get("jobPreparationTask"):
+            self._launch(job, task, nodes)
+            return
+        for node in nodes:
+            self.flow.ensure_prep(job, node)
+        def prepare(record: Record) -> None:
+            docs.set_state(record.doc, "preparing")
+            record.private["assigned"] = pairs
+
+        self._mutate_task(job, task, prepare)
+        self.kick()
+
+    def _launch(self, job: Record, task: Record, nodes: list[Node]) -> None:
+        try:
+            instances = runs.start(job.doc, task.doc, nodes, self.base_env)
+        except Exception as exc:  # a resource file or command line the node cannot take
+            log.warning("task %s/%s cannot start: %s", job.doc["id"], task.doc["id"], exc)
+            self._mutate_task(job, task, lambda r: _started(r, [], self.settings.url))
+            self.finish(job, self._reload(job, task), Outcome(
+                None, "TaskPreparationFailed", str(exc), retry=False))
+            return
+        self._mutate_task(job, task, lambda r: _started(r, instances, self.settings.url))
+        self.kick()
+
+    def _note_unschedulable(self, job: Record, task: Record, problem: str) -> None:
+        info = task.doc.get("executionInfo") or {}
+        if (info.get("failureInfo") or {}).get("message") == problem:
+            return
+
+        def note(record: Record) -> None:
+            record.doc.setdefault("executionInfo", {})["failureInfo"] = {
+                "category": "usererror", "code": "MultiInstanceRequirementsNotMet",
+                "message": problem}
+
+        self._mutate_task(job, task, note)
+
+    # -- ends of tasks -----------------------------------------------------------------
+    def finish(self, job: Record, task: Record, outcome: Outcome) -> None:
+        """A run ended: retry, requeue or complete the task, with its consequences."""
+        instances = task.private.get("instances") or []
+        runs.stop(instances, self.node)
+        if outcome.requeue:
+            self._to_active(job, task, requeue=True)
+            return
+        info = task.doc.get("executionInfo") or {}
+        limit = int((task.doc.get("constraints") or {}).get("maxTaskRetryCount") or 0)
+        if not outcome.success and outcome.retry and (
+                limit == -1 or int(info.get("retryCount") or 0) < limit):
+            self._mutate_task(job, task, _retry)
+            self.kick()
+            return
+        subtasks = runs.subtask_docs(instances, self.settings.url, outcome_done=True)
+        self._mutate_task(job, task, lambda r: _complete(r, outcome, subtasks))
+        self._count_on_nodes(instances, outcome.success)
+        self.flow.after_task(job, self._reload(job, task), outcome)
+        self.kick()
+
+    def terminate_task(self, job: Record, task: Record) -> None:
+        if task.doc["state"] in ("running", "preparing"):
+            self.finish(job, task, Outcome(None, "TaskEnded", "The task was terminated",
+                                           retry=False))
+        elif task.doc["state"] == "active":
+            self._mutate_task(job, task, lambda r: _complete(r, None, []))
+
+    def _to_active(self, job: Record, task: Record, requeue: bool) -> None:
+        def back(record: Record) -> None:
+            docs.set_state(record.doc, "active")
+            info = record.doc.setdefault("executionInfo", {})
+            if requeue:
+                info["requeueCount"] = int(info.get("requeueCount") or 0) + 1
+            record.private.pop("instances", None)
+            record.private.pop("assigned", None)
+
+        self._mutate_task(job, task, back)
+        self.kick()
+
+    def _count_on_nodes(self, instances: list[Json], success: bool) -> None:
+        for item in instances:
+            def bump(record: Record) -> None:
+                record.doc["totalTasksRun"] = int(record.doc.get("totalTasksRun") or 0) + 1
+                if success:
+                    record.doc["totalTasksSucceeded"] = int(
+                        record.doc.get("totalTasksSucceeded") or 0) + 1
+            if self.store.get(NODE, item["pool_id"], item["node_id"]) is not None:
+                self.store.mutate(NODE, item["pool_id"], item["node_id"], bump)
+
+    # -- job ends (delegated) ----------------------------------------------------------
+    def terminate_job(self, job_id: str, reason: str, user: bool = False) -> Json:
+        return self.flow.terminate(job_id, reason, user)
+
+    def delete_job(self, job_id: str) -> None:
+        self.flow.delete(job_id)
+
+    # -- store helpers -----------------------------------------------------------------
+    def _reload(self, job: Record, task: Record) -> Record:
+        fresh = self.store.get(TASK, job.doc["id"], task.doc["id"])
+        return fresh if fresh is not None else task
+
+    def _mutate_task(self, job: Record, task: Record, change: Any) -> None:
+        updated = self.store.mutate(TASK, job.doc["id"], task.doc["id"], change)
+        task.doc, task.private = updated.doc, updated.private
+
+    def _mutate_job(self, job: Record, change: Any) -> None:
+        updated = self.store.mutate(JOB, "", job.doc["id"], change)
+        job.doc, job.private = updated.doc, updated.private
+
+    def _save_private(self, job: Record, task: Record, key: str, value: Any) -> None:
+        if task.private.get(key) != value:
+            self._mutate_task(job, task, lambda r: r.private.__setitem__(key, value))
+
+
+def _task_nodes(task: Record) -> list[tuple[str, str]]:
+    if task.doc["state"] == "preparing":
+        return [(p, n) for p, n in task.private.get("assigned", [])]
+    return [(i["pool_id"], i["node_id"]) for i in task.private.get("instances") or []]
+
+
+def _remember_nodes(job: Record, pairs: list[list[str]]) -> None:
+    known = job.private.setdefault("nodes", [])
+    for pair in pairs:
+        if pair not in known:
+            known.append(pair)
+
+
+def _started(record: Record, instances: list[Json], base_url: str) -> None:
+    docs.set_state(record.doc, "running")
+    info = record.doc.setdefault("executionInfo", {})
+    info["startTime"] = docs.now()
+    for key in ("endTime", "exitCode", "result", "failureInfo"):
+        info.pop(key, None)
+    if instances:
+        record.doc["nodeInfo"] = runs.node_info(instances[0], base_url)
+    record.private["instances"] = instances
+    record.private.pop("assigned", None)
+    record.private["deadline"] = runs.deadline_for(record.doc)
+
+
+def _retry(record: Record) -> None:
+    info = record.doc.setdefault("executionInfo", {})
+    info["retryCount"] = int(info.get("retryCount") or 0) + 1
+    info["lastRetryTime"] = docs.now()
+    docs.set_state(record.doc, "active")
+    record.private.pop("instances", None)
+
+
+def _complete(record: Record, outcome: Outcome | None, subtasks: list[Json]) -> None:
+    docs.set_state(record.doc, "completed")
+    info = record.doc.setdefault("executionInfo", {})
+    info["endTime"] = docs.now()
+    record.private["subtasks"] = subtasks
+    if outcome is None:
+        info["result"] = "failure"
+        info["failureInfo"] = {"category": "usererror", "code": "TaskEnded",
+                               "message": "The task was terminated before it ran"}
+        return
+    if outcome.exit_code is not None:
+        info["exitCode"] = outcome.exit_code
+    info["result"] = "success" if outcome.success else "failure"
+    if not outcome.success:
+        code = outcome.failure_code or "FailureExitCode"
+        message = outcome.message or f"The task process exited with exit code {outcome.exit_code}"
+        info["failureInfo"] = {"category": outcome.category, "code": code, "message": message}
+    else:
+        info.pop("failureInfo", None)
+    record.private["retain_until"] = time.time() + wire.parse_duration(
+        (record.doc.get("constraints") or {}).get("retentionTime", "P7D")).total_seconds()
