@@ -128,7 +128,7 @@ class JobFlow:
     # -- task consequences -------------------------------------------------------------
     def after_task(self, job: Record, task: Record, outcome: Outcome) -> None:
         """Apply the task's exit conditions: dependency action and job action."""
-        options = _exit_options(task.doc, outcome)
+        options = exit_options(task.doc, outcome)
         dependency = options.get("dependencyAction") or (
             "satisfy" if outcome.success else "block")
         self.s.store.mutate(TASK, job.doc["id"], task.doc["id"],
@@ -260,7 +260,7 @@ def _special_done(info: Json, code: int | None, error: str | None = None) -> Jso
     return done
 
 
-def _exit_options(task: Json, outcome: Outcome) -> dict[str, Any]:
+def exit_options(task: Json, outcome: Outcome) -> dict[str, Any]:
     conditions = task.get("exitConditions") or {}
     if outcome.failure_code == "TaskPreparationFailed" and conditions.get("preProcessingError"):
         return dict(conditions["preProcessingError"])

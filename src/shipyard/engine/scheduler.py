@@ -29,6 +29,7 @@ __all__ = ["JOB", "PREP", "TASK", "Scheduler"]
 log = logging.getLogger(__name__)
 
 POLL = 0.2
+HEALTH_EVERY = 1.0
 
 
 class Scheduler:
@@ -43,6 +44,7 @@ class Scheduler:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._health_at = 0.0
 
     # -- the loop ---------------------------------------------------------------------
     def start(self) -> None:
@@ -67,6 +69,9 @@ class Scheduler:
                 log.exception("scheduler tick failed")
 
     def tick(self) -> None:
+        if time.monotonic() >= self._health_at:
+            self._health_at = time.monotonic() + HEALTH_EVERY
+            self.allocator.check_health()
         jobs = self.store.list(JOB)
         for job in jobs:
             tasks = self.store.list(TASK, job.doc["id"])
@@ -142,7 +147,10 @@ class Scheduler:
         # A copy: progress changes instances in place and the store must see the difference.
         instances = copy.deepcopy(task.private.get("instances") or [])
         outcome: Outcome | None
-        if runs.deadline_passed(task.private):
+        if any(self.node(i["pool_id"], i["node_id"]) is None for i in instances):
+            outcome = Outcome(None, "NodeUnusable", "A node of the task became unusable; "
+                              "the task is requeued", category="servererror", requeue=True)
+        elif runs.deadline_passed(task.private):
             outcome = Outcome(None, "MaxWallClockTimeExceeded",
                               "The task ran longer than its maxWallClockTime", retry=False)
         else:

@@ -1,0 +1,107 @@
+"""Placement bookkeeping and the exact multi-instance environment formats."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from shipyard.engine import nodes, runs
+from shipyard.engine.execution import Node
+from shipyard.engine.jobflow import exit_options
+from shipyard.engine.placement import Capacity, dependencies_met, requirements_error
+from shipyard.engine.runs import Outcome
+from shipyard.engine.store import Record
+
+
+def node(index: int) -> Node:
+    spec = nodes.NodeSpec(slot=1, index=index, node_id=f"n{index}", hostname=f"h{index}",
+                          ip=ipaddress.IPv4Address(f"10.0.0.{4 + index}"),
+                          home=Path(f"/var/tmp/x/{index}"))
+    return Node("p", f"n{index}", f"10.0.0.{4 + index}", True, spec, 100 + index)
+
+
+def capacity(slots: int, count: int) -> Capacity:
+    cap = Capacity()
+    keys = []
+    for i in range(count):
+        key = ("p", f"n{i}")
+        cap.free[key] = slots
+        cap.nodes[key] = node(i)
+        keys.append(key)
+    cap.order["p"] = keys
+    return cap
+
+
+POOL = {"id": "p", "taskSlotsPerNode": 2, "enableInterNodeCommunication": True,
+        "targetDedicatedNodes": 3}
+
+
+def test_spread_fills_the_emptiest_node_and_respects_slots() -> None:
+    cap = capacity(2, 2)
+    first = cap.take(POOL, {"requiredSlots": 1}, set())
+    second = cap.take(POOL, {"requiredSlots": 1}, set())
+    assert first and second and first[0].node_id != second[0].node_id
+    assert cap.take(POOL, {"requiredSlots": 2}, set()) is None
+    assert cap.take(POOL, {"requiredSlots": 1}, set()) is not None
+
+
+def test_pack_fills_one_node_first() -> None:
+    cap = capacity(2, 2)
+    pool = {**POOL, "taskSchedulingPolicy": {"nodeFillType": "Pack"}}
+    a = cap.take(pool, {}, set())
+    b = cap.take(pool, {}, set())
+    assert a and b and a[0].node_id == b[0].node_id
+
+
+def test_gang_needs_whole_free_nodes_and_skips_blocked() -> None:
+    cap = capacity(1, 3)
+    task = {"multiInstanceSettings": {"numberOfInstances": 3}}
+    assert cap.take({**POOL, "taskSlotsPerNode": 1}, task, {("p", "n1")}) is None
+    got = cap.take({**POOL, "taskSlotsPerNode": 1}, task, set())
+    assert got is not None and [n.node_id for n in got] == ["n0", "n1", "n2"]
+    assert cap.take({**POOL, "taskSlotsPerNode": 1}, {}, set()) is None
+
+
+@pytest.mark.parametrize(("pool", "fragment"), [
+    ({**POOL, "enableInterNodeCommunication": False}, "enableInterNodeCommunication"),
+    ({**POOL, "taskSlotsPerNode": 2}, "taskSlotsPerNode 1"),
+    ({**POOL, "taskSlotsPerNode": 1, "targetDedicatedNodes": 2}, "needs 3 nodes"),
+])
+def test_multi_instance_requirements(pool: dict[str, object], fragment: str) -> None:
+    problem = requirements_error(pool, {"multiInstanceSettings": {"numberOfInstances": 3}})
+    assert problem is not None and fragment in problem
+    assert requirements_error({**POOL, "taskSlotsPerNode": 1},
+                              {"multiInstanceSettings": {"numberOfInstances": 3}}) is None
+
+
+def test_dependencies_ids_ranges_and_blocking() -> None:
+    done = {str(i): Record({"state": "completed"}, {"dependency": "satisfy"}) for i in (1, 2, 3)}
+    done["a"] = Record({"state": "completed"}, {"dependency": "block"})
+    assert dependencies_met({"dependsOn": {"taskIdRanges": [{"start": 1, "end": 3}]}}, done)
+    assert not dependencies_met({"dependsOn": {"taskIds": ["1", "a"]}}, done)
+    assert not dependencies_met({"dependsOn": {"taskIds": ["missing"]}}, done)
+    assert dependencies_met({}, done)
+
+
+def test_multi_instance_environment_formats() -> None:
+    env = runs.multi_instance_environment([node(0), node(1)], 1, PurePosixPath("/t"))
+    assert env["AZ_BATCH_HOST_LIST"] == "10.0.0.4,10.0.0.5"
+    assert env["AZ_BATCH_NODE_LIST"] == "10.0.0.4;10.0.0.5"
+    assert env["AZ_BATCH_MASTER_NODE"] == "10.0.0.4:6000"
+    assert env["AZ_BATCH_IS_CURRENT_NODE_MASTER"] == "false"
+    assert env["CCP_NODES"] == "2 10.0.0.4 1 10.0.0.5 1"
+    assert env["AZ_BATCH_TASK_SHARED_DIR"] == "/t"
+
+
+def testexit_options_pick_code_then_range_then_default() -> None:
+    task = {"exitConditions": {
+        "exitCodes": [{"code": 3, "exitOptions": {"jobAction": "none"}}],
+        "exitCodeRanges": [{"start": 4, "end": 9, "exitOptions": {"dependencyAction":
+                                                                  "satisfy"}}],
+        "default": {"jobAction": "terminate"}}}
+    assert exit_options(task, Outcome(3)) == {"jobAction": "none"}
+    assert exit_options(task, Outcome(5)) == {"dependencyAction": "satisfy"}
+    assert exit_options(task, Outcome(42)) == {"jobAction": "terminate"}
+    assert exit_options(task, Outcome(0)) == {}
