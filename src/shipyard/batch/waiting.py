@@ -1,0 +1,112 @@
+"""Waiting on the Batch service: polls with backoff and a deadline, and file tailing.
+
+Waits report each observation through a callback so the CLI can show progress; they
+never sleep blindly and always end, with a ``ShipyardError`` that says what was awaited.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from azure.batch import BatchClient, models
+from azure.core.exceptions import ResourceNotFoundError
+
+from shipyard.errors import ShipyardError
+
+T = TypeVar("T")
+
+#: Node states from which a node will not reach idle without help.
+FAILED_NODE_STATES = ("unusable", "starttaskfailed")
+
+
+def poll(what: str, check: Callable[[], T | None], timeout: float,
+         interval: float = 0.25, max_interval: float = 3.0) -> T:
+    """Call ``check`` until it returns a value; back off up to ``max_interval``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result is not None:
+            return result
+        if time.monotonic() >= deadline:
+            raise ShipyardError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+        interval = min(max_interval, interval * 1.5)
+
+
+def nodes_ready(client: BatchClient, pool_id: str, count: int,
+                report: Callable[[list[models.BatchNode]], None],
+                timeout: float) -> list[models.BatchNode]:
+    """Wait until ``count`` nodes are idle (or running); fail fast on failed nodes."""
+    def check() -> list[models.BatchNode] | None:
+        nodes = list(client.list_nodes(pool_id))
+        report(nodes)
+        failed = [n for n in nodes if n.state in FAILED_NODE_STATES]
+        if failed:
+            node = failed[0]
+            why = (node.errors[0].message if node.errors else
+                   getattr(node.start_task_info, "failure_info", None) or node.state)
+            raise ShipyardError(f"node {node.id} of pool {pool_id} is {node.state}: {why}",
+                                hint="see 'shipyard pool nodes list' and the node's "
+                                     "startup/stderr.txt")
+        ready = [n for n in nodes if n.state in ("idle", "running")]
+        return nodes if len(nodes) >= count and len(ready) >= count else None
+
+    return poll(f"{count} nodes of pool {pool_id} to be ready", check, timeout)
+
+
+def tasks_done(client: BatchClient, job_id: str,
+               report: Callable[[list[models.BatchTask]], None],
+               timeout: float) -> list[models.BatchTask]:
+    """Wait until every task of the job has completed."""
+    def check() -> list[models.BatchTask] | None:
+        tasks = list(client.list_tasks(job_id))
+        report(tasks)
+        return tasks if tasks and all(t.state == "completed" for t in tasks) else None
+
+    return poll(f"the tasks of job {job_id}", check, timeout)
+
+
+def gone(what: str, probe: Callable[[], object], timeout: float) -> None:
+    """Wait until ``probe`` raises ResourceNotFoundError."""
+    def check() -> bool | None:
+        try:
+            probe()
+        except ResourceNotFoundError:
+            return True
+        return None
+
+    poll(what, check, timeout)
+
+
+def tail_task_file(client: BatchClient, job_id: str, task_id: str, name: str,
+                   write: Callable[[bytes], None], timeout: float,
+                   interval: float = 0.3) -> models.BatchTask:
+    """Stream a task file as it grows until the task completes; the completed task."""
+    offset = 0
+    deadline = time.monotonic() + timeout
+    while True:
+        task = client.get_task(job_id, task_id)
+        # Read after looking at the state, so the bytes written before completion are shown.
+        offset += _read_new(client, job_id, task_id, name, offset, write)
+        if task.state == "completed":
+            return task
+        if time.monotonic() >= deadline:
+            raise ShipyardError(f"timed out after {timeout:.0f} s tailing {name} of "
+                                f"{job_id}/{task_id}")
+        time.sleep(interval)
+
+
+def _read_new(client: BatchClient, job_id: str, task_id: str, name: str, offset: int,
+              write: Callable[[bytes], None]) -> int:
+    try:
+        size = client.get_task_file_properties(job_id, task_id, name).content_length
+    except ResourceNotFoundError:
+        return 0  # not started yet, or no such file yet
+    if size <= offset:
+        return 0
+    data = b"".join(client.download_task_file(job_id, task_id, name,
+                                              ocp_range=f"bytes={offset}-{size - 1}"))
+    write(data)
+    return len(data)

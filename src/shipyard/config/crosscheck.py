@@ -1,0 +1,76 @@
+"""Checks that span files: each file can be valid alone and still not fit the others.
+
+Each check runs only when the files it needs are present, and raises one ``ConfigError``
+naming the file and path at fault.
+"""
+
+from __future__ import annotations
+
+from shipyard.config.bundle import ShipyardConfig
+from shipyard.config.jobs import JobSpec, TaskSpec
+from shipyard.config.pool import PoolSpecification
+from shipyard.errors import ConfigError
+
+
+def check_across_files(cfg: ShipyardConfig) -> None:
+    """Run every cross-file check that the present files allow."""
+    if not cfg.is_local:
+        _storage_link(cfg)
+        if cfg.pool_file is not None:
+            _azure_pool(cfg.pool_file)
+    if cfg.jobs_file is None:
+        return
+    for j, job in enumerate(cfg.jobs_file):
+        for t, task in enumerate(job.tasks):
+            where = f"job_specifications[{j}].tasks[{t}]"
+            if cfg.global_file is not None:
+                _preloaded(cfg, job, task, where)
+            if cfg.pool_file is not None and task.multi_instance is not None:
+                _mpi_pool(cfg.pool_file, where)
+
+
+def _storage_link(cfg: ShipyardConfig) -> None:
+    link = cfg.global_file.batch_shipyard.storage_account_settings if cfg.global_file else None
+    accounts = cfg.credentials.storage.accounts
+    if link is not None and link not in accounts:
+        known = ", ".join(accounts) or "none"
+        raise ConfigError(f"config.yaml: batch_shipyard.storage_account_settings: '{link}' is "
+                          f"not a storage account in credentials.yaml (known: {known})")
+
+
+def _azure_pool(pool: PoolSpecification) -> None:
+    for key in ("vm_size", "vm_configuration"):
+        if getattr(pool, key) is None:
+            raise ConfigError(f"pool.yaml: pool_specification.{key}: required for an Azure "
+                              "Batch account")
+
+
+def _image_key(image: str) -> str:
+    """``busybox`` and ``busybox:latest`` are the same image."""
+    name = image.rsplit("/", 1)[-1]
+    return image if (":" in name or "@" in name) else f"{image}:latest"
+
+
+def _preloaded(cfg: ShipyardConfig, job: JobSpec, task: TaskSpec, where: str) -> None:
+    image = task.docker_image
+    preloaded = {_image_key(i) for i in cfg.global_resources.docker_images}
+    if image is None or job.allow_run_on_missing_image or _image_key(image) in preloaded:
+        return
+    raise ConfigError(
+        f"jobs.yaml: {where}.docker_image: '{image}' is not in config.yaml "
+        "global_resources.docker_images",
+        hint="add it there, or set allow_run_on_missing_image: true on the job",
+    )
+
+
+def _mpi_pool(pool: PoolSpecification, where: str) -> None:
+    if not pool.inter_node_communication_enabled:
+        raise ConfigError(
+            f"jobs.yaml: {where}.multi_instance: needs a pool with "
+            f"inter_node_communication_enabled: true (pool.yaml, pool '{pool.id}')"
+        )
+    if pool.slots_per_node != 1:
+        raise ConfigError(
+            f"jobs.yaml: {where}.multi_instance: needs a pool with one task slot per node "
+            f"(pool.yaml, pool '{pool.id}' has {pool.slots_per_node})"
+        )

@@ -1,0 +1,156 @@
+"""pool.yaml: the pool the jobs run on.
+
+The VM image and size only matter on Azure; a local-engine pool may leave them out (the
+loader requires them when the credentials name an Azure account).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from shipyard.config.base import BatchId, Environment, Model, Opaque, Strings, TimeSpan, problem
+
+
+class PlatformImage(Model):
+    """A marketplace image, e.g. ``microsoft-dsvm / ubuntu-hpc / 2204``."""
+
+    publisher: str
+    offer: str
+    sku: str
+    version: str = "latest"
+    native: bool = False
+    license_type: str | None = None
+
+
+class VmConfiguration(Model):
+    """The node OS image: a ``platform_image`` (``custom_image`` is not implemented yet)."""
+
+    platform_image: PlatformImage | None = None
+    custom_image: Opaque = None
+
+    @model_validator(mode="after")
+    def _some_image(self) -> VmConfiguration:
+        if self.platform_image is None and self.custom_image is None:
+            raise problem("required key is missing", "platform_image")
+        return self
+
+
+class VmCount(Model):
+    """Target node counts; a bare integer in the YAML means dedicated nodes."""
+
+    dedicated: int = Field(default=0, ge=0)
+    low_priority: int = Field(default=0, ge=0)
+
+    @property
+    def total(self) -> int:
+        return self.dedicated + self.low_priority
+
+
+class SshSettings(Model):
+    """A remote login user created on every node."""
+
+    username: str
+    expiry_days: int | None = Field(default=None, ge=1)
+    ssh_public_key: str | None = None
+    ssh_public_key_data: str | None = None
+    ssh_private_key: str | None = None
+    generate_docker_tunnel_script: bool = False
+    generated_file_export_path: str | None = None
+    hpn_server_swap: bool = False
+    allow_docker_access: bool = False
+
+
+class NodePrepCommands(Model):
+    """Host commands run while a node is prepared: ``pre`` before shipyard's own, ``post`` after."""
+
+    pre: Strings = ()
+    post: Strings = ()
+
+
+class AdditionalNodePrep(Model):
+    """``additional_node_prep``: extra host commands and the environment they run with."""
+
+    commands: NodePrepCommands = Field(default_factory=NodePrepCommands)
+    environment_variables: Environment = Field(default_factory=dict)
+    environment_variables_keyvault_secret_id: str | None = None
+
+
+def _legacy_node_prep(value: object) -> object:
+    # Batch Shipyard 2.x wrote a plain list; those commands ran after its own preparation.
+    return {"post": value} if isinstance(value, list) else value
+
+
+class PoolSpecification(Model):
+    """``pool_specification``."""
+
+    id: BatchId
+    vm_configuration: VmConfiguration | None = None
+    vm_size: str | None = None
+    vm_count: VmCount = Field(default_factory=VmCount)
+    max_tasks_per_node: int | None = Field(default=None, ge=1)
+    task_slots_per_node: int | None = Field(default=None, ge=1)
+    resize_timeout: TimeSpan | None = None
+    node_fill_type: Literal["pack", "spread"] | None = None
+    inter_node_communication_enabled: bool = False
+    reboot_on_start_task_failed: bool = False
+    attempt_recovery_on_unusable: bool = False
+    upload_diagnostics_logs_on_unusable: bool = True
+    block_until_all_global_resources_loaded: bool = True
+    transfer_files_on_pool_creation: bool = False
+    ssh: SshSettings | None = None
+    additional_node_prep: AdditionalNodePrep | None = None
+    additional_node_prep_commands: NodePrepCommands | None = None
+    autoscale: Opaque = None
+    input_data: Opaque = None
+    resource_files: Opaque = None
+    rdp: Opaque = None
+    remote_access_control: Opaque = None
+    virtual_network: Opaque = None
+    public_ips: Opaque = None
+    certificates: Opaque = None
+    gpu: Opaque = None
+    prometheus: Opaque = None
+    container_runtimes: Opaque = None
+    per_job_auto_scratch: bool = False
+    batch_insights_enabled: bool = False
+
+    @field_validator("vm_count", mode="before")
+    @classmethod
+    def _bare_count(cls, value: object) -> object:
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        return {"dedicated": value} if is_int else value
+
+    @field_validator("additional_node_prep_commands", mode="before")
+    @classmethod
+    def _legacy_list(cls, value: object) -> object:
+        return _legacy_node_prep(value)
+
+    @model_validator(mode="after")
+    def _one_spelling_each(self) -> PoolSpecification:
+        if self.max_tasks_per_node is not None and self.task_slots_per_node is not None:
+            raise problem("set only one of max_tasks_per_node and task_slots_per_node",
+                          "task_slots_per_node")
+        if self.additional_node_prep is not None and self.additional_node_prep_commands:
+            raise problem("set only one of additional_node_prep and "
+                          "additional_node_prep_commands", "additional_node_prep_commands")
+        return self
+
+    @property
+    def slots_per_node(self) -> int:
+        """Task slots per node (``task_slots_per_node`` or its old name); 1 by default."""
+        return self.task_slots_per_node or self.max_tasks_per_node or 1
+
+    @property
+    def node_prep_commands(self) -> NodePrepCommands:
+        """The extra host commands, whichever spelling the file used."""
+        if self.additional_node_prep is not None:
+            return self.additional_node_prep.commands
+        return self.additional_node_prep_commands or NodePrepCommands()
+
+
+class PoolFile(Model):
+    """The whole of pool.yaml."""
+
+    pool_specification: PoolSpecification

@@ -1,0 +1,212 @@
+"""Keys we accept (so a Batch Shipyard config parses) but do not implement yet.
+
+Setting one fails loading with a message that names the path and says so, e.g.
+``jobs.yaml: job_specifications[0].tasks[0].singularity_image: not implemented yet
+(Singularity containers; use docker_image)``. Leaving it out, or writing its "off" value
+(``false``, ``null``, an empty list), is fine. The rule for what goes here: anything whose
+silent omission would change what a job does or where it runs. Settings with no
+observable effect here (``storage_entity_prefix``, ``data_replication``, ssh tunnel
+script options, ...) are accepted and kept instead.
+
+This module's ``UNIMPLEMENTED`` table is the one list; a test keeps this docstring in step.
+
+credentials.yaml
+    ``credentials.aad``, ``credentials.batch.aad``, ``credentials.storage.aad``,
+    ``credentials.management.aad`` (Azure AD sign-in: use shared keys);
+    ``credentials.batch.account_key_keyvault_secret_id``,
+    ``credentials.storage.*.account_key_keyvault_secret_id``,
+    ``credentials.docker_registry.*.password_keyvault_secret_id``, ``credentials.keyvault``
+    (KeyVault); ``credentials.batch.application_insights`` (Batch Insights);
+    ``credentials.singularity_registry`` (Singularity); ``credentials.monitoring``.
+config.yaml
+    ``batch_shipyard.encryption`` when enabled (credential encryption);
+    ``global_resources.singularity_images``; ``global_resources.volumes.data_volumes`` and
+    ``global_resources.volumes.shared_data_volumes`` (volume mounting);
+    ``global_resources.files`` (data ingress); ``global_resources.additional_registries``.
+pool.yaml (under ``pool_specification``)
+    ``vm_configuration.platform_image.native: true`` (native container pools: shipyard runs
+    the containers itself), ``vm_configuration.custom_image``, ``autoscale``,
+    ``transfer_files_on_pool_creation: true``, ``input_data``, ``resource_files``, ``rdp``,
+    ``remote_access_control``, ``virtual_network``, ``public_ips``, ``certificates``, ``gpu``,
+    ``prometheus`` when enabled, ``container_runtimes``, ``per_job_auto_scratch``,
+    ``batch_insights_enabled``, ``additional_node_prep.environment_variables_keyvault_secret_id``.
+jobs.yaml, job level (``job_specifications[*]``)
+    ``environment_variables_keyvault_secret_id``, ``user_identity``, ``auto_pool``,
+    ``recurrence``, ``infiniband: true``, ``gpus`` / ``gpu`` (unless off: ``false``,
+    ``disable``), ``data_volumes``, ``shared_data_volumes``, ``input_data``,
+    ``federation_constraints``, ``merge_task``.
+jobs.yaml, task level (``job_specifications[*].tasks[*]``)
+    ``singularity_image``, ``singularity_execution``, ``additional_singularity_options``,
+    ``environment_variables_keyvault_secret_id``, ``infiniband: true``, ``gpus`` / ``gpu``,
+    ``data_volumes``, ``shared_data_volumes``, ``input_data``, ``output_data``, and task
+    factories other than ``parametric_sweep`` and ``repeat``: ``task_factory.random``,
+    ``task_factory.file``, ``task_factory.custom``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from shipyard.config.base import set_fields
+from shipyard.config.messages import render_path
+from shipyard.errors import ConfigError
+
+Path = tuple[str | int, ...]
+_ANY_INDEX = "[*]"
+
+
+def requested(value: object) -> bool:
+    """True unless ``value`` is an "off" value: null, false, 0, empty, or all-off inside."""
+    if isinstance(value, BaseModel):
+        return any(requested(getattr(value, name)) for name in set_fields(value))
+    if isinstance(value, dict):
+        return any(requested(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(requested(item) for item in value)
+    return value not in (None, False, 0, "")
+
+
+def _enabled(value: object) -> bool:
+    """True when some ``enabled`` key inside ``value`` is true."""
+    if isinstance(value, dict):
+        return value.get("enabled") is True or any(_enabled(v) for v in value.values())
+    return False
+
+
+def _gpus(value: object) -> bool:
+    return requested(value) and str(value).lower() not in ("disable", "disabled", "none")
+
+
+@dataclass(frozen=True)
+class Unimplemented:
+    """One accepted-but-unimplemented key: where (``[*]`` any index, ``*`` any key) and why."""
+
+    pattern: str
+    reason: str
+    when: Callable[[object], bool] = requested
+
+    def matches(self, path: Path) -> bool:
+        wanted = _split(self.pattern)
+        return len(wanted) == len(path) and all(map(_part_matches, wanted, path))
+
+
+def _split(pattern: str) -> list[str]:
+    parts: list[str] = []
+    for piece in pattern.split("."):
+        name, bracket, _ = piece.partition("[")
+        parts += [name, _ANY_INDEX] if bracket else [name]
+    return parts
+
+
+def _part_matches(wanted: str, part: str | int) -> bool:
+    if wanted == _ANY_INDEX:
+        return isinstance(part, int)
+    return isinstance(part, str) and wanted in ("*", part)
+
+
+_AAD = "Azure AD sign-in; use shared keys"
+_KEYVAULT = "KeyVault secrets; write the value itself"
+_SINGULARITY = "Singularity containers; use docker_image"
+_VOLUMES = "volume mounting; use additional_docker_run_options -v"
+_J = "job_specifications[*]"
+_T = f"{_J}.tasks[*]"
+_P = "pool_specification"
+
+
+def _both_levels(key: str, reason: str, when: Callable[[object], bool] = requested) -> list[
+        Unimplemented]:
+    return [Unimplemented(f"{_J}.{key}", reason, when), Unimplemented(f"{_T}.{key}", reason, when)]
+
+
+UNIMPLEMENTED: tuple[Unimplemented, ...] = (
+    Unimplemented("credentials.aad", _AAD),
+    Unimplemented("credentials.batch.aad", _AAD),
+    Unimplemented("credentials.storage.aad", _AAD),
+    Unimplemented("credentials.management.aad", _AAD),
+    Unimplemented("credentials.batch.account_key_keyvault_secret_id", _KEYVAULT),
+    Unimplemented("credentials.storage.*.account_key_keyvault_secret_id", _KEYVAULT),
+    Unimplemented("credentials.docker_registry.*.password_keyvault_secret_id", _KEYVAULT),
+    Unimplemented("credentials.keyvault", _KEYVAULT),
+    Unimplemented("credentials.batch.application_insights", "Batch Insights"),
+    Unimplemented("credentials.singularity_registry", _SINGULARITY),
+    Unimplemented("credentials.monitoring", "resource monitoring"),
+    Unimplemented("batch_shipyard.encryption", "credential encryption", _enabled),
+    Unimplemented("global_resources.singularity_images", _SINGULARITY),
+    Unimplemented("global_resources.volumes.data_volumes", _VOLUMES),
+    Unimplemented("global_resources.volumes.shared_data_volumes", _VOLUMES),
+    Unimplemented("global_resources.files", "data ingress"),
+    Unimplemented("global_resources.additional_registries", "registry logins without images"),
+    Unimplemented(f"{_P}.vm_configuration.platform_image.native",
+                  "native container pools; shipyard runs the containers itself"),
+    Unimplemented(f"{_P}.vm_configuration.custom_image", "custom images; use platform_image"),
+    Unimplemented(f"{_P}.autoscale", "autoscale; set vm_count"),
+    Unimplemented(f"{_P}.transfer_files_on_pool_creation", "data ingress"),
+    Unimplemented(f"{_P}.input_data", "data movement"),
+    Unimplemented(f"{_P}.resource_files", "pool resource files"),
+    Unimplemented(f"{_P}.rdp", "RDP users (Windows pools)"),
+    Unimplemented(f"{_P}.remote_access_control", "remote access rules"),
+    Unimplemented(f"{_P}.virtual_network", "virtual networks"),
+    Unimplemented(f"{_P}.public_ips", "public IPs"),
+    Unimplemented(f"{_P}.certificates", "certificates"),
+    Unimplemented(f"{_P}.gpu", "GPU drivers"),
+    Unimplemented(f"{_P}.prometheus", "Prometheus exporters", _enabled),
+    Unimplemented(f"{_P}.container_runtimes", "other container runtimes"),
+    Unimplemented(f"{_P}.per_job_auto_scratch", "per-job scratch file systems"),
+    Unimplemented(f"{_P}.batch_insights_enabled", "Batch Insights"),
+    Unimplemented(f"{_P}.additional_node_prep.environment_variables_keyvault_secret_id",
+                  _KEYVAULT),
+    *_both_levels("environment_variables_keyvault_secret_id", _KEYVAULT),
+    Unimplemented(f"{_J}.user_identity", "running containers as another user"),
+    Unimplemented(f"{_J}.auto_pool", "auto pools; create the pool first"),
+    Unimplemented(f"{_J}.recurrence", "job schedules"),
+    *_both_levels("infiniband", "InfiniBand/RDMA devices"),
+    *_both_levels("gpus", "GPU access", _gpus),
+    *_both_levels("gpu", "GPU access"),
+    *_both_levels("data_volumes", _VOLUMES),
+    *_both_levels("shared_data_volumes", _VOLUMES),
+    *_both_levels("input_data", "data movement"),
+    Unimplemented(f"{_J}.federation_constraints", "federations"),
+    Unimplemented(f"{_J}.merge_task", "merge tasks"),
+    Unimplemented(f"{_T}.output_data", "data movement"),
+    Unimplemented(f"{_T}.singularity_image", _SINGULARITY),
+    Unimplemented(f"{_T}.singularity_execution", _SINGULARITY),
+    Unimplemented(f"{_T}.additional_singularity_options", _SINGULARITY),
+    Unimplemented(f"{_T}.task_factory.random", "random task factory"),
+    Unimplemented(f"{_T}.task_factory.file", "file task factory"),
+    Unimplemented(f"{_T}.task_factory.custom", "custom task factory"),
+)
+
+
+def _walk(value: object, path: Path = ()) -> Iterator[tuple[Path, object]]:
+    """Every key and item the user set below ``value``, depth first in document order."""
+    if isinstance(value, BaseModel):
+        for name in set_fields(value):
+            child = getattr(value, name)
+            yield (*path, name), child
+            yield from _walk(child, (*path, name))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield (*path, str(key)), item
+            yield from _walk(item, (*path, str(key)))
+    elif isinstance(value, tuple | list):
+        for index, item in enumerate(value):
+            yield (*path, index), item
+            yield from _walk(item, (*path, index))
+
+
+def _hits(root: BaseModel) -> Iterator[str]:
+    for path, value in _walk(root):
+        for entry in UNIMPLEMENTED:
+            if entry.matches(path) and entry.when(value):
+                yield f"{render_path(path)}: not implemented yet ({entry.reason})"
+
+
+def reject_unimplemented(filename: str, root: BaseModel) -> None:
+    """Raise one ``ConfigError`` for the first unimplemented key set in this file."""
+    hits = list(_hits(root))
+    if hits:
+        more = f"{len(hits) - 1} more in {filename}: " + "; ".join(hits[1:4])
+        raise ConfigError(f"{filename}: {hits[0]}", hint=more if len(hits) > 1 else None)
