@@ -148,11 +148,20 @@ def deadline_for(task: Json) -> float | None:
 
 
 def stop(instances: list[Json], lookup: NodeLookup) -> None:
-    """End every instance that may still run; idempotent."""
+    """End every instance and whatever its commands left running; idempotent.
+
+    An instance whose command already exited may still have background processes in its
+    process group (a coordination command that started a daemon): they end with the task.
+    """
     for item in instances:
-        if item.get("launched") and item.get("code") is None:
-            launched = Launched.from_json(item["launched"])
-            execution.kill(lookup(item["pool_id"], item["node_id"]), launched)
+        if not item.get("launched"):
+            continue
+        node = lookup(item["pool_id"], item["node_id"])
+        for earlier in item.get("history", []):
+            execution.kill(node, Launched.from_json(earlier))
+        launched = Launched.from_json(item["launched"])
+        execution.kill(node, launched)
+        if item.get("code") is None:
             item["code"] = execution.read_exit(launched)
             item["end"] = now()
 
@@ -198,6 +207,9 @@ def _launch(item: Json, node: Node, command: str, directory: PurePosixPath,
         item["code"] = 127
         item["error"] = str(exc)
         return
+    if item.get("launched"):
+        # The primary's coordination run may have left processes behind: remember it.
+        item.setdefault("history", []).append(item["launched"])
     item["launched"] = launched.as_json()
 
 

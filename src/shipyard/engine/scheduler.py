@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 POLL = 0.2
 HEALTH_EVERY = 1.0
+#: How much a job's effective priority grows per second its ready tasks wait.
+AGING_PER_SECOND = 1.0
 
 
 class Scheduler:
@@ -45,6 +47,10 @@ class Scheduler:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._health_at = 0.0
+        # Turn-taking between jobs lives in memory: after a restart every job starts even.
+        self._turn = 0
+        self._served: dict[str, int] = {}
+        self._waiting_since: dict[str, float] = {}
 
     # -- the loop ---------------------------------------------------------------------
     def start(self) -> None:
@@ -179,17 +185,34 @@ class Scheduler:
             return
         capacity = Capacity.measure(self.store, self._live_tasks(), self.node)
         queues = {j.doc["id"]: self._ready_tasks(j) for j in jobs}
-        order = sorted(jobs, key=lambda j: (-int(j.doc.get("priority") or 0), j.private["seq"]))
+        now = time.monotonic()
+        for job in jobs:
+            if queues[job.doc["id"]]:
+                self._waiting_since.setdefault(job.doc["id"], now)
+            else:
+                self._waiting_since.pop(job.doc["id"], None)
         placed_any = True
         while placed_any:
             placed_any = False
-            for job in order:
-                queue = queues[job.doc["id"]]
-                while queue:
-                    task = queue.pop(0)
-                    if self._try_place(job, task, capacity):
-                        placed_any = True
-                        break
+            for job in sorted(jobs, key=self._turn_order):
+                if self._place_one(job, queues[job.doc["id"]], capacity):
+                    placed_any = True
+                    break
+
+    def _turn_order(self, job: Record) -> tuple[float, int, int]:
+        """Priority first, aged by waiting so none starves; then the least recently served."""
+        waited = time.monotonic() - self._waiting_since.get(job.doc["id"], time.monotonic())
+        effective = int(job.doc.get("priority") or 0) + waited * AGING_PER_SECOND
+        return (-effective, self._served.get(job.doc["id"], 0), job.private["seq"])
+
+    def _place_one(self, job: Record, queue: list[Record], capacity: Capacity) -> bool:
+        while queue:
+            if self._try_place(job, queue.pop(0), capacity):
+                self._turn += 1
+                self._served[job.doc["id"]] = self._turn
+                self._waiting_since[job.doc["id"]] = time.monotonic()
+                return True
+        return False
 
     def _ready_tasks(self, job: Record) -> list[Record]:
         tasks = self.store.list(TASK, job.doc["id"])
