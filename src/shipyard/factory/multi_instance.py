@@ -1,0 +1,158 @@
+"""A Docker multi-instance task as two command lines (multi-instance.md sections 3 and 4).
+
+Coordination (every node), one bash script:
+
+1. snapshot the exported variable names (``compgen -e``) to pass into the container;
+2. write the per-job key pair from ``SHIPYARD_SSH_KEY``/``SHIPYARD_SSH_PUB`` into
+   ``$AZ_BATCH_TASK_DIR/.shipyard-ssh`` (umask 077: dir 0700, files 0600) with an ssh
+   ``config`` holding one ``Host`` block per address of ``$AZ_BATCH_HOST_LIST``, then unset
+   the key variables;
+3. remove a stale container of the same name, ``docker run -d --net=host`` the image (its
+   CMD, or ``coordination_command``, is an sshd on port 23) with that dir as ``/root/.ssh``;
+4. wait, bounded, until that sshd accepts a TCP connection on this node's own address;
+   fail with the container's last log lines if it does not, or if the container stops.
+
+Application (master only): ``docker exec`` bash running ``set -e``, the
+``pre_execution_command``, then the MPI line (or the plain ``command`` without ``mpi``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shipyard.config import JobSpec, MultiInstance, TaskSpec
+from shipyard.factory import docker
+from shipyard.factory.mpi import mpi_command
+from shipyard.factory.shell import bash_c, is_shell_name, quote, sequence, words
+from shipyard.factory.ssh import ENV_PRIVATE_KEY, ENV_PUBLIC_KEY
+
+#: Where the container's sshd looks for keys, and the host dir mounted there.
+SSH_DIR = ".shipyard-ssh"
+CONTAINER_SSH_DIR = "/root/.ssh"
+
+#: Exported variables that stay out of the container (the node's own identity and shell).
+NOT_PASSED = ("_", "HOME", "HOSTNAME", "PATH", "PWD", "SHLVL", "USER", "OLDPWD", "SHIPYARD_SSH_*")
+
+_ENV = "__shipyard_env"
+_SSH = "__shipyard_ssh"
+_HOSTS = "__shipyard_hosts"
+_SELF = "__shipyard_self"
+
+
+@dataclass(frozen=True)
+class LaunchSettings:
+    """How multi-instance containers are reached: Open MPI's interface, the sshd port, the wait.
+
+    >>> LaunchSettings(sshd_wait_seconds=120).sshd_port
+    23
+    """
+
+    interface: str = "eth0"
+    sshd_port: int = 23
+    sshd_wait_seconds: int = 60
+
+
+def _snapshot_env() -> str:
+    # First statement after set: no variable of ours exists yet, and none is ever exported.
+    skip = "|".join(NOT_PASSED)
+    return (f"{_ENV}=(); while IFS= read -r __shipyard_name; do "
+            f'case "$__shipyard_name" in {skip}) ;; '
+            f'*) {_ENV}+=(-e "$__shipyard_name") ;; esac; done < <(compgen -e)')
+
+
+def _write_keys(port: int) -> list[str]:
+    ssh = f'"${_SSH}"'
+    block = (f"Host %s\\n  Port {port}\\n  User root\\n  IdentityFile "
+             f"{CONTAINER_SSH_DIR}/id_ed25519\\n  StrictHostKeyChecking no\\n"
+             "  UserKnownHostsFile /dev/null\\n  LogLevel ERROR\\n")
+    files = " ".join(f"{ssh}/{name}" for name in
+                     ("id_ed25519", "id_ed25519.pub", "authorized_keys", "config"))
+    return [
+        'umask 077',
+        f'{_SSH}="$AZ_BATCH_TASK_DIR"/{SSH_DIR}',
+        f"rm -rf -- {ssh}",
+        f"mkdir -m 700 -- {ssh}",
+        f'printf %s "${ENV_PRIVATE_KEY}" | base64 -d > {ssh}/id_ed25519',
+        f"printf '%s\\n' \"${ENV_PUBLIC_KEY}\" > {ssh}/id_ed25519.pub",
+        f"cp -- {ssh}/id_ed25519.pub {ssh}/authorized_keys",
+        f'IFS=, read -r -a {_HOSTS} <<< "$AZ_BATCH_HOST_LIST"',
+        f'for __shipyard_host in "${{{_HOSTS}[@]}}"; do printf {quote(block)} '
+        f'"$__shipyard_host"; done > {ssh}/config',
+        f"chmod 600 -- {files}",
+        f"unset {ENV_PRIVATE_KEY} {ENV_PUBLIC_KEY}",
+    ]
+
+
+def _required() -> str:
+    names = ("AZ_BATCH_TASK_DIR", "AZ_BATCH_HOST_LIST", ENV_PRIVATE_KEY, ENV_PUBLIC_KEY)
+    checks = " ".join(f'"${{{n}:?shipyard: {n} is not set}}"' for n in names)
+    return f": {checks}"
+
+
+def _docker_run(job: JobSpec, task: TaskSpec, task_id: str, name: str) -> str:
+    static = [n for n in docker.env_names(job, task) if not is_shell_name(n)]
+    multi = task.multi_instance
+    coordination = (multi.coordination_command or "") if multi is not None else ""
+    parts = [
+        "docker run -d --net=host", f"--name {quote(name)}",
+        *docker.labels(job.id, task_id), *docker.mounts(job, task),
+        f'-v "${_SSH}":{CONTAINER_SSH_DIR}', f'"${{{_ENV}[@]}}"',
+        *docker.env_flags(static), *docker.task_extras(job, task),
+        *docker.user_options(task), docker.image(task), coordination.strip(),
+    ]
+    return " ".join(part for part in parts if part)
+
+
+def _own_address() -> str:
+    return (f"{_SELF}=127.0.0.1; for __shipyard_addr in $(hostname -I 2>/dev/null || true); "
+            f'do for __shipyard_host in "${{{_HOSTS}[@]}}"; do '
+            f'if [ "$__shipyard_addr" = "$__shipyard_host" ]; then {_SELF}=$__shipyard_addr; '
+            "fi; done; done")
+
+
+def _fail(name: str, reason: str) -> str:
+    message = f"shipyard: container %s {reason} on %s:%s; its last log lines:\\n"
+    return (f'printf {quote(message)} {quote(name)} "${_SELF}" "$__shipyard_port" >&2; '
+            f"docker logs --tail 20 {quote(name)} >&2 || true; exit 1")
+
+
+def _wait_for_sshd(name: str, launch: LaunchSettings) -> list[str]:
+    probe = words("timeout", "2", "bash", "-c", 'exec 3<>"/dev/tcp/$1/$2"', "_")
+    running = f"$(docker inspect -f {quote('{{.State.Running}}')} {quote(name)} 2>/dev/null)"
+    seconds = launch.sshd_wait_seconds
+    return [
+        _own_address(),
+        f"__shipyard_port={launch.sshd_port}",
+        f"__shipyard_deadline=$((SECONDS + {seconds}))",
+        f'until {probe} "${_SELF}" "$__shipyard_port" 2>/dev/null; do '
+        f'if [ "{running}" != true ]; then '
+        f"{_fail(name, 'stopped before its sshd accepted connections')}; fi; "
+        f'if [ "$SECONDS" -ge "$__shipyard_deadline" ]; then '
+        f"{_fail(name, f'has no sshd accepting connections after {seconds} s')}; fi; "
+        "sleep 1; done",
+    ]
+
+
+def coordination_command_line(job: JobSpec, task: TaskSpec, task_id: str,
+                              launch: LaunchSettings | None = None) -> str:
+    """The coordination command line every instance runs (see the module docstring)."""
+    launch = launch or LaunchSettings()
+    name = docker.container_name(job.id, task_id)
+    script = sequence(
+        "set -eu", _snapshot_env(), _required(), *_write_keys(launch.sshd_port),
+        f"docker rm -f {quote(name)} >/dev/null 2>&1 || true",
+        _docker_run(job, task, task_id, name),
+        *_wait_for_sshd(name, launch),
+    )
+    return bash_c(script)
+
+
+def application_command_line(job_id: str, task_id: str, multi: MultiInstance, command: str,
+                             num_instances: int, launch: LaunchSettings | None = None) -> str:
+    """The master's command line: the MPI launch (or ``command``) inside the running container."""
+    launch = launch or LaunchSettings()
+    run = (mpi_command(multi.mpi, num_instances, command, launch.interface)
+           if multi.mpi is not None else command)
+    inner = sequence("set -e", multi.pre_execution_command or "", run)
+    name = docker.container_name(job_id, task_id)
+    return bash_c(words("docker", "exec", name, "/bin/bash", "-c", inner))

@@ -1,0 +1,125 @@
+"""Pools: ``pool.yaml`` (plus config.yaml's images and the registry logins) as create-options.
+
+Images in ``global_resources.docker_images`` are preloaded through the pool's container
+configuration. A local-engine config may leave out the VM size and image; they get
+defaults the local engine accepts (Azure configs must set both; the config room checks).
+"""
+
+from __future__ import annotations
+
+import re
+
+from azure.batch import models
+
+from shipyard.config import ShipyardConfig
+from shipyard.config.pool import PlatformImage, PoolSpecification
+from shipyard.errors import ConfigError
+from shipyard.factory.common import admin, environment_settings
+from shipyard.factory.shell import bash_c, sequence
+
+#: The VM size of a local pool that does not name one.
+LOCAL_VM_SIZE = "standard_d2_v3"
+#: The image of a local pool that does not name one: Ubuntu 22.04 LTS.
+DEFAULT_IMAGE = PlatformImage(publisher="canonical", offer="0001-com-ubuntu-server-jammy",
+                              sku="22_04-lts", version="latest")
+
+# Ubuntu releases are YY.04 or YY.10; the lookarounds skip numbers such as "0001-com".
+_UBUNTU = re.compile(r"(?<!\d)(1[4-9]|[2-9]\d)[._]?(04|10)(?!\d)")
+_MAJOR = re.compile(r"(\d+)")
+_DISTROS = (("ubuntu", "ubuntu"), ("centos", "centos"), ("alma", "el"), ("rocky", "el"),
+            ("rhel", "el"), ("debian", "debian"))
+
+
+def node_agent_sku(image: PlatformImage) -> str:
+    """The node agent of a marketplace image (``ubuntu-hpc 2204``: ``batch.node.ubuntu 22.04``).
+
+    Unknown families are a ``ConfigError``.
+    """
+    text = f"{image.offer} {image.sku}".lower()
+    for word, family in _DISTROS:
+        if word not in text:
+            continue
+        pattern = _UBUNTU if family == "ubuntu" else _MAJOR
+        version = pattern.search(image.sku) or pattern.search(image.offer)
+        if version is not None:
+            number = ".".join(version.groups()) if family == "ubuntu" else version.group(1)
+            return f"batch.node.{family} {number}"
+    raise ConfigError(
+        f"pool.yaml: pool_specification.vm_configuration.platform_image: cannot tell the "
+        f"node agent for {image.publisher}/{image.offer}/{image.sku}",
+        hint="use an Ubuntu, Debian, CentOS or EL (Alma, Rocky, RHEL) marketplace image",
+    )
+
+
+def _image(spec: PoolSpecification, local: bool) -> PlatformImage:
+    config = spec.vm_configuration
+    if config is not None and config.platform_image is not None:
+        return config.platform_image
+    if local:
+        return DEFAULT_IMAGE
+    raise ConfigError("pool.yaml: pool_specification.vm_configuration: required for an Azure "
+                      "Batch account")
+
+
+def _registries(cfg: ShipyardConfig) -> list[models.ContainerRegistryReference] | None:
+    out = []
+    for server, login in cfg.credentials.docker_registry.items():
+        password = login.password.get_secret_value() if login.password else None
+        out.append(models.ContainerRegistryReference(
+            registry_server=None if server == "hub" else server,
+            username=login.username, password=password))
+    return out or None
+
+
+def _machine(cfg: ShipyardConfig) -> models.VirtualMachineConfiguration:
+    image = _image(cfg.pool, cfg.is_local)
+    images = list(cfg.global_file.global_resources.docker_images) if cfg.global_file else []
+    return models.VirtualMachineConfiguration(
+        image_reference=models.BatchVmImageReference(
+            publisher=image.publisher, offer=image.offer, sku=image.sku, version=image.version),
+        node_agent_sku_id=node_agent_sku(image),
+        license_type=image.license_type,
+        container_configuration=models.BatchContainerConfiguration(
+            type="dockerCompatible", container_image_names=images or None,
+            container_registries=_registries(cfg)),
+    )
+
+
+def start_task(spec: PoolSpecification) -> models.BatchStartTask | None:
+    """``additional_node_prep`` commands (``pre`` then ``post``) as the pool's start task."""
+    commands = spec.node_prep_commands
+    steps = [*commands.pre, *commands.post]
+    if not steps:
+        return None
+    env = spec.additional_node_prep.environment_variables if spec.additional_node_prep else {}
+    return models.BatchStartTask(
+        command_line=bash_c(sequence("set -e", *steps)),
+        environment_settings=environment_settings(env),
+        user_identity=admin(),
+        wait_for_success=True,
+    )
+
+
+def _vm_size(cfg: ShipyardConfig) -> str:
+    if cfg.pool.vm_size:
+        return cfg.pool.vm_size
+    if cfg.is_local:
+        return LOCAL_VM_SIZE
+    raise ConfigError("pool.yaml: pool_specification.vm_size: required for an Azure Batch "
+                      "account")
+
+
+def pool_options(cfg: ShipyardConfig) -> models.BatchPoolCreateOptions:
+    """The pool of ``cfg`` as create-options."""
+    spec = cfg.pool
+    return models.BatchPoolCreateOptions(
+        id=spec.id,
+        vm_size=_vm_size(cfg),
+        virtual_machine_configuration=_machine(cfg),
+        resize_timeout=spec.resize_timeout,
+        target_dedicated_nodes=spec.vm_count.dedicated,
+        target_low_priority_nodes=spec.vm_count.low_priority,
+        enable_inter_node_communication=spec.inter_node_communication_enabled,
+        start_task=start_task(spec),
+        task_slots_per_node=spec.slots_per_node,
+    )
