@@ -31,6 +31,14 @@ NODE_ROOT = PurePosixPath("/mnt/batch/tasks")
 EXIT_DIR = PurePosixPath("/mnt/batch/exit")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DOWNLOAD_TIMEOUT = 60.0
+#: What emulated nodes are: many "machines" sharing the host's few cores. MPI defaults made
+#: for dedicated hardware pin every node's first rank to the same core and busy-poll, which
+#: costs 100x per message here (see bench/). These belong to the node, like AZ_BATCH_*, so a
+#: job config stays the same for Azure; a task's own environment settings still win.
+SHARED_CORE_ENV = {
+    "OMPI_MCA_hwloc_base_binding_policy": "none",
+    "OMPI_MCA_mpi_yield_when_idle": "1",
+}
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,7 @@ def split_command_line(command_line: str) -> list[str]:
 def node_environment(node: Node, account: str, account_url: str) -> dict[str, str]:
     """The part of ``AZ_BATCH_*`` every command on a node sees."""
     return {
+        **SHARED_CORE_ENV,
         "PATH": DEFAULT_PATH,
         "HOME": "/root",
         "AZ_BATCH_ACCOUNT_NAME": account,
