@@ -19,7 +19,6 @@ from azure.batch import BatchClient
 from shipyard.batch.client import Endpoint, make_client, resolve
 from shipyard.cli.app import console
 from shipyard.config import ShipyardConfig, load_config
-from shipyard.errors import ConfigError
 
 
 @dataclass
@@ -37,10 +36,10 @@ class App:
 
     @cached_property
     def endpoint(self) -> Endpoint:
-        try:
-            batch = self.config.credentials.batch
-        except ConfigError:
-            return resolve(None, None)
+        if self._no_config_given():
+            return resolve(None, None)  # the embedded default: this machine's engine
+        # load_config checks every file it finds: a bad config fails before anything starts.
+        batch = self.config.credentials.batch
         if batch is None or batch.is_local:
             return resolve(None, None)
         key = batch.account_key.get_secret_value() if batch.account_key else None
@@ -49,6 +48,11 @@ class App:
     @cached_property
     def client(self) -> BatchClient:
         return make_client(self.endpoint)
+
+    def _no_config_given(self) -> bool:
+        if self.configdir is not None or any(self.files.values()):
+            return False
+        return not Path("credentials.yaml").exists()
 
     def confirm(self, question: str) -> None:
         """Ask before a destructive step unless ``-y``; without a terminal, refuse."""

@@ -65,8 +65,9 @@ def list_files(app: App, jobid: str, taskid: str, instance: int) -> None:
 @pass_app
 def stream(app: App, filespec: str) -> None:
     """Stream a task file as it grows until the task completes."""
-    with reported(), translated(app.endpoint.url):
+    with reported():
         job_id, task_id, name = _split(filespec)
+    with reported(), translated(app.endpoint.url):
         out = sys.stdout.buffer
 
         def write(data: bytes) -> None:
@@ -84,8 +85,9 @@ def stream(app: App, filespec: str) -> None:
 @pass_app
 def get(app: App, filespec: str, instance: int, output: Path | None) -> None:
     """Fetch a task file (of any instance) once."""
-    with reported(), translated(app.endpoint.url):
+    with reported():
         job_id, task_id, name = _split(filespec)
+    with reported(), translated(app.endpoint.url):
         data_bytes = _read(app.client, job_id, task_id, name, instance)
     if output is None:
         sys.stdout.buffer.write(data_bytes)
