@@ -1,0 +1,93 @@
+"""Every recipe through the real shipyard command on the local engine, then nothing left.
+
+A recipe's config dir is what a Batch Shipyard user writes for Azure with only
+credentials.yaml pointing at the local engine. Each run: build the image (cached after the
+first time), ``pool add``, ``jobs add --tail stdout.txt``, check what the ranks printed,
+then assert that no container and no key file is left on any node, delete the pool and
+assert its namespaces are gone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from shipyard.engine.settings import EngineSettings
+from tests.contract.conftest import leftovers, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+RECIPES = ROOT / "recipes"
+SHIPYARD = str(ROOT / ".venv" / "bin" / "shipyard")
+
+#: What each recipe's output must show: a pattern and how many distinct matches it needs.
+EXPECTED = {
+    "openmpi-ring": (r"^hello: rank \d+ of 3 on (\S+)", 3),
+    "mpich-ring": (r"^hello: rank \d+ of 3 on (\S+)", 3),
+    "mpi4py-pingpong": (r"(?m)^(latency|bandwidth)", 2),
+    "lammps": (r"(?m)^(Loop time of)", 1),
+}
+
+
+def run(settings: EngineSettings, configdir: Path, *args: str,
+        timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SHIPYARD_DATA_DIR": str(settings.data_dir), "NO_COLOR": "1"}
+    return subprocess.run([SHIPYARD, "--configdir", str(configdir), "-y", *args], env=env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def node_sockets(settings: EngineSettings) -> list[Path]:
+    return sorted(settings.data_dir.glob("n/*/docker.sock"))
+
+
+def containers_left(settings: EngineSettings, label: str) -> list[str]:
+    found = []
+    for sock in node_sockets(settings):
+        out = subprocess.run(["docker", "-H", f"unix://{sock}", "ps", "-aq", "--filter",
+                              f"label={label}"], capture_output=True, text=True, check=False)
+        found += [f"{sock.parent.name}:{c}" for c in out.stdout.split()]
+    return found
+
+
+def key_dirs_left(settings: EngineSettings) -> list[Path]:
+    return list(settings.data_dir.glob("n/*/batch/tasks/workitems/*/job-1/*/.shipyard-ssh"))
+
+
+@pytest.mark.parametrize("recipe", sorted(EXPECTED))
+def test_recipe_runs_end_to_end(recipe: str, settings: EngineSettings, engine: object,
+                                tmp_path: Path) -> None:
+    build = subprocess.run([str(RECIPES / "build.sh"), recipe], capture_output=True,
+                           text=True, timeout=1800, check=False)
+    assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
+    configdir = tmp_path / "config"
+    shutil.copytree(RECIPES / recipe / "config", configdir)
+    added = run(settings, configdir, "pool", "add")
+    assert added.returncode == 0, added.stdout + added.stderr
+    try:
+        job = run(settings, configdir, "jobs", "add", "--tail", "stdout.txt")
+        assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
+        pattern, count = EXPECTED[recipe]
+        matches = set(re.findall(pattern, job.stdout, flags=re.MULTILINE))
+        assert len(matches) >= count, job.stdout[-3000:]
+        wait_for("the job's containers to be removed by its release task",
+                 lambda: not containers_left(settings, "shipyard.job"), 120)
+        assert not key_dirs_left(settings), key_dirs_left(settings)
+        deleted = run(settings, configdir, "jobs", "del", "--wait")
+        assert deleted.returncode == 0, deleted.stdout + deleted.stderr
+    finally:
+        removed = run(settings, configdir, "pool", "del", "--wait")
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    stray = [x for x in leftovers(settings.data_dir)
+             if x.startswith("netns") and not _is_live_node(x, settings)]
+    assert not stray, stray
+
+
+def _is_live_node(entry: str, settings: EngineSettings) -> bool:
+    """Namespaces of nodes that still exist (the session's shared pool) are expected."""
+    homes = {p.name for p in settings.data_dir.glob("n/*")}
+    name = entry.split()[1] if len(entry.split()) > 1 else ""
+    return name.removeprefix("shy") in homes
