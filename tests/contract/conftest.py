@@ -70,10 +70,12 @@ def settings() -> Iterator[EngineSettings]:
 def engine(settings: EngineSettings) -> Iterator[control.EngineState]:
     state, _ = control.start(settings)
     yield state
-    client = make_client(state)
-    for pool in client.list_pools():
-        delete_pool(client, pool.id)
-    control.stop(settings.data_dir)
+    try:
+        client = make_client(state)
+        for pool in client.list_pools():
+            delete_pool(client, pool.id)
+    finally:
+        control.stop(settings.data_dir)
     assert_nothing_left(settings.data_dir)
 
 

@@ -34,6 +34,7 @@ from shipyard.engine.nodes import (
     delete_pool_network,
     kill_launched,
     launch,
+    mark_bridge,
     node_alive,
     node_docker,
     preload_image,
@@ -80,7 +81,7 @@ def make_spec(net: PoolNet, index: int, root: Path) -> NodeSpec:
     return NodeSpec(
         slot=net.slot, index=index, node_id=f"tvm-{net.slot}-{index}",
         hostname=f"node{net.slot}x{index}", ip=net.subnet.network_address + 4 + index,
-        home=root / f"n{net.slot}-{index}",
+        home=root / f"{net.slot}-{index}",
     )
 
 
@@ -496,12 +497,17 @@ def test_sweep_reclaims_a_forgotten_node(root_dir: Path, host_image: str) -> Non
                    if n.startswith("shybr") and n[5:].isdigit()}
     data_dir = root_dir / "sweep"
     pool = Pool(245, data_dir)
+    # Another engine's node on the same machine: named like ours, home elsewhere.
+    subprocess.run(["ip", "netns", "add", "shy244-9"], check=True)
     try:
+        mark_bridge(data_dir, 245, present=True)
         node, inode = busy_node(pool, host_image)
         removed = sweep(known_netns, known_slots - {245}, data_dir)
         assert any(node.spec.netns in r for r in removed), removed
         assert any(pool.net.bridge in r for r in removed), removed
         assert leftovers(node.spec, pool.net, inode) == []
+        assert "shy244-9" in netns_names(), "the sweep took another engine's node"
         assert sweep(known_netns, known_slots - {245}, data_dir) == []
     finally:
+        subprocess.run(["ip", "netns", "delete", "shy244-9"], check=False)
         pool.close()

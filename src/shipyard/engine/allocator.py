@@ -118,6 +118,8 @@ class Allocator:
         return nodes.PoolNet(pool.private["slot"], ipaddress.IPv4Network(pool.private["subnet"]))
 
     def _ensure_network(self, pool: Record) -> None:
+        # The marker first: a crash right after creating the bridge must still find it ours.
+        nodes.mark_bridge(self.settings.nodes_dir, pool.private["slot"], present=True)
         nodes.create_pool_network(self.pool_net(pool))
 
     # -- one node ----------------------------------------------------------------------
@@ -284,6 +286,7 @@ class Allocator:
         with ThreadPoolExecutor(max_workers=16) as pool_exec:
             list(pool_exec.map(self._remove_node, members))
         nodes.delete_pool_network(self.pool_net(pool))
+        nodes.mark_bridge(self.settings.nodes_dir, pool.private["slot"], present=False)
         self.store.delete(POOL, "", pool_id)
         log.info("pool %s deleted", pool_id)
 

@@ -38,6 +38,11 @@ DOWNLOAD_TIMEOUT = 60.0
 SHARED_CORE_ENV = {
     "OMPI_MCA_hwloc_base_binding_policy": "none",
     "OMPI_MCA_mpi_yield_when_idle": "1",
+    # Keep MPI traffic on the pool network: eth0 on every node, here as on Azure.
+    "OMPI_MCA_btl_tcp_if_include": "eth0",
+    "OMPI_MCA_oob_tcp_if_include": "eth0",
+    "HYDRA_IFACE": "eth0",
+    "UCX_NET_DEVICES": "eth0",
 }
 
 

@@ -147,7 +147,7 @@ class PoolService:
             if slot in used:
                 continue
             subnet = nodes.subnet_for_slot(slot, self.settings.subnet_base)
-            conflict = nodes.subnet_conflicts(subnet)
+            conflict = nodes.slot_in_use(slot) or nodes.subnet_conflicts(subnet)
             if conflict is None:
                 return slot, subnet
             reasons.append(f"{subnet}: {conflict}")

@@ -12,9 +12,10 @@ from shipyard.engine.nodes.model import NodeSpec, PoolNet, subnet_for_slot
 from shipyard.engine.nodes.network import (
     create_pool_network,
     delete_pool_network,
+    slot_in_use,
     subnet_conflicts,
 )
-from shipyard.engine.nodes.sweep import sweep
+from shipyard.engine.nodes.sweep import mark_bridge, sweep
 
 __all__ = [
     "NodeSpec",
@@ -23,10 +24,12 @@ __all__ = [
     "delete_pool_network",
     "kill_launched",
     "launch",
+    "mark_bridge",
     "node_alive",
     "node_docker",
     "preload_image",
     "read_exit",
+    "slot_in_use",
     "start_node",
     "stop_node",
     "subnet_conflicts",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import logging
+import os
 import re
 
 import docker
@@ -170,3 +171,21 @@ def _write_sysctl(path: str, value: str) -> None:
     except OSError as exc:
         # Cosmetic only (e.g. IPv6 disabled on the kernel): never fail a pool for it.
         log.debug("cannot write %s: %s", path, exc)
+
+
+def slot_in_use(slot: int) -> str | None:
+    """Why ``slot`` is taken on this machine (by any engine), or None if it is free.
+
+    A subnet check alone misses another engine's pool whose bridge is gone but whose node
+    namespaces remain; their names would collide with ours.
+    """
+    links = set(os.listdir("/sys/class/net"))
+    if f"shybr{slot}" in links:
+        return f"bridge shybr{slot} exists"
+    try:
+        spaces = os.listdir("/var/run/netns")
+    except FileNotFoundError:
+        spaces = []
+    taken = [n for n in spaces if n.startswith(f"shy{slot}-")]
+    taken += [n for n in links if n.startswith(f"shyv{slot}-")]
+    return f"{taken[0]} exists" if taken else None

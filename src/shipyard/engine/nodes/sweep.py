@@ -1,8 +1,10 @@
 """Reclaiming what a crashed engine left behind: nodes, veths, bridges, rules, daemons.
 
 Only objects named like ours (``shy<slot>-<i>``, ``shyv<slot>-<i>``, ``shybr<slot>``, our
-exact accept rule) and dockerds whose data root lies under the engine's data dir are
-considered, and of those only the ones the engine does not know.
+exact accept rule) that belong to THIS engine's data dir are considered, and of those only
+the ones the engine does not know. Several engines may share a machine (a developer's and
+a test run's): a node belongs to the data dir that holds its home (``<dir>/<slot>-<i>``),
+a bridge to the one that holds its marker (``<dir>/bridge-<slot>``, see ``mark_bridge``).
 """
 
 from __future__ import annotations
@@ -21,23 +23,53 @@ from shipyard.engine.nodes.network import bridges_with_rules, delete_bridge_rule
 log = logging.getLogger(__name__)
 
 
+def mark_bridge(data_dir: Path, slot: int, present: bool) -> None:
+    """Record (or forget) that this data dir's engine owns the bridge of ``slot``."""
+    marker = data_dir / f"bridge-{slot}"
+    if present:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    else:
+        marker.unlink(missing_ok=True)
+
+
 def sweep(known_netns: set[str], known_slots: set[int], data_dir: Path) -> list[str]:
-    """Remove every leftover not in the known sets; return what was removed, for humans."""
+    """Remove every leftover of this data dir not in the known sets; say what, for humans."""
     removed: list[str] = []
-    for name in _names(Path("/var/run/netns"), NETNS_RE) - known_netns:
+    for name in _owned_netns(data_dir) - known_netns:
         removed.append(_sweep_netns(name, data_dir))
     known_inodes = {host_netns_inode(n) for n in known_netns} - {None}
     for pid in _dockerds_under(data_dir):
         if procs.ns_inode(pid, "net") not in known_inodes:
             removed.append(_sweep_daemon(pid, data_dir))
     for veth in _names(Path("/sys/class/net"), VETH_RE):
-        if "shy" + veth[len("shyv"):] not in known_netns and host.link_exists(veth):
+        node = veth[len("shyv"):]
+        owned = (data_dir / node).exists()
+        if owned and "shy" + node not in known_netns and host.link_exists(veth):
             host.run(["ip", "link", "del", veth])
             removed.append(f"veth {veth}")
-    removed += _sweep_bridges({f"shybr{slot}" for slot in known_slots})
+    removed += _sweep_bridges(_owned_slots(data_dir) - known_slots, data_dir)
     for line in removed:
         log.info("swept %s", line)
     return removed
+
+
+def _owned_netns(data_dir: Path) -> set[str]:
+    """Namespaces named like ours whose node home is under this data dir."""
+    owned = set()
+    for name in _names(Path("/var/run/netns"), NETNS_RE):
+        m = NETNS_RE.match(name)
+        if m is not None and (data_dir / f"{m[1]}-{m[2]}").exists():
+            owned.add(name)
+    return owned
+
+
+def _owned_slots(data_dir: Path) -> set[int]:
+    try:
+        markers = [p.name for p in data_dir.iterdir() if p.name.startswith("bridge-")]
+    except FileNotFoundError:
+        return set()
+    return {int(m.split("-", 1)[1]) for m in markers if m.split("-", 1)[1].isdigit()}
 
 
 def _names(directory: Path, pattern: re.Pattern[str]) -> set[str]:
@@ -109,13 +141,17 @@ def _dockerds_under(data_dir: Path) -> list[int]:
             if p.state not in "ZX" and _home_under(p.pid, data_dir) is not None]
 
 
-def _sweep_bridges(known: set[str]) -> list[str]:
+def _sweep_bridges(slots: set[int], data_dir: Path) -> list[str]:
+    """Remove the bridges (and their rules) of slots this data dir owns but no pool uses."""
     removed = []
-    for bridge in bridges_with_rules() - known:
+    bridges = {f"shybr{slot}" for slot in slots}
+    for bridge in bridges_with_rules() & bridges:
         delete_bridge_rules(bridge)
         removed.append(f"firewall rule for {bridge}")
-    for bridge in _names(Path("/sys/class/net"), BRIDGE_RE) - known:
+    for bridge in _names(Path("/sys/class/net"), BRIDGE_RE) & bridges:
         if host.link_exists(bridge):
             host.run(["ip", "link", "del", bridge])
             removed.append(f"bridge {bridge}")
+    for slot in slots:
+        mark_bridge(data_dir, slot, present=False)
     return removed

@@ -1,0 +1,113 @@
+"""The benchmark harness itself, on fake measurements: statistics, targets, reports, args.
+
+Nothing here starts an engine or a node; it checks that what ``scripts/bench`` computes and
+writes from its measurements is right, so a wrong ratio or a broken report fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench import bare, main, report
+from bench.stats import Figure, Stat, Target, paired_ratios, percentile
+
+RING_OUTPUT = """hello: rank 0 of 2 on node-1-0 (10.213.1.4)
+hello: rank 1 of 2 on node-1-1 (10.213.1.5)
+ring: ranks=2 iterations=0 token=1 usec_per_hop=0.00
+pingpong: bytes=8 iterations=3000 latency_usec=23.05
+pingpong: bytes=1048576 iterations=300 bandwidth_MBps=667.5
+"""
+
+
+def test_stat_summarizes_median_min_max() -> None:
+    stat = Stat.of([3.0, 1.0, 2.0, 10.0])
+    assert (stat.median, stat.min, stat.max, stat.n) == (2.5, 1.0, 10.0, 4)
+    with pytest.raises(ValueError):
+        Stat.of([])
+
+
+def test_ratios_are_paired_per_repetition() -> None:
+    ratios = paired_ratios([2.0, 3.0, 12.0], [1.0, 2.0, 4.0])
+    assert (ratios.median, ratios.min, ratios.max) == (2.0, 1.5, 3.0)
+    with pytest.raises(ValueError):
+        paired_ratios([1.0], [1.0, 2.0])
+    with pytest.raises(ValueError):
+        paired_ratios([1.0], [0.0])
+
+
+def test_percentile_interpolates() -> None:
+    samples = [float(x) for x in range(1, 101)]
+    assert percentile(samples, 50) == pytest.approx(50.5)
+    assert percentile(samples, 99) == pytest.approx(99.01)
+    assert percentile([7.0], 99) == 7.0
+
+
+@pytest.mark.parametrize(("target", "value", "met"), [
+    (Target("<=", 1.25), 1.25, True), (Target("<=", 1.25), 1.26, False),
+    (Target(">=", 100), 99.9, False), (Target(">=", 100), 150, True),
+    (Target("~", 1.0, 0.05), 1.049, True), (Target("~", 1.0, 0.05), 0.94, False),
+])
+def test_targets(target: Target, value: float, met: bool) -> None:
+    assert target.met(value) is met
+
+
+def test_headline_is_ratio_then_worst_then_value() -> None:
+    plain = Figure("a", "a", "s", Stat.of([5.0]), target=Target("<=", 4))
+    ratio = Figure("b", "b", "s", Stat.of([2.0]), Stat.of([1.0]), Stat.of([2.0]))
+    worst = Figure("c", "c", "ms", Stat.of([10.0, 90.0]), worst=90.0, target=Target("<=", 50))
+    assert (plain.headline, plain.met) == (5.0, False)
+    assert (ratio.headline, ratio.met) == (2.0, None)
+    assert (worst.headline, worst.met) == (90.0, False)
+
+
+def fake_figures() -> list[Figure]:
+    return [
+        Figure("mi_overhead_ratio", "mi", "s", Stat.of([2.6, 2.8]), Stat.of([2.0, 2.0]),
+               paired_ratios([2.6, 2.8], [2.0, 2.0]), Target("<=", 1.25), note="by hand"),
+        Figure("submit_tasks_per_s", "submit", "tasks/s", Stat.of([250.0]),
+               target=Target(">=", 100)),
+        Figure("engine_rss_mb", "engine", "MB", Stat.of([80.0])),
+    ]
+
+
+def test_report_writes_table_json_and_before(tmp_path: Path) -> None:
+    run = report.Run("2026-01-01 00:00 UTC", "scripts/bench --quick", True, 12.0)
+    report.write(tmp_path, fake_figures(), run)
+    report.write(tmp_path, fake_figures(), run)  # the second run sees the first as "before"
+    md = (tmp_path / "results.md").read_text()
+    row = next(line for line in md.splitlines() if "`mi_overhead_ratio`" in line)
+    assert "| 1.35 (1.3..1.4, n=2) | <= 1.25 | **no** |" in row
+    assert "`scripts/bench --quick`" in row and row.count("2026-01-01") == 1
+    assert "| 1.35 | 2026" in row  # the previous run's headline, in "before"
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["summary"]["mi_overhead_ratio"] == 1.35
+    assert data["summary"]["met"] == {"mi_overhead_ratio": False, "submit_tasks_per_s": True}
+
+
+def test_summary_has_every_key_and_only_numbers_as_headlines() -> None:
+    run = report.Run("d", "c", False)
+    out = report.summary(fake_figures(), run)
+    assert {"mi_overhead_ratio", "submit_tasks_per_s", "engine_rss_mb", "met"} <= set(out)
+    assert json.loads(json.dumps(out)) == out
+
+
+def test_pingpong_parsing() -> None:
+    assert bare.pingpong(RING_OUTPUT) == (23.05, 667.5)
+    with pytest.raises(ValueError):
+        bare.pingpong("hello: rank 0 of 1\n")
+
+
+def test_args_and_plans() -> None:
+    quick = main.plan_for(main.parse_args(["--quick", "--json"]))
+    assert quick.rss_nodes == (2, 4) and quick.task_sizes == (1000,)
+    full = main.plan_for(main.parse_args([]))
+    assert 16 in full.rss_nodes and 5000 in full.task_sizes and full.reps > quick.reps
+    assert main.plan_for(main.parse_args(["--reps", "2"])).reps == 2
+    with pytest.raises(SystemExit):
+        main.parse_args(["--reps", "0"])
