@@ -28,7 +28,7 @@ SHIPYARD = str(ROOT / ".venv" / "bin" / "shipyard")
 EXPECTED = {
     "openmpi-ring": (r"^hello: rank \d+ of 3 on (\S+)", 3),
     "mpich-ring": (r"^hello: rank \d+ of 3 on (\S+)", 3),
-    "mpi4py-pingpong": (r"(?m)^(latency|bandwidth)", 2),
+    "mpi4py-pingpong": (r"^hello: rank \d+ of 3 on (\S+)", 3),
     "lammps": (r"(?m)^(Loop time of)", 1),
 }
 
@@ -65,6 +65,7 @@ def test_recipe_runs_end_to_end(recipe: str, settings: EngineSettings, engine: o
     assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
     configdir = tmp_path / "config"
     shutil.copytree(RECIPES / recipe / "config", configdir)
+    before = node_homes(settings)
     added = run(settings, configdir, "pool", "add")
     assert added.returncode == 0, added.stdout + added.stderr
     try:
@@ -79,15 +80,47 @@ def test_recipe_runs_end_to_end(recipe: str, settings: EngineSettings, engine: o
         deleted = run(settings, configdir, "jobs", "del", "--wait")
         assert deleted.returncode == 0, deleted.stdout + deleted.stderr
     finally:
+        recipe_nodes = node_homes(settings) - before
         removed = run(settings, configdir, "pool", "del", "--wait")
     assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert recipe_nodes, "the recipe's pool had no nodes"
     stray = [x for x in leftovers(settings.data_dir)
-             if x.startswith("netns") and not _is_live_node(x, settings)]
+             if any(f"shy{n} " in x or f"shyv{n}@" in x for n in recipe_nodes)]
     assert not stray, stray
+    assert not node_homes(settings) & recipe_nodes
 
 
-def _is_live_node(entry: str, settings: EngineSettings) -> bool:
-    """Namespaces of nodes that still exist (the session's shared pool) are expected."""
-    homes = {p.name for p in settings.data_dir.glob("n/*")}
-    name = entry.split()[1] if len(entry.split()) > 1 else ""
-    return name.removeprefix("shy") in homes
+def node_homes(settings: EngineSettings) -> set[str]:
+    """Node homes (``<slot>-<index>``) of the session's engine right now."""
+    return {p.name for p in settings.data_dir.glob("n/*") if p.is_dir()}
+
+
+def test_terminating_a_running_mpi_task_removes_its_containers(
+        settings: EngineSettings, engine: object, tmp_path: Path) -> None:
+    """jobs tasks term on a multi-instance task: its containers go on every node."""
+    build = subprocess.run([str(RECIPES / "build.sh"), "openmpi-ring"], capture_output=True,
+                           text=True, timeout=1800, check=False)
+    assert build.returncode == 0, build.stderr[-2000:]
+    configdir = tmp_path / "config"
+    shutil.copytree(RECIPES / "openmpi-ring" / "config", configdir)
+    jobs_yaml = configdir / "jobs.yaml"
+    jobs_yaml.write_text(re.sub(r"command: .*", "command: sleep 600", jobs_yaml.read_text())
+                         .replace("auto_complete: true", "auto_complete: false"))
+    assert run(settings, configdir, "pool", "add").returncode == 0
+    try:
+        added = run(settings, configdir, "jobs", "add")
+        assert added.returncode == 0, added.stdout + added.stderr
+        wait_for("three containers of the job", lambda: len(
+            containers_left(settings, "shipyard.job=openmpi-ring")) == 3, 120)
+        sub = run(settings, configdir, "data", "files", "get", "--filespec",
+                  "openmpi-ring,task-00000,stdout.txt", "--instance", "2")
+        assert sub.returncode == 0 and re.fullmatch(r"[0-9a-f]{64}\n", sub.stdout), sub
+        term = run(settings, configdir, "jobs", "tasks", "term", "--jobid", "openmpi-ring",
+                   "--taskid", "task-00000", "--wait")
+        assert term.returncode == 0, term.stdout + term.stderr
+        assert containers_left(settings, "shipyard.job=openmpi-ring") == []
+        cleaned = run(settings, configdir, "jobs", "cmi", "--delete")
+        assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+        assert run(settings, configdir, "jobs", "del", "--wait").returncode == 0
+    finally:
+        run(settings, configdir, "pool", "del", "--wait")

@@ -103,6 +103,13 @@ def test_pingpong_parsing() -> None:
         bare.pingpong("hello: rank 0 of 1\n")
 
 
+def test_mca_options_name_each_parameter_once() -> None:
+    args = bare.mca_args()
+    names = args[1::3]
+    assert args[0::3] == ["--mca"] * len(names)
+    assert len(names) == len(set(names)) and "btl_tcp_if_include" in names
+
+
 def test_args_and_plans() -> None:
     quick = main.plan_for(main.parse_args(["--quick", "--json"]))
     assert quick.rss_nodes == (2, 4) and quick.task_sizes == (1000,)
@@ -111,3 +118,14 @@ def test_args_and_plans() -> None:
     assert main.plan_for(main.parse_args(["--reps", "2"])).reps == 2
     with pytest.raises(SystemExit):
         main.parse_args(["--reps", "0"])
+
+
+def test_scaling_plot_is_a_png(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from bench.figures import Points
+    from bench.plot import scaling_png
+
+    points = Points(pool_ready={2: (10.0, 5.0), 4: (20.0, 6.0), 16: (70.0, 9.0)},
+                    per_task={100: (0.5, 0.04), 1000: (0.8, 0.04), 5000: (1.5, 0.04)})
+    scaling_png(points, tmp_path / "scaling.png")
+    assert (tmp_path / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from functools import partial
 
 import click
 from azure.batch import BatchClient, models
+from azure.batch.models import _models as sdk_models  # the terminate options are not exported
 from azure.core.exceptions import ResourceNotFoundError
 
 from shipyard.batch import waiting
@@ -105,20 +107,18 @@ def list_jobs(app: App) -> None:
 @jobs.command("term")
 @click.option("--wait", is_flag=True, help="Wait until the jobs completed.")
 @click.option("--jobid", help="Only this job [default: every job of jobs.yaml].")
+@click.option("--reason", default="UserTerminate", show_default=True)
 @pass_app
-def term(app: App, wait: bool, jobid: str | None) -> None:
+def term(app: App, wait: bool, jobid: str | None, reason: str) -> None:
     """Terminate jobs: running tasks stop and job release tasks clean the nodes."""
-    with reported(), translated(app.endpoint.url):
-        ids = [jobid] if jobid else [j.id for j in app.config.jobs]
-        app.confirm(f"Terminate {', '.join(ids)}?")
-        for job_id in ids:
-            app.client.begin_terminate_job(job_id, polling_interval=1)
-            app.say(f"job {job_id} terminating")
-        if wait:
-            for job_id in ids:
-                waiting.poll(f"job {job_id} to complete",
-                             partial(_completed, app.client, job_id), END_TIMEOUT)
-                app.say(f"job {job_id} completed")
+    # SDK 15.1 refuses a terminate without a body, so a reason is always sent.
+    options = sdk_models.BatchJobTerminateOptions(termination_reason=reason)
+    _end_jobs(app, jobid, "Terminate", "terminating", wait,
+              start=lambda job_id: app.client.begin_terminate_job(
+                  job_id, options, polling_interval=1),
+              done=lambda job_id: waiting.poll(
+                  f"job {job_id} to complete", partial(_completed, app.client, job_id),
+                  END_TIMEOUT))
 
 
 @jobs.command("del")
@@ -127,17 +127,26 @@ def term(app: App, wait: bool, jobid: str | None) -> None:
 @pass_app
 def delete(app: App, wait: bool, jobid: str | None) -> None:
     """Delete jobs and their tasks (job release tasks still run)."""
+    _end_jobs(app, jobid, "Delete", "deleting", wait,
+              start=lambda job_id: app.client.begin_delete_job(job_id, polling_interval=1),
+              done=lambda job_id: waiting.gone(
+                  f"job {job_id} to be deleted", partial(app.client.get_job, job_id),
+                  END_TIMEOUT))
+
+
+def _end_jobs(app: App, jobid: str | None, verb: str, state: str, wait: bool,
+              start: Callable[[str], object], done: Callable[[str], object]) -> None:
+    """Confirm, start ending every named job, then optionally wait for each to end."""
     with reported(), translated(app.endpoint.url):
         ids = [jobid] if jobid else [j.id for j in app.config.jobs]
-        app.confirm(f"Delete {', '.join(ids)} and all their tasks?")
+        app.confirm(f"{verb} {', '.join(ids)} and stop all their tasks?")
         for job_id in ids:
-            app.client.begin_delete_job(job_id, polling_interval=1)
-            app.say(f"job {job_id} deleting")
+            start(job_id)
+            app.say(f"job {job_id} {state}")
         if wait:
             for job_id in ids:
-                waiting.gone(f"job {job_id} to be deleted",
-                             partial(app.client.get_job, job_id), END_TIMEOUT)
-                app.say(f"job {job_id} deleted")
+                done(job_id)
+                app.say(f"job {job_id} {'completed' if verb == 'Terminate' else 'deleted'}")
 
 
 @jobs.group("tasks")

@@ -147,14 +147,19 @@ def set_state(doc: Json, state: str) -> None:
     doc["stateTransitionTime"] = stamp
 
 
-def new_job_doc(body: Json, base_url: str) -> Json:
-    """The job document right after create, with the service's defaults filled in."""
+def _created(body: Json, url: str) -> Json:
+    """A new active resource: the request body plus url, eTag and creation times."""
     moment = wire.utcnow()
     stamp = wire.format_datetime(moment)
     doc: Json = dict(body)
-    doc.update(url=f"{base_url}/jobs/{body['id']}", eTag=wire.new_etag(moment),
-               lastModified=stamp, creationTime=stamp, state="active",
-               stateTransitionTime=stamp)
+    doc.update(url=url, eTag=wire.new_etag(moment), lastModified=stamp, creationTime=stamp,
+               state="active", stateTransitionTime=stamp)
+    return doc
+
+
+def new_job_doc(body: Json, base_url: str) -> Json:
+    """The job document right after create, with the service's defaults filled in."""
+    doc = _created(body, f"{base_url}/jobs/{body['id']}")
     doc.setdefault("priority", 0)
     doc.setdefault("maxParallelTasks", -1)
     doc.setdefault("usesTaskDependencies", False)
@@ -172,18 +177,13 @@ def new_job_doc(body: Json, base_url: str) -> Json:
     if "jobReleaseTask" in doc:
         doc["jobReleaseTask"].setdefault("id", "jobrelease")
         doc["jobReleaseTask"].setdefault("maxWallClockTime", "PT15M")
-    doc["executionInfo"] = {"startTime": stamp,
+    doc["executionInfo"] = {"startTime": doc["creationTime"],
                             "poolId": (body.get("poolInfo") or {}).get("poolId")}
     return doc
 
 
 def new_task_doc(body: Json, job_id: str, base_url: str, job_constraints: Json) -> Json:
-    moment = wire.utcnow()
-    stamp = wire.format_datetime(moment)
-    doc: Json = dict(body)
-    doc.update(url=f"{base_url}/jobs/{job_id}/tasks/{body['id']}", eTag=wire.new_etag(moment),
-               lastModified=stamp, creationTime=stamp, state="active",
-               stateTransitionTime=stamp)
+    doc = _created(body, f"{base_url}/jobs/{job_id}/tasks/{body['id']}")
     constraints = doc.setdefault("constraints", {})
     constraints.setdefault("maxWallClockTime", wire.INFINITE_WIRE)
     constraints.setdefault("retentionTime", "P7D")

@@ -7,8 +7,10 @@ Lists apply ``$filter`` and ``$select``, then page with ``maxresults`` and an op
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from starlette.responses import Response
 
@@ -61,8 +63,23 @@ def listing(call: Call, items: Iterable[Json], fragment: str) -> Response:
     return Response(json.dumps(body), 200, media_type=JSON_TYPE)
 
 
-def file_listing(call: Call, root_url: str, entries: Iterable[files.FileInfo]) -> Response:
-    return listing(call, (files.list_entry(e, root_url) for e in entries), "files")
+def file_handlers(root_of: Callable[[Call], Path], url_of: Callable[[Call], str]
+                  ) -> tuple[Callable[[Call], Response], Callable[[Call], Response]]:
+    """List and get/head handlers for files under ``root_of(call)`` (node or task files).
+
+    The file path is the last path parameter; ``url_of`` gives the ``.../files`` URL.
+    """
+    def list_files(call: Call) -> Response:
+        recursive = call.query.get("recursive", "false").lower() == "true"
+        entries = files.listing(root_of(call), recursive)
+        return listing(call, (files.list_entry(e, url_of(call)) for e in entries), "files")
+
+    def get_file(call: Call) -> Response:
+        path = call.params[-1]
+        info = files.resolve(root_of(call), path)
+        return file_content(call, info, f"{url_of(call)}/{quote(path, safe='')}")
+
+    return list_files, get_file
 
 
 def file_content(call: Call, info: files.FileInfo, url: str) -> Response:

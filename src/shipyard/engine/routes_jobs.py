@@ -7,10 +7,10 @@ from urllib.parse import quote
 
 from starlette.responses import Response
 
-from shipyard.engine import files, wire
+from shipyard.engine import wire
 from shipyard.engine.api import JSON_TYPE, Call, Router
 from shipyard.engine.jobs import JobService
-from shipyard.engine.responses import empty, file_content, file_listing, listing, resource
+from shipyard.engine.responses import empty, file_handlers, listing, resource
 from shipyard.engine.tasks import TaskService
 
 
@@ -78,16 +78,8 @@ def _register_tasks(router: Router, tasks: TaskService) -> None:
         found = tasks.subtasks(call.params[0], call.params[1], call.base_url)
         return listing(call, found, "subtaskinfo")
 
-    def list_files(call: Call) -> Response:
-        root = tasks.files_root(call.params[0], call.params[1])
-        recursive = call.query.get("recursive", "false").lower() == "true"
-        return file_listing(call, _files_url(call), files.listing(root, recursive))
-
-    def get_file(call: Call) -> Response:
-        job_id, task_id, path = call.params
-        root = tasks.files_root(job_id, task_id)
-        info = files.resolve(root, path)
-        return file_content(call, info, f"{_files_url(call)}/{quote(path, safe='')}")
+    list_files, get_file = file_handlers(
+        lambda call: tasks.files_root(call.params[0], call.params[1]), _files_url)
 
     router.add("POST", "jobs/*/tasks", create_task)
     router.add("GET", "jobs/*/tasks", lambda call: listing(

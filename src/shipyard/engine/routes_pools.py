@@ -6,10 +6,9 @@ from urllib.parse import quote
 
 from starlette.responses import Response
 
-from shipyard.engine import files
 from shipyard.engine.api import Call, Router
 from shipyard.engine.pools import PoolService
-from shipyard.engine.responses import empty, file_content, file_listing, listing, resource
+from shipyard.engine.responses import empty, file_handlers, listing, resource
 
 
 def register(router: Router, pools: PoolService) -> None:
@@ -42,15 +41,8 @@ def register(router: Router, pools: PoolService) -> None:
     def get_node(call: Call) -> Response:
         return resource(call, pools.node(*call.params).doc, "nodes/@Element")
 
-    def list_node_files(call: Call) -> Response:
-        root = pools.node_root(*call.params)
-        recursive = call.query.get("recursive", "false").lower() == "true"
-        return file_listing(call, _files_url(call), files.listing(root, recursive))
-
-    def get_node_file(call: Call) -> Response:
-        pool_id, node_id, path = call.params
-        info = files.resolve(pools.node_root(pool_id, node_id), path)
-        return file_content(call, info, f"{_files_url(call)}/{quote(path, safe='')}")
+    list_node_files, get_node_file = file_handlers(
+        lambda call: pools.node_root(call.params[0], call.params[1]), _files_url)
 
     router.add("POST", "pools", create_pool)
     router.add("GET", "pools", list_pools)

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 POLL = 0.2
 HEALTH_EVERY = 1.0
-#: How much a job's effective priority grows per second its ready tasks wait.
+#: How much a job's effective priority grows per second its oldest ready task waits.
 AGING_PER_SECOND = 1.0
 
 
@@ -47,10 +47,6 @@ class Scheduler:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._health_at = 0.0
-        # Turn-taking between jobs lives in memory: after a restart every job starts even.
-        self._turn = 0
-        self._served: dict[str, int] = {}
-        self._waiting_since: dict[str, float] = {}
 
     # -- the loop ---------------------------------------------------------------------
     def start(self) -> None:
@@ -185,32 +181,18 @@ class Scheduler:
             return
         capacity = Capacity.measure(self.store, self._live_tasks(), self.node)
         queues = {j.doc["id"]: self._ready_tasks(j) for j in jobs}
-        now = time.monotonic()
-        for job in jobs:
-            if queues[job.doc["id"]]:
-                self._waiting_since.setdefault(job.doc["id"], now)
-            else:
-                self._waiting_since.pop(job.doc["id"], None)
         placed_any = True
         while placed_any:
             placed_any = False
-            for job in sorted(jobs, key=self._turn_order):
+            waiting = [j for j in jobs if queues[j.doc["id"]]]
+            for job in sorted(waiting, key=lambda j: _urgency(j, queues[j.doc["id"]][0])):
                 if self._place_one(job, queues[job.doc["id"]], capacity):
                     placed_any = True
                     break
 
-    def _turn_order(self, job: Record) -> tuple[float, int, int]:
-        """Priority first, aged by waiting so none starves; then the least recently served."""
-        waited = time.monotonic() - self._waiting_since.get(job.doc["id"], time.monotonic())
-        effective = int(job.doc.get("priority") or 0) + waited * AGING_PER_SECOND
-        return (-effective, self._served.get(job.doc["id"], 0), job.private["seq"])
-
     def _place_one(self, job: Record, queue: list[Record], capacity: Capacity) -> bool:
         while queue:
             if self._try_place(job, queue.pop(0), capacity):
-                self._turn += 1
-                self._served[job.doc["id"]] = self._turn
-                self._waiting_since[job.doc["id"]] = time.monotonic()
                 return True
         return False
 
@@ -349,6 +331,18 @@ class Scheduler:
             self._mutate_task(job, task, lambda r: r.private.__setitem__(key, value))
 
 
+def _urgency(job: Record, oldest: Record) -> tuple[float, str, int]:
+    """Job priority aged by how long its oldest ready task waits, then submission order.
+
+    Equal priorities serve the oldest task first, so a job that keeps adding tasks cannot
+    hold a later job back; aging lets even a low-priority job through eventually.
+    """
+    created = oldest.doc.get("creationTime") or docs.now()
+    waited = (wire.utcnow() - wire.parse_datetime(created)).total_seconds()
+    effective = int(job.doc.get("priority") or 0) + waited * AGING_PER_SECOND
+    return (-effective, created, int(job.private["seq"]))
+
+
 def _task_nodes(task: Record) -> list[tuple[str, str]]:
     if task.doc["state"] == "preparing":
         return [(p, n) for p, n in task.private.get("assigned", [])]
@@ -366,6 +360,9 @@ def _started(record: Record, instances: list[Json], base_url: str) -> None:
     docs.set_state(record.doc, "running")
     info = record.doc.setdefault("executionInfo", {})
     info["startTime"] = docs.now()
+    if record.private.pop("retry_pending", False):
+        info["retryCount"] = int(info.get("retryCount") or 0) + 1
+        info["lastRetryTime"] = info["startTime"]
     for key in ("endTime", "exitCode", "result", "failureInfo"):
         info.pop(key, None)
     if instances:
@@ -376,9 +373,8 @@ def _started(record: Record, instances: list[Json], base_url: str) -> None:
 
 
 def _retry(record: Record) -> None:
-    info = record.doc.setdefault("executionInfo", {})
-    info["retryCount"] = int(info.get("retryCount") or 0) + 1
-    info["lastRetryTime"] = docs.now()
+    # retryCount counts retries that started, so it moves when the task runs again.
+    record.private["retry_pending"] = True
     docs.set_state(record.doc, "active")
     record.private.pop("instances", None)
 

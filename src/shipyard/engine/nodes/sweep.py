@@ -94,6 +94,12 @@ def _sweep_netns(name: str, data_dir: Path) -> str:
     m = NETNS_RE.match(name)
     assert m is not None
     remove_node_net(name, f"shyv{m[1]}-{m[2]}")
+    # The home of a node whose daemon never started (a crash mid-creation) goes too.
+    home = data_dir / f"{m[1]}-{m[2]}"
+    if home.exists() and home not in homes:
+        unmount_under(home)
+        shutil.rmtree(home, ignore_errors=True)
+        homes.append(home)
     extra = f", home {', '.join(map(str, homes))}" if homes else ""
     return f"node netns {name} with {len(members)} processes{extra}"
 
