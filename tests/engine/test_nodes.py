@@ -7,6 +7,7 @@ network is removed in a finally/fixture even when an assertion fails.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import ipaddress
 import os
@@ -373,6 +374,30 @@ def test_preload_loads_from_the_host_then_is_present(pool: Pool, host_image: str
         client.close()
     # A --net=host container on the node daemon gets the node's UTS and network.
     assert out.decode().strip() == node.spec.hostname
+
+
+def test_preload_through_the_cache_saves_once_for_every_node(
+        pool: Pool, host_image: str) -> None:
+    cache = Path(tempfile.mkdtemp(prefix="shyimg-", dir="/var/tmp"))
+    for node in pool.nodes:
+        client = node_docker(node.spec)
+        try:
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                client.images.remove(host_image, force=True)
+        finally:
+            client.close()
+    try:
+        with ThreadPoolExecutor(max_workers=len(pool.nodes)) as workers:
+            results = list(workers.map(
+                lambda node: preload_image(node.spec, host_image, cache=cache), pool.nodes))
+        assert results == ["loaded"] * len(pool.nodes)
+        archives = list(cache.glob("*.tar"))
+        assert len(archives) == 1, archives
+        assert not list(cache.glob("*.partial"))
+        for node in pool.nodes:
+            assert preload_image(node.spec, host_image, cache=cache) == "present"
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 def test_preload_of_an_image_nowhere_says_why(pool: Pool) -> None:

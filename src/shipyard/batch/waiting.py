@@ -82,20 +82,26 @@ def gone(what: str, probe: Callable[[], object], timeout: float) -> None:
 
 def tail_task_file(client: BatchClient, job_id: str, task_id: str, name: str,
                    write: Callable[[bytes], None], timeout: float,
-                   interval: float = 0.3) -> models.BatchTask:
-    """Stream a task file as it grows until the task completes; the completed task."""
+                   interval: float = 0.1, max_interval: float = 1.0) -> models.BatchTask:
+    """Stream a task file as it grows until the task completes; the completed task.
+
+    Polls quickly at first (short tasks end fast) and backs off while nothing changes.
+    """
     offset = 0
     deadline = time.monotonic() + timeout
+    pause = interval
     while True:
         task = client.get_task(job_id, task_id)
         # Read after looking at the state, so the bytes written before completion are shown.
-        offset += _read_new(client, job_id, task_id, name, offset, write)
+        grown = _read_new(client, job_id, task_id, name, offset, write)
+        offset += grown
         if task.state == "completed":
             return task
         if time.monotonic() >= deadline:
             raise ShipyardError(f"timed out after {timeout:.0f} s tailing {name} of "
                                 f"{job_id}/{task_id}")
-        time.sleep(interval)
+        pause = interval if grown else min(max_interval, pause * 1.5)
+        time.sleep(pause)
 
 
 def _read_new(client: BatchClient, job_id: str, task_id: str, name: str, offset: int,

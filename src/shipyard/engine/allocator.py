@@ -169,7 +169,7 @@ class Allocator:
             pool = self._pool(ref.pool_id)
             spec = self.node_spec(record)
             for image in docs.container_images(pool.doc):
-                nodes.preload_image(spec, image)
+                nodes.preload_image(spec, image, cache=self.settings.data_dir / "images")
             self._run_start_task(ref, record, pool)
         except RecordMissing:
             return  # the node or pool went away while booting

@@ -215,23 +215,22 @@ class JobFlow:
         log.info("job %s deleted", job.doc["id"])
 
     # -- limits ------------------------------------------------------------------------
-    def check_job_limits(self) -> None:
-        for job in self.s.store.list(JOB):
+    def check_job_limits(self, jobs: list[Record], tasks: dict[str, list[Record]]) -> None:
+        for job in jobs:
             if job.doc["state"] != "active":
                 continue
             if _wall_clock_expired(job.doc):
                 self.terminate(job.doc["id"], "MaxWallClockTimeExpiry")
-            elif job.doc.get("onAllTasksComplete", "noaction").lower() == "terminatejob":
-                tasks = self.s.store.list(TASK, job.doc["id"])
-                if all(t.doc["state"] == "completed" for t in tasks):
-                    self.terminate(job.doc["id"], "AllTasksComplete")
+            elif _terminates_when_done(job.doc) and all(
+                    t.doc["state"] == "completed" for t in tasks[job.doc["id"]]):
+                self.terminate(job.doc["id"], "AllTasksComplete")
 
-    def retention(self) -> None:
+    def retention(self, jobs: list[Record], tasks: dict[str, list[Record]]) -> None:
         if time.monotonic() < self._retention_at:
             return
         self._retention_at = time.monotonic() + RETENTION_EVERY
-        for job in self.s.store.list(JOB):
-            for task in self.s.store.list(TASK, job.doc["id"]):
+        for job in jobs:
+            for task in tasks[job.doc["id"]]:
                 until = task.private.get("retain_until")
                 if until is None or task.private.get("retained") or time.time() < until:
                     continue
@@ -274,6 +273,10 @@ def exit_options(task: Json, outcome: Outcome) -> dict[str, Any]:
     if outcome.success:
         return {}
     return dict(conditions.get("default") or {})
+
+
+def _terminates_when_done(job: Json) -> bool:
+    return str(job.get("onAllTasksComplete", "noaction")).lower() == "terminatejob"
 
 
 def _wall_clock_expired(job: Json) -> bool:

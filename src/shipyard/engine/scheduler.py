@@ -28,7 +28,9 @@ __all__ = ["JOB", "PREP", "TASK", "Scheduler"]
 
 log = logging.getLogger(__name__)
 
-POLL = 0.2
+POLL = 0.5
+POLL_BUSY = 0.1
+LIVE = ("running", "preparing")
 HEALTH_EVERY = 1.0
 #: How much a job's effective priority grows per second its oldest ready task waits.
 AGING_PER_SECOND = 1.0
@@ -47,6 +49,7 @@ class Scheduler:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._health_at = 0.0
+        self._busy = False
 
     # -- the loop ---------------------------------------------------------------------
     def start(self) -> None:
@@ -62,7 +65,8 @@ class Scheduler:
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            self._wake.wait(POLL)
+            # Exits are noticed by polling exit files: often while tasks run, rarely if idle.
+            self._wake.wait(POLL_BUSY if self._busy else POLL)
             self._wake.clear()
             try:
                 with self.lock:
@@ -71,20 +75,23 @@ class Scheduler:
                 log.exception("scheduler tick failed")
 
     def tick(self) -> None:
+        """One pass over everything; each job's tasks are read from the store once."""
         if time.monotonic() >= self._health_at:
             self._health_at = time.monotonic() + HEALTH_EVERY
             self.allocator.check_health()
-        jobs = self.store.list(JOB)
-        for job in jobs:
-            tasks = self.store.list(TASK, job.doc["id"])
+        tasks = {}
+        for job in self.store.list(JOB):
+            tasks[job.doc["id"]] = self.store.list(TASK, job.doc["id"])
             self.flow.progress_preps(job)
-            self._progress_tasks(job, tasks)
+            self._progress_tasks(job, tasks[job.doc["id"]])
             self.flow.progress_end(job)
         jobs = self.store.list(JOB)
-        self._place([j for j in jobs if j.doc["state"] == "active"])
-        self.flow.check_job_limits()
-        self._sync_nodes()
-        self.flow.retention()
+        tasks = {j.doc["id"]: tasks.get(j.doc["id"], []) for j in jobs}
+        self._busy = any(t.doc["state"] in LIVE for ts in tasks.values() for t in ts)
+        self._place([j for j in jobs if j.doc["state"] == "active"], tasks)
+        self.flow.check_job_limits(jobs, tasks)
+        self._sync_nodes(tasks)
+        self.flow.retention(jobs, tasks)
 
     # -- nodes --------------------------------------------------------------------------
     def node(self, pool_id: str, node_id: str) -> Node | None:
@@ -99,9 +106,9 @@ class Scheduler:
     def base_env(self, node: Node) -> dict[str, str]:
         return execution.node_environment(node, self.settings.account, self.settings.url)
 
-    def _sync_nodes(self) -> None:
+    def _sync_nodes(self, tasks: dict[str, list[Record]]) -> None:
         used: dict[tuple[str, str], list[int]] = {}
-        for task in self._live_tasks():
+        for task in _live(tasks):
             slots = 1 if task.doc.get("multiInstanceSettings") else int(
                 task.doc.get("requiredSlots") or 1)
             for pool_id, node_id in _task_nodes(task):
@@ -128,13 +135,6 @@ class Scheduler:
                 docs.set_node_state(record.doc, wanted_state)
 
         self.store.mutate(NODE, pool_id, node.doc["id"], apply)
-
-    def _live_tasks(self) -> list[Record]:
-        live = []
-        for job in self.store.list(JOB):
-            live += [t for t in self.store.list(TASK, job.doc["id"])
-                     if t.doc["state"] in ("running", "preparing")]
-        return live
 
     # -- running tasks -----------------------------------------------------------------
     def _progress_tasks(self, job: Record, tasks: list[Record]) -> None:
@@ -176,11 +176,11 @@ class Scheduler:
                 self._launch(job, task, [n for n in nodes if n is not None])
 
     # -- placement ---------------------------------------------------------------------
-    def _place(self, jobs: list[Record]) -> None:
+    def _place(self, jobs: list[Record], tasks: dict[str, list[Record]]) -> None:
         if not jobs:
             return
-        capacity = Capacity.measure(self.store, self._live_tasks(), self.node)
-        queues = {j.doc["id"]: self._ready_tasks(j) for j in jobs}
+        capacity = Capacity.measure(self.store, _live(tasks), self.node)
+        queues = {j.doc["id"]: _ready(tasks[j.doc["id"]]) for j in jobs}
         placed_any = True
         while placed_any:
             placed_any = False
@@ -195,12 +195,6 @@ class Scheduler:
             if self._try_place(job, queue.pop(0), capacity):
                 return True
         return False
-
-    def _ready_tasks(self, job: Record) -> list[Record]:
-        tasks = self.store.list(TASK, job.doc["id"])
-        by_id = {t.doc["id"].lower(): t for t in tasks}
-        return [t for t in tasks if t.doc["state"] == "active"
-                and dependencies_met(t.doc, by_id)]
 
     def _try_place(self, job: Record, task: Record, capacity: Capacity) -> bool:
         pool = self.store.get(POOL, "", (job.doc.get("poolInfo") or {}).get("poolId", ""))
@@ -329,6 +323,16 @@ class Scheduler:
     def _save_private(self, job: Record, task: Record, key: str, value: Any) -> None:
         if task.private.get(key) != value:
             self._mutate_task(job, task, lambda r: r.private.__setitem__(key, value))
+
+
+def _live(tasks: dict[str, list[Record]]) -> list[Record]:
+    return [t for ts in tasks.values() for t in ts if t.doc["state"] in LIVE]
+
+
+def _ready(tasks: list[Record]) -> list[Record]:
+    """Active tasks whose dependencies are met, in submission order."""
+    by_id = {t.doc["id"].lower(): t for t in tasks}
+    return [t for t in tasks if t.doc["state"] == "active" and dependencies_met(t.doc, by_id)]
 
 
 def _urgency(job: Record, oldest: Record) -> tuple[float, str, int]:

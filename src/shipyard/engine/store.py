@@ -111,6 +111,7 @@ class Store:
             args = (kind, parent.lower())
         with self._lock:
             rows = self._db.execute(query + " ORDER BY seq", args).fetchall()
+        # Decoding happens outside the lock: a long list must not stall other readers.
         return [Record(json.loads(doc), json.loads(private)) for doc, private in rows]
 
     def mutate(

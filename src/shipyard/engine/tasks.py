@@ -115,9 +115,9 @@ class TaskService:
         _check_task(job.doc, body)
         doc = docs.new_task_doc(body, job.doc["id"], job.doc["url"].rsplit("/jobs/", 1)[0],
                                 job.doc.get("constraints") or {})
-        seq = len(self.store.list(TASK, job.doc["id"])) + 1
         try:
-            self.store.insert(TASK, job.doc["id"], doc["id"], Record(doc, {"seq": seq}))
+            # The store keeps insertion order; nothing here may scan the job's tasks.
+            self.store.insert(TASK, job.doc["id"], doc["id"], Record(doc, {}))
         except RecordExists as exc:
             raise BatchError(409, "TaskExists", "The specified task already exists.") from exc
         return doc

@@ -7,6 +7,9 @@ the SDK lets through become ``NodeError`` here, in ``docker_errors``, and nowher
 from __future__ import annotations
 
 import logging
+import os
+import re
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,12 +60,15 @@ def host_docker(timeout: float = 60) -> docker.DockerClient:
         return docker.from_env(timeout=int(timeout))
 
 
-def preload_image(spec: NodeSpec, image: str, timeout: float = 600) -> str:
+def preload_image(spec: NodeSpec, image: str, timeout: float = 600,
+                  cache: Path | None = None) -> str:
     """Make ``image`` present on the node: "present", "pulled" or "loaded" from the host.
 
     The node's own pull comes first (what a cloud node does); if it fails and the host
-    daemon holds the image, ``docker save`` is streamed into the node's ``docker load``
-    without a temporary file. ``timeout`` bounds each daemon request, not the sum.
+    daemon holds the image, the host's ``docker save`` goes into the node's ``docker
+    load``: through an archive in ``cache`` saved once per image id and shared by every
+    node (many nodes boot at once), or streamed without a file when there is no cache.
+    ``timeout`` bounds each daemon request, not the sum.
     """
     started = time.monotonic()
     node = node_docker(spec, timeout)
@@ -72,7 +78,7 @@ def preload_image(spec: NodeSpec, image: str, timeout: float = 600) -> str:
         pull_error = _try_pull(node, image)
         if pull_error is None:
             return "pulled"
-        load_error = _load_from_host(node, image, timeout)
+        load_error = _load_from_host(node, image, timeout, cache)
         if load_error is None and _has_image(node, image):
             log.info("loaded %s onto node %s from the host in %.1fs",
                      image, spec.node_id, time.monotonic() - started)
@@ -105,16 +111,21 @@ def _try_pull(node: docker.DockerClient, image: str) -> str | None:
     return None
 
 
-def _load_from_host(node: docker.DockerClient, image: str, timeout: float) -> str | None:
-    """Stream the host's ``docker save`` into the node's ``docker load``; reason or None."""
+def _load_from_host(node: docker.DockerClient, image: str, timeout: float,
+                    cache: Path | None) -> str | None:
+    """Put the host's ``docker save`` into the node's ``docker load``; reason or None."""
     try:
         source = host_docker(timeout)
     except NodeError as exc:
         return str(exc)
     try:
-        source.images.get(image)
-        # Saving by name (not id) keeps the tag in the archive, so the load tags it too.
-        node.images.load(source.api.get_image(image, chunk_size=1 << 20))
+        found = source.images.get(image)
+        if cache is None:
+            # Saving by name (not id) keeps the tag in the archive, so the load tags it too.
+            node.images.load(source.api.get_image(image, chunk_size=1 << 20))
+        else:
+            with open(_archive(source, image, str(found.id), cache), "rb") as archive:
+                node.images.load(archive)
     except docker.errors.ImageNotFound:
         return "the host's docker daemon does not have it either"
     except DOCKER_ERRORS as exc:
@@ -122,3 +133,30 @@ def _load_from_host(node: docker.DockerClient, image: str, timeout: float) -> st
     finally:
         source.close()
     return None
+
+
+_archive_locks: dict[str, threading.Lock] = {}
+_archive_guard = threading.Lock()
+
+
+def _archive(source: docker.DockerClient, image: str, image_id: str, cache: Path) -> Path:
+    """The host's ``docker save`` of ``image`` as a file, written once per image id."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", image)
+    path = cache / f"{name}@{image_id.split(':')[-1][:16]}.tar"
+    with _archive_guard:
+        lock = _archive_locks.setdefault(str(path), threading.Lock())
+    with lock:
+        if path.exists():
+            return path
+        cache.mkdir(parents=True, exist_ok=True)
+        for stale in cache.glob(f"{name}@*.tar"):
+            stale.unlink(missing_ok=True)  # an older build of the same image name
+        tmp = path.with_suffix(".partial")
+        try:
+            with open(tmp, "wb") as out:
+                for chunk in source.api.get_image(image, chunk_size=1 << 20):
+                    out.write(chunk)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return path
