@@ -10,10 +10,14 @@ import sys
 from pathlib import Path
 
 from shipyard.engine.server import serve
-from shipyard.engine.settings import DEFAULT_SUBNET_BASE, DEV_ACCOUNT, DEV_KEY, EngineSettings
+from shipyard.engine.settings import (
+    DEFAULT_SUBNET_BASE,
+    DEV_ACCOUNT,
+    DEV_KEY,
+    KEY_ENV,
+    EngineSettings,
+)
 from shipyard.errors import ShipyardError
-
-KEY_ENV = "SHIPYARD_ENGINE_KEY"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,8 +22,7 @@ from email.utils import formatdate
 from pathlib import Path
 
 from shipyard.engine import auth
-from shipyard.engine.__main__ import KEY_ENV
-from shipyard.engine.settings import EngineSettings
+from shipyard.engine.settings import KEY_ENV, EngineSettings
 from shipyard.errors import EngineError
 
 

@@ -127,12 +127,8 @@ class JobFlow:
 
     # -- task consequences -------------------------------------------------------------
     def after_task(self, job: Record, task: Record, outcome: Outcome) -> None:
-        """Apply the task's exit conditions: dependency action and job action."""
+        """Apply the job action of the task's exit conditions."""
         options = exit_options(task.doc, outcome)
-        dependency = options.get("dependencyAction") or (
-            "satisfy" if outcome.success else "block")
-        self.s.store.mutate(TASK, job.doc["id"], task.doc["id"],
-                            lambda r: r.private.__setitem__("dependency", dependency))
         if job.doc.get("onTaskFailure", "noaction").lower() != "performexitoptionsjobaction":
             return
         action = options.get("jobAction") or ("none" if outcome.success else "terminate")
@@ -257,6 +253,12 @@ def _special_done(info: Json, code: int | None, error: str | None = None) -> Jso
                                "TaskPreparationFailed",
                                "message": error or f"The task exited with exit code {code}"}
     return done
+
+
+def dependency_action(task: Json, outcome: Outcome) -> str:
+    """``satisfy`` or ``block``: what the task's end means for tasks that depend on it."""
+    chosen = exit_options(task, outcome).get("dependencyAction")
+    return str(chosen or ("satisfy" if outcome.success else "block"))
 
 
 def exit_options(task: Json, outcome: Outcome) -> dict[str, Any]:

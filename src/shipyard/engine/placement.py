@@ -112,6 +112,6 @@ def dependencies_met(task: Json, by_id: dict[str, Record]) -> bool:
         other = by_id.get(task_id.lower())
         if other is None or other.doc["state"] != "completed":
             return False
-        if other.private.get("dependency", "satisfy") != "satisfy":
+        if other.private.get("dependency", "block") != "satisfy":
             return False
     return True

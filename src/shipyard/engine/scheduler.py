@@ -13,12 +13,14 @@ import copy
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from shipyard.engine import docs, execution, runs, wire
 from shipyard.engine.allocator import NODE, POOL, Allocator
 from shipyard.engine.execution import Node
-from shipyard.engine.jobflow import JOB, PREP, TASK, JobFlow
+from shipyard.engine.jobflow import JOB, PREP, TASK, JobFlow, dependency_action
 from shipyard.engine.placement import Capacity, dependencies_met, requirements_error
 from shipyard.engine.runs import Outcome
 from shipyard.engine.settings import EngineSettings
@@ -32,6 +34,7 @@ POLL = 0.5
 POLL_BUSY = 0.1
 LIVE = ("running", "preparing")
 HEALTH_EVERY = 1.0
+LAUNCH_THREADS = 8
 #: How much a job's effective priority grows per second its oldest ready task waits.
 AGING_PER_SECOND = 1.0
 
@@ -50,6 +53,7 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._health_at = 0.0
         self._busy = False
+        self._placed: list[tuple[Record, Record, list[Node]]] = []
 
     # -- the loop ---------------------------------------------------------------------
     def start(self) -> None:
@@ -181,6 +185,7 @@ class Scheduler:
             return
         capacity = Capacity.measure(self.store, _live(tasks), self.node)
         queues = {j.doc["id"]: _ready(tasks[j.doc["id"]]) for j in jobs}
+        self._placed = []
         placed_any = True
         while placed_any:
             placed_any = False
@@ -189,6 +194,7 @@ class Scheduler:
                 if self._place_one(job, queues[job.doc["id"]], capacity):
                     placed_any = True
                     break
+        self._launch_all(self._placed)
 
     def _place_one(self, job: Record, queue: list[Record], capacity: Capacity) -> bool:
         while queue:
@@ -215,7 +221,7 @@ class Scheduler:
         pairs = [[n.pool_id, n.node_id] for n in nodes]
         self._mutate_job(job, lambda r: _remember_nodes(r, pairs))
         if not job.doc.get("jobPreparationTask"):
-            self._launch(job, task, nodes)
+            self._placed.append((job, task, nodes))
             return
         for node in nodes:
             self.flow.ensure_prep(job, node)
@@ -227,15 +233,26 @@ class Scheduler:
         self.kick()
 
     def _launch(self, job: Record, task: Record, nodes: list[Node]) -> None:
-        try:
-            instances = runs.start(job.doc, task.doc, nodes, self.base_env)
-        except Exception as exc:  # a resource file or command line the node cannot take
-            log.warning("task %s/%s cannot start: %s", job.doc["id"], task.doc["id"], exc)
-            self._mutate_task(job, task, lambda r: _started(r, [], self.settings.url))
-            self.finish(job, self._reload(job, task), Outcome(
-                None, "TaskPreparationFailed", str(exc), retry=False))
+        self._launch_all([(job, task, nodes)])
+
+    def _launch_all(self, batch: list[tuple[Record, Record, list[Node]]]) -> None:
+        """Start placed tasks in parallel: each launch waits ~40 ms for its node's runner."""
+        if not batch:
             return
-        self._mutate_task(job, task, lambda r: _started(r, instances, self.settings.url))
+        with ThreadPoolExecutor(max_workers=min(LAUNCH_THREADS, len(batch))) as workers:
+            started = [(job, task, workers.submit(runs.start, job.doc, task.doc, nodes,
+                                                  self.base_env)) for job, task, nodes in batch]
+        for job, task, future in started:
+            try:
+                instances = future.result()
+            except Exception as exc:  # a resource file or command line the node cannot take
+                log.warning("task %s/%s cannot start: %s", job.doc["id"], task.doc["id"], exc)
+                self._mutate_task(job, task, lambda r: _started(r, [], self.settings.url))
+                self.finish(job, self._reload(job, task), Outcome(
+                    None, "TaskPreparationFailed", str(exc), retry=False))
+                continue
+            self._mutate_task(job, task, partial(_started, instances=instances,
+                                                 base_url=self.settings.url))
         self.kick()
 
     def _note_unschedulable(self, job: Record, task: Record, problem: str) -> None:
@@ -266,7 +283,9 @@ class Scheduler:
             self.kick()
             return
         subtasks = runs.subtask_docs(instances, self.settings.url, outcome_done=True)
-        self._mutate_task(job, task, lambda r: _complete(r, outcome, subtasks))
+        # Completion and its meaning for dependents change together, in one write.
+        dependency = dependency_action(task.doc, outcome)
+        self._mutate_task(job, task, lambda r: _complete(r, outcome, subtasks, dependency))
         self._count_on_nodes(instances, outcome.success)
         self.flow.after_task(job, self._reload(job, task), outcome)
         self.kick()
@@ -276,7 +295,7 @@ class Scheduler:
             self.finish(job, task, Outcome(None, "TaskEnded", "The task was terminated",
                                            retry=False))
         elif task.doc["state"] == "active":
-            self._mutate_task(job, task, lambda r: _complete(r, None, []))
+            self._mutate_task(job, task, lambda r: _complete(r, None, [], "block"))
 
     def _to_active(self, job: Record, task: Record, requeue: bool) -> None:
         def back(record: Record) -> None:
@@ -383,8 +402,10 @@ def _retry(record: Record) -> None:
     record.private.pop("instances", None)
 
 
-def _complete(record: Record, outcome: Outcome | None, subtasks: list[Json]) -> None:
+def _complete(record: Record, outcome: Outcome | None, subtasks: list[Json],
+              dependency: str) -> None:
     docs.set_state(record.doc, "completed")
+    record.private["dependency"] = dependency
     info = record.doc.setdefault("executionInfo", {})
     info["endTime"] = docs.now()
     record.private["subtasks"] = subtasks

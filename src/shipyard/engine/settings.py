@@ -14,6 +14,8 @@ from pathlib import Path
 #: The documented development account; override with --account/--key or the environment.
 DEV_ACCOUNT = "shipyardlocal"
 DEV_KEY = "c2hpcHlhcmQtbG9jYWwtZGV2ZWxvcG1lbnQta2V5LW5vdC1hLXNlY3JldC0wMDAwMDAwMDA="
+#: The engine process reads its account key from here, never from argv (ps shows argv).
+KEY_ENV = "SHIPYARD_ENGINE_KEY"
 DEFAULT_PORT = 10900
 DEFAULT_DATA_DIR = Path("/var/lib/shipyard/local")
 DEFAULT_SUBNET_BASE = ipaddress.IPv4Network("10.213.0.0/16")

@@ -129,7 +129,7 @@ def _wait_for_sshd(name: str, launch: LaunchSettings) -> list[str]:
         f"{_fail(name, 'stopped before its sshd accepted connections')}; fi; "
         f'if [ "$SECONDS" -ge "$__shipyard_deadline" ]; then '
         f"{_fail(name, f'has no sshd accepting connections after {seconds} s')}; fi; "
-        "sleep 1; done",
+        "sleep 0.1; done",
     ]
 
 
