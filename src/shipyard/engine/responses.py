@@ -57,9 +57,32 @@ def listing(call: Call, items: Iterable[Json], fragment: str) -> Response:
         "value": [odata.apply_select(item, select) for item in page],
     }
     if next_skip is not None:
-        params = {k: call.query[k] for k in _CARRIED if k in call.query}
-        params["$skiptoken"] = odata.encode_token({"skip": next_skip})
-        body["odata.nextLink"] = odata.next_link(call.base_url, call.path, params)
+        body["odata.nextLink"] = _next_link(call, next_skip)
+    return Response(json.dumps(body), 200, media_type=JSON_TYPE)
+
+
+def _next_link(call: Call, skip: int) -> str:
+    params = {k: call.query[k] for k in _CARRIED if k in call.query}
+    params["$skiptoken"] = odata.encode_token({"skip": skip})
+    return odata.next_link(call.base_url, call.path, params)
+
+
+def paged_listing(call: Call, fetch: Callable[[int, int], list[Json]],
+                  fragment: str) -> Response:
+    """Like ``listing`` for long collections: without ``$filter`` only one page is read."""
+    if call.query.get("$filter"):
+        return listing(call, fetch(0, -1), fragment)
+    token = call.query.get("$skiptoken")
+    skip = int(odata.decode_token(token)["skip"]) if token else 0
+    size = odata.parse_maxresults(call.query.get("maxresults")) or odata.MAX_RESULTS
+    rows = fetch(skip, size + 1)
+    select = call.query.get("$select")
+    body: dict[str, Any] = {
+        "odata.metadata": wire.metadata_url(call.base_url, fragment),
+        "value": [odata.apply_select(item, select) for item in rows[:size]],
+    }
+    if len(rows) > size:
+        body["odata.nextLink"] = _next_link(call, skip + size)
     return Response(json.dumps(body), 200, media_type=JSON_TYPE)
 
 

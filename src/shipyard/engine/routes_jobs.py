@@ -10,7 +10,7 @@ from starlette.responses import Response
 from shipyard.engine import wire
 from shipyard.engine.api import JSON_TYPE, Call, Router
 from shipyard.engine.jobs import JobService
-from shipyard.engine.responses import empty, file_handlers, listing, resource
+from shipyard.engine.responses import empty, file_handlers, listing, paged_listing, resource
 from shipyard.engine.tasks import TaskService
 
 
@@ -82,8 +82,8 @@ def _register_tasks(router: Router, tasks: TaskService) -> None:
         lambda call: tasks.files_root(call.params[0], call.params[1]), _files_url)
 
     router.add("POST", "jobs/*/tasks", create_task)
-    router.add("GET", "jobs/*/tasks", lambda call: listing(
-        call, tasks.all(call.params[0]), "tasks"))
+    router.add("GET", "jobs/*/tasks", lambda call: paged_listing(
+        call, lambda offset, limit: tasks.page(call.params[0], offset, limit), "tasks"))
     router.add("POST", "jobs/*/addtaskcollection", add_collection)
     router.add("GET", "jobs/*/tasks/*", lambda call: resource(
         call, tasks.get(*call.params).doc, "tasks/@Element"))

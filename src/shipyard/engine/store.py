@@ -102,6 +102,14 @@ class Store:
             ).fetchone()
         return None if row is None else Record(json.loads(row[0]), json.loads(row[1]))
 
+    def page(self, kind: str, parent: str, offset: int, limit: int) -> list[Record]:
+        """``limit`` records from ``offset`` in creation order, decoding only those."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT doc, private FROM docs WHERE kind=? AND parent=? ORDER BY seq "
+                "LIMIT ? OFFSET ?", (kind, parent.lower(), limit, offset)).fetchall()
+        return [Record(json.loads(doc), json.loads(private)) for doc, private in rows]
+
     def list(self, kind: str, parent: str | None = "") -> list[Record]:
         """Records of a kind in creation order; ``parent=None`` lists across all parents."""
         query = "SELECT doc, private FROM docs WHERE kind=?"

@@ -63,9 +63,10 @@ class TaskService:
             raise task_not_found()
         return record
 
-    def all(self, job_id: str) -> list[Json]:
+    def page(self, job_id: str, offset: int, limit: int) -> list[Json]:
+        """Tasks of the job in submission order; ``limit`` -1 means all."""
         self.jobs.get(job_id)
-        return [r.doc for r in self.store.list(TASK, job_id)]
+        return [r.doc for r in self.store.page(TASK, job_id, offset, limit)]
 
     def terminate(self, job_id: str, task_id: str, if_match: str | None) -> None:
         with self.scheduler.lock:
