@@ -536,3 +536,14 @@ def test_sweep_reclaims_a_forgotten_node(root_dir: Path, host_image: str) -> Non
     finally:
         subprocess.run(["ip", "netns", "delete", "shy244-9"], check=False)
         pool.close()
+
+
+def test_the_runner_needs_no_path_a_node_hides(monkeypatch: pytest.MonkeyPatch) -> None:
+    # CI may clone the project under /tmp, which every node replaces with its own.
+    from shipyard.engine.nodes import launching
+
+    monkeypatch.setattr(sys, "executable", "/tmp/somewhere/.venv/bin/python3")
+    chosen = launching.node_python()
+    assert not chosen.startswith(("/tmp/", "/run/", "/dev/shm/")), chosen
+    assert "shipyard-node-runner" not in launching.RUNNER_SOURCE.splitlines()[0]
+    assert "def supervise" in launching.RUNNER_SOURCE

@@ -19,12 +19,32 @@ import time
 from pathlib import Path
 
 from shipyard.engine.nodes import host, procs
+from shipyard.engine.nodes.daemon import NODE_PRIVATE
+from shipyard.engine.nodes.nodeinit import under
 from shipyard.errors import CommandError, NodeError
 
 log = logging.getLogger(__name__)
 
 RUNNER = Path(__file__).with_name("runner.py")
+#: The runner's source travels in argv (``python -c``): inside a node its file may be
+#: hidden, since the node mounts its own /tmp, /run and /dev/shm over wherever the project
+#: lives. The mark identifies our runners in /proc before anything is signalled.
+RUNNER_SOURCE = RUNNER.read_text()
+RUNNER_MARK = "shipyard-node-runner"
 HANDSHAKE_TIMEOUT = 30.0
+
+
+def node_python() -> str:
+    """A Python the node can see: the interpreter behind this one, unless the node hides it."""
+    real = os.path.realpath(sys.executable)
+    if not any(under(real, private) for private in NODE_PRIVATE):
+        return real
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if os.path.exists(candidate):
+            return candidate
+    raise NodeError(f"the engine's Python ({real}) lies where nodes mount their own "
+                    "directories and no system python3 exists",
+                    hint="install python3 from Debian's packages (scripts/setup)")
 
 
 def launch(
@@ -49,7 +69,7 @@ def launch(
     request = {"argv": argv, "env": env, "cwd": str(cwd), "stdout": str(stdout),
                "stderr": str(stderr), "exit_file": str(exit_file), "append": append}
     command = ["nsenter", f"--target={spec_pid}", "--net", "--mount", "--uts", "--",
-               sys.executable, "-I", "-S", str(RUNNER)]
+               node_python(), "-I", "-S", "-c", RUNNER_SOURCE, RUNNER_MARK]
     try:
         pid, answer = _start_runner(command, json.dumps(request).encode())
     except (CommandError, OSError) as exc:
@@ -117,7 +137,7 @@ def kill_launched(pid: int, grace: float = 10) -> None:
     so the supervisor still writes the exit code (137) before it ends. Idempotent.
     """
     leader = procs.proc_stat(pid)
-    if leader is not None and leader.state not in "ZX" and str(RUNNER) not in procs.cmdline(pid):
+    if leader is not None and leader.state not in "ZX" and RUNNER_MARK not in procs.cmdline(pid):
         # While any member lives a pgid cannot be reused, but a live leader could be a
         # new process that got the number: only our runner may be signalled.
         log.warning("pid %d is not a shipyard runner; not killing it", pid)

@@ -1,7 +1,8 @@
-"""Supervisor of one command launched on a node; stdlib only, run by path.
+"""Supervisor of one command launched on a node; stdlib only, run as ``python -c``.
 
-Started detached as ``nsenter --target <dockerd> --net --mount --uts -- python -I -S
-runner.py`` with a JSON request on stdin::
+Started detached as ``nsenter --target <dockerd> --net --mount --uts -- python -I -S -c
+<this source> shipyard-node-runner`` (by source, not path: a node may hide the path) with
+a JSON request on stdin::
 
     {"argv": [...], "env": {...}, "cwd": "...", "stdout": "...", "stderr": "...",
      "exit_file": "..."}
