@@ -47,6 +47,7 @@ from shipyard.engine.nodes import (
     subnet_for_slot,
     sweep,
 )
+from shipyard.engine.nodes.launching import node_python
 from shipyard.errors import CapacityError, NodeError
 
 pytestmark = [
@@ -215,10 +216,10 @@ def test_node_to_node_and_host_to_node_tcp(pool: Pool) -> None:
         "for _ in range(2):\n"
         "    c, addr = s.accept(); print(addr[0], c.recv(100).decode(), flush=True); c.close()\n"
     )
-    _, server_dir = start_on(server, [sys.executable, "-I", "-c", listener])
+    _, server_dir = start_on(server, [node_python(), "-I", "-c", listener])
     wait_for(ready.exists, 20, "the listener on node 1")
     talk = f"import socket; socket.create_connection(('{server.spec.ip}', 5555), 5).send(b'hi')"
-    assert run_on(client, [sys.executable, "-I", "-c", talk]).code == 0
+    assert run_on(client, [node_python(), "-I", "-c", talk]).code == 0
     # From the host: the bridge's gateway address reaches the node too.
     with socket.create_connection((str(server.spec.ip), 5555), 5) as conn:
         conn.send(b"host")
