@@ -72,7 +72,8 @@ def main() -> None:
     client = BatchClient(state.url, AzureNamedKeyCredential(state.account, state.key))
     try:
         print(f"4-node pool create -> all idle: {_pool_to_idle(client):.2f} s")
-        rss = [_rss_mb_of_processes_naming(str(home)) for home in sorted(data.glob("n/*-*"))]
+        rss = [_rss_mb_of_processes_naming(str(home))
+               for home in sorted(data.glob("n/*-*")) if home.is_dir()]
         print("dockerd RSS per idle node (MB):", [round(x) for x in rss])
         times = _multi_instance_latency(client)
         print(f"3-instance trivial MI task create->completed: median "
