@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
-from shipyard.engine import docs, execution, runs, wire
+from shipyard.engine import docs, execution, runs, transitions, wire
 from shipyard.engine.allocator import NODE, POOL, Allocator
 from shipyard.engine.execution import Node
 from shipyard.engine.jobflow import JOB, PREP, TASK, JobFlow, dependency_action
@@ -247,11 +247,12 @@ class Scheduler:
                 instances = future.result()
             except Exception as exc:  # a resource file or command line the node cannot take
                 log.warning("task %s/%s cannot start: %s", job.doc["id"], task.doc["id"], exc)
-                self._mutate_task(job, task, lambda r: _started(r, [], self.settings.url))
+                self._mutate_task(job, task, partial(transitions.started, instances=[],
+                                                     base_url=self.settings.url))
                 self.finish(job, self._reload(job, task), Outcome(
                     None, "TaskPreparationFailed", str(exc), retry=False))
                 continue
-            self._mutate_task(job, task, partial(_started, instances=instances,
+            self._mutate_task(job, task, partial(transitions.started, instances=instances,
                                                  base_url=self.settings.url))
         self.kick()
 
@@ -279,13 +280,14 @@ class Scheduler:
         limit = int((task.doc.get("constraints") or {}).get("maxTaskRetryCount") or 0)
         if not outcome.success and outcome.retry and (
                 limit == -1 or int(info.get("retryCount") or 0) < limit):
-            self._mutate_task(job, task, _retry)
+            self._mutate_task(job, task, transitions.retry)
             self.kick()
             return
         subtasks = runs.subtask_docs(instances, self.settings.url, outcome_done=True)
         # Completion and its meaning for dependents change together, in one write.
         dependency = dependency_action(task.doc, outcome)
-        self._mutate_task(job, task, lambda r: _complete(r, outcome, subtasks, dependency))
+        self._mutate_task(job, task, partial(transitions.complete, outcome=outcome,
+                                             subtasks=subtasks, dependency=dependency))
         self._count_on_nodes(instances, outcome.success)
         self.flow.after_task(job, self._reload(job, task), outcome)
         self.kick()
@@ -295,7 +297,7 @@ class Scheduler:
             self.finish(job, task, Outcome(None, "TaskEnded", "The task was terminated",
                                            retry=False))
         elif task.doc["state"] == "active":
-            self._mutate_task(job, task, lambda r: _complete(r, None, [], "block"))
+            self._mutate_task(job, task, lambda r: transitions.complete(r, None, [], "block"))
 
     def _to_active(self, job: Record, task: Record, requeue: bool) -> None:
         def back(record: Record) -> None:
@@ -377,51 +379,3 @@ def _remember_nodes(job: Record, pairs: list[list[str]]) -> None:
     for pair in pairs:
         if pair not in known:
             known.append(pair)
-
-
-def _started(record: Record, instances: list[Json], base_url: str) -> None:
-    docs.set_state(record.doc, "running")
-    info = record.doc.setdefault("executionInfo", {})
-    info["startTime"] = docs.now()
-    if record.private.pop("retry_pending", False):
-        info["retryCount"] = int(info.get("retryCount") or 0) + 1
-        info["lastRetryTime"] = info["startTime"]
-    for key in ("endTime", "exitCode", "result", "failureInfo"):
-        info.pop(key, None)
-    if instances:
-        record.doc["nodeInfo"] = runs.node_info(instances[0], base_url)
-    record.private["instances"] = instances
-    record.private.pop("assigned", None)
-    record.private["deadline"] = runs.deadline_for(record.doc)
-
-
-def _retry(record: Record) -> None:
-    # retryCount counts retries that started, so it moves when the task runs again.
-    record.private["retry_pending"] = True
-    docs.set_state(record.doc, "active")
-    record.private.pop("instances", None)
-
-
-def _complete(record: Record, outcome: Outcome | None, subtasks: list[Json],
-              dependency: str) -> None:
-    docs.set_state(record.doc, "completed")
-    record.private["dependency"] = dependency
-    info = record.doc.setdefault("executionInfo", {})
-    info["endTime"] = docs.now()
-    record.private["subtasks"] = subtasks
-    if outcome is None:
-        info["result"] = "failure"
-        info["failureInfo"] = {"category": "usererror", "code": "TaskEnded",
-                               "message": "The task was terminated before it ran"}
-        return
-    if outcome.exit_code is not None:
-        info["exitCode"] = outcome.exit_code
-    info["result"] = "success" if outcome.success else "failure"
-    if not outcome.success:
-        code = outcome.failure_code or "FailureExitCode"
-        message = outcome.message or f"The task process exited with exit code {outcome.exit_code}"
-        info["failureInfo"] = {"category": outcome.category, "code": code, "message": message}
-    else:
-        info.pop("failureInfo", None)
-    record.private["retain_until"] = time.time() + wire.parse_duration(
-        (record.doc.get("constraints") or {}).get("retentionTime", "P7D")).total_seconds()
