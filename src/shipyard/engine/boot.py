@@ -49,12 +49,9 @@ def wait_exit(launched: Launched, should_stop: Callable[[], bool],
               poll: float = 0.2) -> int | None:
     """Wait until the launched command has exited; None if it vanished without an exit code."""
     while True:
-        code = execution.read_exit(launched)
-        if code is not None:
+        ended, code = execution.observe(launched)
+        if ended:
             return code
-        if not execution.pid_alive(launched.pid):
-            # The supervisor writes the file before exiting; read once more to close the race.
-            return execution.read_exit(launched)
         if should_stop():
             return None
         time.sleep(poll)

@@ -169,6 +169,17 @@ def read_exit(launched: Launched) -> int | None:
     return nodes.read_exit(Path(launched.exit_file))
 
 
+def observe(launched: Launched) -> tuple[bool, int | None]:
+    """Whether the command ended, and its exit code (None if it vanished without one)."""
+    code = read_exit(launched)
+    if code is not None:
+        return True, code
+    if pid_alive(launched.pid):
+        return False, None
+    # The supervisor writes the file before exiting; read once more to close the race.
+    return True, read_exit(launched)
+
+
 def kill(node: Node | None, launched: Launched) -> None:
     """End a launched command and its container, if any; idempotent."""
     nodes.kill_launched(launched.pid, grace=5)

@@ -64,10 +64,9 @@ class JobFlow:
         if info.get("state") != "running" or not held:
             return
         launched = Launched.from_json(held)
-        code = execution.read_exit(launched)
-        if code is None and execution.pid_alive(launched.pid):
+        ended, code = execution.observe(launched)
+        if not ended:
             return
-        code = code if code is not None else execution.read_exit(launched)
         retries = int(((job.doc.get("jobPreparationTask") or {}).get("constraints") or {})
                       .get("maxTaskRetryCount") or 0) if kind.startswith("jobPrep") else 0
         if code != 0 and int(info.get("retryCount") or 0) < retries:

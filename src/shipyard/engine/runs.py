@@ -217,12 +217,11 @@ def _observe(item: Json) -> None:
     if item.get("code") is not None or not item.get("launched"):
         return
     launched = Launched.from_json(item["launched"])
-    code = execution.read_exit(launched)
-    if code is None and not execution.pid_alive(launched.pid):
-        code = execution.read_exit(launched)
-        if code is None:
-            item["lost"] = True
-            return
-    if code is not None:
-        item["code"] = code
-        item["end"] = now()
+    ended, code = execution.observe(launched)
+    if not ended:
+        return
+    if code is None:
+        item["lost"] = True
+        return
+    item["code"] = code
+    item["end"] = now()
