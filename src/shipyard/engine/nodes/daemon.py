@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from shipyard.engine.nodes import host, procs
-from shipyard.engine.nodes.images import DOCKER_ERRORS, docker_at
+from shipyard.engine.nodes import host, imagestore, procs
+from shipyard.engine.nodes.images import DOCKER_ERRORS, docker_at, ping
 from shipyard.engine.nodes.model import NodeSpec, PoolNet
 from shipyard.engine.nodes.nodeinit import mounts, under
 from shipyard.errors import CommandError, NodeError
@@ -58,31 +58,20 @@ def is_node_dockerd(spec: NodeSpec, pid: int) -> bool:
     return bool(argv) and Path(argv[0]).name == "dockerd" and dockerd_argv(spec)[1] in argv
 
 
-def ping(sock: Path, timeout: float = 2) -> bool:
-    """Whether the daemon on unix socket ``sock`` answers ``GET /_ping`` with OK."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(timeout)
-            s.connect(str(sock))
-            s.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
-            reply = b""
-            while chunk := s.recv(4096):
-                reply += chunk
-    except OSError:
-        return False
-    return reply.startswith(b"HTTP/1.") and b" 200 " in reply.split(b"\r\n", 1)[0]
-
-
 def node_alive(spec: NodeSpec, pid: int) -> bool:
     """Whether ``pid`` is this node's running dockerd and its daemon answers."""
     return not procs.gone(pid) and is_node_dockerd(spec, pid) and ping(spec.docker_sock)
 
 
-def start_node(spec: NodeSpec, net: PoolNet, timeout: float = 60) -> int:
+def start_node(spec: NodeSpec, net: PoolNet, timeout: float = 60,
+               images: Sequence[str] = (), cache: Path | None = None) -> int:
     """Create the node and start its dockerd; return the dockerd pid once it answers.
 
-    On any failure everything created is removed again and NodeError says why, with the
-    tail of the daemon log when the daemon itself did not come up.
+    With ``images`` and an image ``cache`` (see images.py), a new data-root is first seeded
+    from the prepared image stores of imagestore.py, so the daemon starts with them present;
+    whatever cannot be seeded is left to ``preload_image``. On any failure everything
+    created is removed again and NodeError says why, with the tail of the daemon log when
+    the daemon itself did not come up.
     """
     _check_home(spec)
     if host.netns_path(spec.netns).exists() or host.link_exists(spec.veth):
@@ -92,6 +81,9 @@ def start_node(spec: NodeSpec, net: PoolNet, timeout: float = 60) -> int:
     try:
         _prepare_dirs(spec)
         _create_node_net(spec, net)
+        if cache is not None:
+            imagestore.seed(spec.home / "docker", images, cache)
+        (spec.home / "docker").mkdir(exist_ok=True)
         pid = _spawn_dockerd(spec)
         _wait_ready(spec, pid, timeout)
     except (NodeError, CommandError, OSError) as exc:
@@ -128,7 +120,7 @@ def _node_binds(spec: NodeSpec) -> list[tuple[Path, str]]:
 
 
 def _prepare_dirs(spec: NodeSpec) -> None:
-    for d in (spec.batch_dir, spec.home / "docker", spec.home / "tmp", spec.home / "etc-docker"):
+    for d in (spec.batch_dir, spec.home / "tmp", spec.home / "etc-docker"):
         d.mkdir(parents=True, exist_ok=True)
     (spec.home / "tmp").chmod(0o1777)
     (spec.home / "hosts").write_text(f"127.0.0.1\tlocalhost\n{spec.ip}\t{spec.hostname}\n")

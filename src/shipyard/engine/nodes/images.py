@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -43,6 +44,21 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def ping(sock: Path, timeout: float = 2) -> bool:
+    """Whether the daemon on unix socket ``sock`` answers ``GET /_ping`` with OK."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(str(sock))
+            s.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            reply = b""
+            while chunk := s.recv(4096):
+                reply += chunk
+    except OSError:
+        return False
+    return reply.startswith(b"HTTP/1.") and b" 200 " in reply.split(b"\r\n", 1)[0]
+
+
 def node_docker(spec: NodeSpec, timeout: float = 60) -> docker.DockerClient:
     """A client of the node's own daemon (``timeout`` applies to each request)."""
     return docker_at(spec.docker_sock, f"node {spec.node_id}", timeout)
@@ -73,13 +89,13 @@ def preload_image(spec: NodeSpec, image: str, timeout: float = 600,
     started = time.monotonic()
     node = node_docker(spec, timeout)
     try:
-        if _has_image(node, image):
+        if has_image(node, image):
             return "present"
         pull_error = _try_pull(node, image)
         if pull_error is None:
             return "pulled"
         load_error = _load_from_host(node, image, timeout, cache)
-        if load_error is None and _has_image(node, image):
+        if load_error is None and has_image(node, image):
             log.info("loaded %s onto node %s from the host in %.1fs",
                      image, spec.node_id, time.monotonic() - started)
             return "loaded"
@@ -92,7 +108,8 @@ def preload_image(spec: NodeSpec, image: str, timeout: float = 600,
         node.close()
 
 
-def _has_image(client: docker.DockerClient, image: str) -> bool:
+def has_image(client: docker.DockerClient, image: str) -> bool:
+    """Whether the daemon of ``client`` holds ``image`` (by name or id)."""
     with docker_errors(f"cannot list images of {client.api.base_url}"):
         try:
             client.images.get(image)
@@ -124,7 +141,7 @@ def _load_from_host(node: docker.DockerClient, image: str, timeout: float,
             # Saving by name (not id) keeps the tag in the archive, so the load tags it too.
             node.images.load(source.api.get_image(image, chunk_size=1 << 20))
         else:
-            with open(_archive(source, image, str(found.id), cache), "rb") as archive:
+            with open(host_archive(source, image, str(found.id), cache), "rb") as archive:
                 node.images.load(archive)
     except docker.errors.ImageNotFound:
         return "the host's docker daemon does not have it either"
@@ -135,21 +152,34 @@ def _load_from_host(node: docker.DockerClient, image: str, timeout: float,
     return None
 
 
-_archive_locks: dict[str, threading.Lock] = {}
-_archive_guard = threading.Lock()
+_key_locks: dict[str, threading.Lock] = {}
+_key_guard = threading.Lock()
 
 
-def _archive(source: docker.DockerClient, image: str, image_id: str, cache: Path) -> Path:
+def key_lock(key: str) -> threading.Lock:
+    """The one lock of this process for cache entry ``key`` (an archive, a template)."""
+    with _key_guard:
+        return _key_locks.setdefault(key, threading.Lock())
+
+
+def cache_name(image: str) -> str:
+    """``image`` as a file name prefix in the cache (one per image name, any id)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", image)
+
+
+def cache_key(image: str, image_id: str) -> str:
+    """The cache's name for one build of ``image``: ``<name>@<first 16 hex of the id>``."""
+    return f"{cache_name(image)}@{image_id.split(':')[-1][:16]}"
+
+
+def host_archive(source: docker.DockerClient, image: str, image_id: str, cache: Path) -> Path:
     """The host's ``docker save`` of ``image`` as a file, written once per image id."""
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", image)
-    path = cache / f"{name}@{image_id.split(':')[-1][:16]}.tar"
-    with _archive_guard:
-        lock = _archive_locks.setdefault(str(path), threading.Lock())
-    with lock:
+    path = cache / f"{cache_key(image, image_id)}.tar"
+    with key_lock(str(path)):
         if path.exists():
             return path
         cache.mkdir(parents=True, exist_ok=True)
-        for stale in cache.glob(f"{name}@*.tar"):
+        for stale in cache.glob(f"{cache_name(image)}@*.tar"):
             stale.unlink(missing_ok=True)  # an older build of the same image name
         tmp = path.with_suffix(".partial")
         try:

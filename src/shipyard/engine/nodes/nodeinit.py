@@ -17,6 +17,10 @@ dockerd, so the pid the engine spawned IS the node's dockerd. Inside the new nam
    that resolves the node's hostname; an ``/etc/docker`` so the daemon gets its own
    identity key instead of the host's) and sets the hostname.
 
+With ``--die-with-parent=PID`` (a short-lived image-build daemon, see imagestore.py, not a
+node) the daemon also gets SIGTERM when the engine thread that started it ends: a crashed
+engine must not leave a build daemon running, where a node is meant to outlive it.
+
 Mounts are done with mount(2)/umount2(2) directly: no shell, no quoting, exact errno.
 Failures go to stderr (the daemon log) with exit status 1.
 """
@@ -34,6 +38,8 @@ MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MS_BIND = 0x1000
 MNT_DETACH = 0x2
+PR_SET_PDEATHSIG = 1
+SIGTERM = 15
 
 #: Host mounts under these are detached in the node (see the module docstring).
 HIDDEN_TREES = ("/run", "/var/lib/docker")
@@ -89,6 +95,13 @@ def detach_foreign_mounts() -> None:
         detach(point)
 
 
+def die_with_parent(parent: int) -> None:
+    """Ask for SIGTERM when our parent ends; fail if it already has (we were reparented)."""
+    _check(_libc.prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+    if os.getppid() != parent:
+        raise OSError(f"parent {parent} ended before the daemon started")
+
+
 def setup(args: argparse.Namespace) -> None:
     """Steps 2 and 3 of the module docstring."""
     mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=64m")
@@ -108,10 +121,13 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="nodeinit")
     parser.add_argument("--hostname", required=True)
     parser.add_argument("--bind", action="append", default=[], metavar="SRC:DST")
+    parser.add_argument("--die-with-parent", type=int, metavar="PID")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     try:
+        if args.die_with_parent is not None:
+            die_with_parent(args.die_with_parent)
         detach_foreign_mounts()
         setup(args)
         sys.stdout.flush()

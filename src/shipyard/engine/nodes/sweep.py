@@ -5,6 +5,11 @@ exact accept rule) that belong to THIS engine's data dir are considered, and of 
 the ones the engine does not know. Several engines may share a machine (a developer's and
 a test run's): a node belongs to the data dir that holds its home (``<dir>/<slot>-<i>``),
 a bridge to the one that holds its marker (``<dir>/bridge-<slot>``, see ``mark_bridge``).
+
+A node's dockerd is told by its data-root, ``<node home>/docker`` under the data dir. The
+short-lived daemons that prepare image stores (imagestore.py) run with ``.../root`` outside
+the nodes' dir and are never taken for nodes here; they die with the engine thread that
+started them, and ``imagestore.sweep_builds`` reclaims what such a build left on disk.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ def sweep(known_netns: set[str], known_slots: set[int], data_dir: Path) -> list[
     for name in _owned_netns(data_dir) - known_netns:
         removed.append(_sweep_netns(name, data_dir))
     known_inodes = {host_netns_inode(n) for n in known_netns} - {None}
-    for pid in _dockerds_under(data_dir):
+    for pid in node_dockerds_under(data_dir):
         if procs.ns_inode(pid, "net") not in known_inodes:
             removed.append(_sweep_daemon(pid, data_dir))
     for veth in _names(Path("/sys/class/net"), VETH_RE):
@@ -136,13 +141,15 @@ def _data_root(pid: int) -> Path | None:
 
 def _home_under(pid: int, data_dir: Path) -> Path | None:
     root = _data_root(pid)
+    # Only ``<home>/docker`` is a node's: an image build daemon's data-root is ``.../root``.
     if root is None or root.name != "docker":
         return None
     home = root.parent.resolve()
     return home if home.is_relative_to(data_dir.resolve()) and home != data_dir else None
 
 
-def _dockerds_under(data_dir: Path) -> list[int]:
+def node_dockerds_under(data_dir: Path) -> list[int]:
+    """Pids of live node daemons whose home is under ``data_dir``."""
     return [p.pid for p in procs.all_procs()
             if p.state not in "ZX" and _home_under(p.pid, data_dir) is not None]
 
