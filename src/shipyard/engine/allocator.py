@@ -137,7 +137,10 @@ class Allocator:
         spec = self.node_spec(record)
         try:
             boot.prepare_node_dirs(spec.batch_dir)
-            pid = nodes.start_node(spec, self.pool_net(pool))
+            # Seeded from prepared image stores: the pool's nodes share one unpack per image.
+            pid = nodes.start_node(spec, self.pool_net(pool),
+                                   images=docs.container_images(pool.doc),
+                                   cache=self.settings.data_dir / "images")
         except ShipyardError as exc:
             self._fail_node(ref, "NodeAllocationFailed", str(exc))
             self._resize_error(pool.doc["id"], str(exc))
@@ -268,7 +271,10 @@ class Allocator:
         nodes.stop_node(spec, record.private.get("pid"))
         self._mutate_node(ref, lambda r: docs.set_node_state(r.doc, "starting"))
         boot.prepare_node_dirs(spec.batch_dir)
-        pid = nodes.start_node(spec, self.pool_net(self._pool(ref.pool_id)))
+        pool = self._pool(ref.pool_id)
+        # stop_node removed the old data-root, so this one is seeded afresh like a new node.
+        pid = nodes.start_node(spec, self.pool_net(pool), images=docs.container_images(pool.doc),
+                               cache=self.settings.data_dir / "images")
         self._mutate_node(ref, lambda r: _started(r, pid))
         self._boot(ref)
 
