@@ -1,9 +1,12 @@
 """Pool readiness against its floor, and what idle nodes cost in memory.
 
 Product: ``create_pool`` of ``n`` nodes with the fat image in ``containerImageNames`` until
-every node is idle (polled every 0.1 s). Floor: ``n`` nodes started in parallel with the
-node runtime plus the image loaded into one of them. Memory: the resident set of each
-node's dockerd and everything below it (containerd, shims), summed, per node.
+every node is idle (polled every 0.1 s), cold: the engine's prepared image store of the
+image (nodes/imagestore.py) is evicted first, so the pool pays for preparing it; the warm
+case (store present, as for every later pool with that image) is measured separately.
+Floor: ``n`` nodes started in parallel with the node runtime plus the image loaded into one
+of them. Memory: the resident set of each node's dockerd and everything below it
+(containerd, shims), summed, per node.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 
 from bench.floor import FloorPool
 from bench.harness import BenchEngine
+from shipyard.engine.nodes import imagestore
 from shipyard.engine.nodes.procs import descendants
 
 
@@ -57,8 +61,15 @@ class PoolSample:
 
 
 def product_ready(eng: BenchEngine, pool_id: str, count: int, images: list[str],
-                  settle: float = 2.0) -> PoolSample:
-    """Create a pool, time it to idle, measure memory once settled, delete it."""
+                  settle: float = 2.0, cold: bool = True) -> PoolSample:
+    """Create a pool, time it to idle, measure memory once settled, delete it.
+
+    ``cold`` first evicts the engine's prepared image stores of ``images`` (the host
+    archive stays cached, as it does for the engine across pools).
+    """
+    if cold:
+        for image in images:
+            imagestore.evict(eng.data_dir / "images", image)
     try:
         seconds = eng.ready_pool(pool_id, count, images)
         time.sleep(settle)
@@ -67,17 +78,27 @@ def product_ready(eng: BenchEngine, pool_id: str, count: int, images: list[str],
         eng.delete_pool(pool_id)
 
 
-def paired_ready(eng: BenchEngine, count: int, image: str, reps: int) -> tuple[
-        list[float], list[float], list[PoolSample]]:
-    """``reps`` product and floor measurements, alternating which goes first."""
-    product: list[float] = []
-    floor: list[float] = []
-    samples: list[PoolSample] = []
+@dataclass(frozen=True)
+class Paired:
+    """Side-by-side pool readiness: cold product, floor and warm product of each rep."""
+
+    product: list[float]
+    floor: list[float]
+    warm: list[float]
+    samples: list[PoolSample]
+
+
+def paired_ready(eng: BenchEngine, count: int, image: str, reps: int) -> Paired:
+    """``reps`` cold product and floor measurements, alternating which goes first; each
+    cold product is followed by a warm one (the prepared image store it left behind)."""
+    out = Paired([], [], [], [])
     for rep in range(reps):
         for side in (("floor", "product") if rep % 2 == 0 else ("product", "floor")):
             if side == "floor":
-                floor.append(floor_ready(eng.data_dir / "f", count, image))
+                out.floor.append(floor_ready(eng.data_dir / "f", count, image))
             else:
-                samples.append(product_ready(eng, f"ready-{count}-{rep}", count, [image]))
-                product.append(samples[-1].ready_s)
-    return product, floor, samples
+                out.samples.append(product_ready(eng, f"ready-{count}-{rep}", count, [image]))
+                out.product.append(out.samples[-1].ready_s)
+                warm = product_ready(eng, f"warm-{count}-{rep}", count, [image], cold=False)
+                out.warm.append(warm.ready_s)
+    return out
