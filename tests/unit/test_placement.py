@@ -10,7 +10,12 @@ import pytest
 from shipyard.engine import nodes, runs
 from shipyard.engine.execution import Node
 from shipyard.engine.jobflow import exit_options
-from shipyard.engine.placement import Capacity, dependencies_met, requirements_error
+from shipyard.engine.placement import (
+    Capacity,
+    ReadyQueue,
+    dependencies_met,
+    requirements_error,
+)
 from shipyard.engine.runs import Outcome
 from shipyard.engine.store import Record
 
@@ -79,10 +84,30 @@ def test_multi_instance_requirements(pool: dict[str, object], fragment: str) -> 
 def test_dependencies_ids_ranges_and_blocking() -> None:
     done = {str(i): Record({"state": "completed"}, {"dependency": "satisfy"}) for i in (1, 2, 3)}
     done["a"] = Record({"state": "completed"}, {"dependency": "block"})
-    assert dependencies_met({"dependsOn": {"taskIdRanges": [{"start": 1, "end": 3}]}}, done)
-    assert not dependencies_met({"dependsOn": {"taskIds": ["1", "a"]}}, done)
-    assert not dependencies_met({"dependsOn": {"taskIds": ["missing"]}}, done)
-    assert dependencies_met({}, done)
+    assert dependencies_met({"dependsOn": {"taskIdRanges": [{"start": 1, "end": 3}]}}, done.get)
+    assert not dependencies_met({"dependsOn": {"taskIds": ["1", "a"]}}, done.get)
+    assert not dependencies_met({"dependsOn": {"taskIds": ["missing"]}}, done.get)
+    assert dependencies_met({}, done.get)
+
+
+def test_ready_queue_pages_lazily_and_skips_unmet_dependencies() -> None:
+    tasks = [Record({"id": str(i), "state": "active", **(
+        {"dependsOn": {"taskIds": ["x"]}} if i % 3 == 0 else {})}, seq=i) for i in range(1, 151)]
+    reads: list[tuple[int, int]] = []
+
+    def fetch(after: int, limit: int) -> list[Record]:
+        reads.append((after, limit))
+        return [t for t in tasks if t.seq > after][:limit]
+
+    queue = ReadyQueue(fetch, lambda _task_id: None)
+    first = [queue.pop() for _ in range(5)]
+    assert [t.doc["id"] for t in first if t] == ["1", "2", "4", "5", "7"]
+    assert reads == [(0, ReadyQueue.PAGE)]  # one page was enough
+    rest = []
+    while (task := queue.pop()) is not None:
+        rest.append(int(task.doc["id"]))
+    assert len(first) + len(rest) == 100 and all(i % 3 for i in rest)
+    assert rest == sorted(rest) and queue.peek() is None
 
 
 def test_multi_instance_environment_formats() -> None:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JOB, TASK, PREP = "job", "task", "prep"
+#: Task states that are not final.
+OPEN = ("active", "preparing", "running")
 RETENTION_EVERY = 2.0
 
 
@@ -66,6 +68,7 @@ class JobFlow:
         launched = Launched.from_json(held)
         ended, code = execution.observe(launched)
         if not ended:
+            self.s.exits.watch(launched.pid)
             return
         retries = int(((job.doc.get("jobPreparationTask") or {}).get("constraints") or {})
                       .get("maxTaskRetryCount") or 0) if kind.startswith("jobPrep") else 0
@@ -162,9 +165,8 @@ class JobFlow:
         self.s.kick()
 
     def _stop_tasks(self, job: Record) -> None:
-        for task in self.s.store.list(TASK, job.doc["id"]):
-            if task.doc["state"] in ("running", "preparing"):
-                self.s.terminate_task(job, task)
+        for task in self.s.store.in_states(TASK, job.doc["id"], ("running", "preparing")):
+            self.s.terminate_task(job, task)
 
     def _start_releases(self, job: Record) -> None:
         release = job.doc.get("jobReleaseTask")
@@ -210,28 +212,29 @@ class JobFlow:
         log.info("job %s deleted", job.doc["id"])
 
     # -- limits ------------------------------------------------------------------------
-    def check_job_limits(self, jobs: list[Record], tasks: dict[str, list[Record]]) -> None:
+    def check_job_limits(self, jobs: list[Record]) -> None:
         for job in jobs:
             if job.doc["state"] != "active":
                 continue
             if _wall_clock_expired(job.doc):
                 self.terminate(job.doc["id"], "MaxWallClockTimeExpiry")
-            elif _terminates_when_done(job.doc) and all(
-                    t.doc["state"] == "completed" for t in tasks[job.doc["id"]]):
+            elif _terminates_when_done(job.doc) and not self.s.store.count_states(
+                    TASK, job.doc["id"], OPEN):
                 self.terminate(job.doc["id"], "AllTasksComplete")
 
-    def retention(self, jobs: list[Record], tasks: dict[str, list[Record]]) -> None:
+    def retention(self) -> None:
+        """Remove the directories of completed tasks whose retention time has passed."""
         if time.monotonic() < self._retention_at:
             return
         self._retention_at = time.monotonic() + RETENTION_EVERY
-        for job in jobs:
-            for task in tasks[job.doc["id"]]:
-                until = task.private.get("retain_until")
-                if until is None or task.private.get("retained") or time.time() < until:
-                    continue
-                self.remove_task_dirs(task)
-                self.s.store.mutate(TASK, job.doc["id"], task.doc["id"],
-                                    lambda r: r.private.__setitem__("retained", True))
+        for job_id, task in self.s.store.due(TASK, "retain_until", time.time()):
+            self.remove_task_dirs(task)
+
+            def retained(record: Record) -> None:
+                record.private.pop("retain_until", None)
+                record.private["retained"] = True
+
+            self.s.store.mutate(TASK, job_id, task.doc["id"], retained)
 
     def remove_task_dirs(self, task: Record) -> None:
         for item in task.private.get("instances") or []:

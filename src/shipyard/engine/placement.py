@@ -51,6 +51,10 @@ class Capacity:
             if key in self.free:
                 self.free[key] -= slots
 
+    def full(self, pool_id: str) -> bool:
+        """No usable node of the pool has a free slot left: nothing more fits this tick."""
+        return all(self.free[k] <= 0 for k in self.order.get(pool_id.lower(), []))
+
     def take(self, pool: Json, task: Json, blocked: set[tuple[str, ...]]) -> list[Node] | None:
         """Nodes for ``task`` (taken out of the free slots), or None if it does not fit now."""
         keys = [k for k in self.order.get(pool["id"].lower(), [])
@@ -102,14 +106,47 @@ def requirements_error(pool: Json, task: Json) -> str | None:
     return "The multi-instance task cannot be scheduled: " + "; ".join(problems) + "."
 
 
-def dependencies_met(task: Json, by_id: dict[str, Record]) -> bool:
+class ReadyQueue:
+    """A job's active tasks whose dependencies are met, in submission order, read lazily.
+
+    ``fetch(after_seq, limit)`` reads the next active tasks; a tick that can place a few
+    tasks reads a page or two, not the job's whole backlog.
+    """
+
+    PAGE = 64
+
+    def __init__(self, fetch: Callable[[int, int], list[Record]],
+                 lookup: Callable[[str], Record | None]) -> None:
+        self._fetch = fetch
+        self._lookup = lookup
+        self._after = 0
+        self._buffer: list[Record] = []
+        self._exhausted = False
+
+    def peek(self) -> Record | None:
+        while not self._buffer and not self._exhausted:
+            page = self._fetch(self._after, self.PAGE)
+            self._exhausted = len(page) < self.PAGE
+            if page:
+                self._after = page[-1].seq
+            self._buffer = [t for t in page if dependencies_met(t.doc, self._lookup)]
+        return self._buffer[0] if self._buffer else None
+
+    def pop(self) -> Record | None:
+        head = self.peek()
+        if head is not None:
+            self._buffer.pop(0)
+        return head
+
+
+def dependencies_met(task: Json, lookup: Callable[[str], Record | None]) -> bool:
     """True when every task this one depends on completed and satisfied its dependents."""
     depends = task.get("dependsOn") or {}
     wanted = [str(i) for i in depends.get("taskIds") or []]
     for span in depends.get("taskIdRanges") or []:
         wanted += [str(i) for i in range(int(span["start"]), int(span["end"]) + 1)]
     for task_id in wanted:
-        other = by_id.get(task_id.lower())
+        other = lookup(task_id)
         if other is None or other.doc["state"] != "completed":
             return False
         if other.private.get("dependency", "block") != "satisfy":

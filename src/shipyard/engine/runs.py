@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -97,12 +98,14 @@ def start(job: Json, task: Json, nodes: list[Node], base_env: Callable[[Node], d
                           "ip": node.ip, "env": env, "start": now(), "phase": "waiting",
                           "job_id": job["id"], "task_id": task["id"]})
     coordination = (multi or {}).get("coordinationCommandLine") if multi else None
-    for index, node in enumerate(nodes):
-        if coordination:
-            _launch(instances[index], node, coordination, directory, None, "coordination")
-        elif index == 0:
-            _launch(instances[0], node, task.get("commandLine", ""), directory,
-                    task.get("containerSettings"), "application")
+    if not coordination:
+        _launch(instances[0], nodes[0], task.get("commandLine", ""), directory,
+                task.get("containerSettings"), "application")
+        return instances
+    # Every node's coordination command starts at once, as on the service.
+    with ThreadPoolExecutor(max_workers=len(nodes)) as workers:
+        list(workers.map(lambda i: _launch(instances[i], nodes[i], coordination, directory,
+                                           None, "coordination"), range(len(nodes))))
     return instances
 
 

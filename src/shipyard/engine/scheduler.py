@@ -13,25 +13,28 @@ import copy
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
 from shipyard.engine import docs, execution, runs, transitions, wire
 from shipyard.engine.allocator import NODE, POOL, Allocator
 from shipyard.engine.execution import Node
+from shipyard.engine.exits import ExitWatch
 from shipyard.engine.jobflow import JOB, PREP, TASK, JobFlow, dependency_action
-from shipyard.engine.placement import Capacity, dependencies_met, requirements_error
+from shipyard.engine.placement import Capacity, ReadyQueue, requirements_error
 from shipyard.engine.runs import Outcome
 from shipyard.engine.settings import EngineSettings
 from shipyard.engine.store import Json, Record, Store
 
 __all__ = ["JOB", "PREP", "TASK", "Scheduler"]
 
+Placed = tuple[Record, Record, list[Node]]
+
 log = logging.getLogger(__name__)
 
+#: Exits wake the scheduler at once (``exits``); this is the slowest it looks anyway.
 POLL = 0.5
-POLL_BUSY = 0.1
 LIVE = ("running", "preparing")
 HEALTH_EVERY = 1.0
 LAUNCH_THREADS = 8
@@ -52,8 +55,8 @@ class Scheduler:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._health_at = 0.0
-        self._busy = False
-        self._placed: list[tuple[Record, Record, list[Node]]] = []
+        self._placed: list[Placed] = []
+        self.exits = ExitWatch(self.kick)
 
     # -- the loop ---------------------------------------------------------------------
     def start(self) -> None:
@@ -63,39 +66,46 @@ class Scheduler:
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.exits.close()
 
     def kick(self) -> None:
         self._wake.set()
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            # Exits are noticed by polling exit files: often while tasks run, rarely if idle.
-            self._wake.wait(POLL_BUSY if self._busy else POLL)
+            # Exits wake us through ``exits``; the timeout is the safety net and the clock
+            # for deadlines, health checks and retention.
+            self._wake.wait(POLL)
             self._wake.clear()
             try:
                 with self.lock:
-                    self.tick()
+                    placed = self.tick()
+                # Launching takes ~40 ms a node: the API must not wait for it (see _launch_all).
+                self._launch_all(placed)
             except Exception:
                 log.exception("scheduler tick failed")
 
-    def tick(self) -> None:
-        """One pass over everything; each job's tasks are read from the store once."""
+    def tick(self) -> list[Placed]:
+        """One pass; reads only the open tasks of each job. Returns the tasks to launch."""
         if time.monotonic() >= self._health_at:
             self._health_at = time.monotonic() + HEALTH_EVERY
             self.allocator.check_health()
-        tasks = {}
+        self._placed = []
+        live: dict[str, list[Record]] = {}
         for job in self.store.list(JOB):
-            tasks[job.doc["id"]] = self.store.list(TASK, job.doc["id"])
+            live[job.doc["id"]] = self.store.in_states(TASK, job.doc["id"], LIVE)
             self.flow.progress_preps(job)
-            self._progress_tasks(job, tasks[job.doc["id"]])
+            self._progress_tasks(job, live[job.doc["id"]])
             self.flow.progress_end(job)
         jobs = self.store.list(JOB)
-        tasks = {j.doc["id"]: tasks.get(j.doc["id"], []) for j in jobs}
-        self._busy = any(t.doc["state"] in LIVE for ts in tasks.values() for t in ts)
-        self._place([j for j in jobs if j.doc["state"] == "active"], tasks)
-        self.flow.check_job_limits(jobs, tasks)
-        self._sync_nodes(tasks)
-        self.flow.retention(jobs, tasks)
+        live = {j.doc["id"]: live.get(j.doc["id"], []) for j in jobs}
+        self._place([j for j in jobs if j.doc["state"] == "active"], live)
+        self.flow.check_job_limits(jobs)
+        self._sync_nodes(live)
+        self.flow.retention()
+        return self._placed
 
     # -- nodes --------------------------------------------------------------------------
     def node(self, pool_id: str, node_id: str) -> Node | None:
@@ -161,6 +171,7 @@ class Scheduler:
                               "The task ran longer than its maxWallClockTime", retry=False)
         else:
             outcome = runs.progress(task.doc, instances, self.node)
+            self._watch(instances)
         self._save_private(job, task, "instances", instances)
         if outcome is not None:
             self.finish(job, task, outcome)
@@ -177,29 +188,36 @@ class Scheduler:
             if any(n is None for n in nodes):
                 self._to_active(job, task, requeue=True)
             else:
-                self._launch(job, task, [n for n in nodes if n is not None])
+                self._placed.append((job, task, [n for n in nodes if n is not None]))
 
     # -- placement ---------------------------------------------------------------------
-    def _place(self, jobs: list[Record], tasks: dict[str, list[Record]]) -> None:
+    def _place(self, jobs: list[Record], live: dict[str, list[Record]]) -> None:
         if not jobs:
             return
-        capacity = Capacity.measure(self.store, _live(tasks), self.node)
-        queues = {j.doc["id"]: _ready(tasks[j.doc["id"]]) for j in jobs}
-        self._placed = []
+        capacity = Capacity.measure(self.store, _live(live), self.node)
+        queues = {j.doc["id"]: self._ready_queue(j) for j in jobs}
         placed_any = True
         while placed_any:
             placed_any = False
-            waiting = [j for j in jobs if queues[j.doc["id"]]]
-            for job in sorted(waiting, key=lambda j: _urgency(j, queues[j.doc["id"]][0])):
+            heads = {j.doc["id"]: queues[j.doc["id"]].peek() for j in jobs}
+            waiting = [(j, head) for j in jobs if (head := heads[j.doc["id"]]) is not None]
+            for job, _ in sorted(waiting, key=lambda pair: _urgency(*pair)):
                 if self._place_one(job, queues[job.doc["id"]], capacity):
                     placed_any = True
                     break
-        self._launch_all(self._placed)
 
-    def _place_one(self, job: Record, queue: list[Record], capacity: Capacity) -> bool:
-        while queue:
-            if self._try_place(job, queue.pop(0), capacity):
+    def _ready_queue(self, job: Record) -> ReadyQueue:
+        job_id = job.doc["id"]
+        return ReadyQueue(partial(self.store.in_states, TASK, job_id, ("active",)),
+                          partial(self.store.get, TASK, job_id))
+
+    def _place_one(self, job: Record, queue: ReadyQueue, capacity: Capacity) -> bool:
+        pool_id = (job.doc.get("poolInfo") or {}).get("poolId", "")
+        while (task := queue.pop()) is not None:
+            if self._try_place(job, task, capacity):
                 return True
+            if capacity.full(pool_id):
+                return False  # the rest of the backlog cannot fit either: stop reading it
         return False
 
     def _try_place(self, job: Record, task: Record, capacity: Capacity) -> bool:
@@ -232,29 +250,47 @@ class Scheduler:
         self._mutate_task(job, task, prepare)
         self.kick()
 
-    def _launch(self, job: Record, task: Record, nodes: list[Node]) -> None:
-        self._launch_all([(job, task, nodes)])
+    def _launch_all(self, batch: list[Placed]) -> None:
+        """Start placed tasks in parallel, without the lock, then record them under it.
 
-    def _launch_all(self, batch: list[tuple[Record, Record, list[Node]]]) -> None:
-        """Start placed tasks in parallel: each launch waits ~40 ms for its node's runner."""
+        Each launch waits ~40 ms for its node's runner; holding the lock that long would
+        stall every API call that changes tasks. A task terminated or deleted meanwhile is
+        noticed when recording, and what was launched for it is stopped again.
+        """
         if not batch:
             return
         with ThreadPoolExecutor(max_workers=min(LAUNCH_THREADS, len(batch))) as workers:
-            started = [(job, task, workers.submit(runs.start, job.doc, task.doc, nodes,
-                                                  self.base_env)) for job, task, nodes in batch]
-        for job, task, future in started:
-            try:
-                instances = future.result()
-            except Exception as exc:  # a resource file or command line the node cannot take
-                log.warning("task %s/%s cannot start: %s", job.doc["id"], task.doc["id"], exc)
-                self._mutate_task(job, task, partial(transitions.started, instances=[],
-                                                     base_url=self.settings.url))
-                self.finish(job, self._reload(job, task), Outcome(
-                    None, "TaskPreparationFailed", str(exc), retry=False))
-                continue
-            self._mutate_task(job, task, partial(transitions.started, instances=instances,
-                                                 base_url=self.settings.url))
+            futures = [workers.submit(runs.start, job.doc, task.doc, nodes, self.base_env)
+                       for job, task, nodes in batch]
+        with self.lock:
+            for (job, task, _), future in zip(batch, futures, strict=True):
+                self._record_start(job, task, future)
         self.kick()
+
+    def _record_start(self, job: Record, task: Record, future: Future[list[Json]]) -> None:
+        error = future.exception()
+        instances = [] if error is not None else future.result()
+        fresh = self.store.get(TASK, job.doc["id"], task.doc["id"])
+        fresh_job = self.store.get(JOB, "", job.doc["id"])
+        if fresh is None or fresh_job is None or fresh_job.doc["state"] != "active" or \
+                fresh.doc["state"] not in ("active", "preparing") or \
+                fresh.doc.get("creationTime") != task.doc.get("creationTime"):
+            runs.stop(instances, self.node)  # ended or deleted while it was launching
+            return
+        task.doc, task.private = fresh.doc, fresh.private
+        started = partial(transitions.started, instances=instances, base_url=self.settings.url)
+        self._mutate_task(job, task, started)
+        if error is not None:  # a resource file or command line the node cannot take
+            log.warning("task %s/%s cannot start: %s", job.doc["id"], task.doc["id"], error)
+            self.finish(job, task, Outcome(None, "TaskPreparationFailed", str(error),
+                                           retry=False))
+            return
+        self._watch(instances)
+
+    def _watch(self, instances: list[Json]) -> None:
+        for item in instances:
+            if item.get("launched") and item.get("code") is None:
+                self.exits.watch(int(item["launched"]["pid"]))
 
     def _note_unschedulable(self, job: Record, task: Record, problem: str) -> None:
         info = task.doc.get("executionInfo") or {}
@@ -348,12 +384,6 @@ class Scheduler:
 
 def _live(tasks: dict[str, list[Record]]) -> list[Record]:
     return [t for ts in tasks.values() for t in ts if t.doc["state"] in LIVE]
-
-
-def _ready(tasks: list[Record]) -> list[Record]:
-    """Active tasks whose dependencies are met, in submission order."""
-    by_id = {t.doc["id"].lower(): t for t in tasks}
-    return [t for t in tasks if t.doc["state"] == "active" and dependencies_met(t.doc, by_id)]
 
 
 def _urgency(job: Record, oldest: Record) -> tuple[float, str, int]:

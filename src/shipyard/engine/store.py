@@ -33,7 +33,10 @@ CREATE TABLE IF NOT EXISTS docs (
     PRIMARY KEY (kind, parent, key)
 );
 CREATE INDEX IF NOT EXISTS docs_by_seq ON docs (kind, parent, seq);
+CREATE INDEX IF NOT EXISTS docs_by_state ON docs (kind, parent, json_extract(doc, '$.state'), seq);
 """
+#: The indexed expression above, spelled the same so SQLite uses the index.
+_STATE = "json_extract(doc, '$.state')"
 
 
 @dataclass
@@ -42,6 +45,8 @@ class Record:
 
     doc: Json
     private: Json = field(default_factory=dict)
+    #: Creation order (set on records read by ``in_states``; 0 otherwise).
+    seq: int = 0
 
 
 class RecordExists(EngineError):
@@ -109,6 +114,40 @@ class Store:
                 "SELECT doc, private FROM docs WHERE kind=? AND parent=? ORDER BY seq "
                 "LIMIT ? OFFSET ?", (kind, parent.lower(), limit, offset)).fetchall()
         return [Record(json.loads(doc), json.loads(private)) for doc, private in rows]
+
+    def in_states(self, kind: str, parent: str, states: tuple[str, ...], after: int = 0,
+                  limit: int = -1) -> list[Record]:
+        """Records whose ``doc.state`` is one of ``states``, in creation order after ``after``.
+
+        The scheduler asks for the few open tasks of a job without decoding its thousands
+        of completed ones; the index on the state keeps the query as small as its answer.
+        """
+        marks = ",".join("?" * len(states))
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT doc, private, seq FROM docs INDEXED BY docs_by_state WHERE kind=? "
+                f"AND parent=? AND {_STATE} IN ({marks}) AND seq > ? ORDER BY seq LIMIT ?",
+                (kind, parent.lower(), *states, after, limit)).fetchall()
+        return [Record(json.loads(doc), json.loads(private), seq) for doc, private, seq in rows]
+
+    def count_states(self, kind: str, parent: str, states: tuple[str, ...]) -> int:
+        """How many records under ``parent`` have one of ``states``."""
+        marks = ",".join("?" * len(states))
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT COUNT(*) FROM docs WHERE kind=? AND parent=? AND {_STATE} IN "
+                f"({marks})", (kind, parent.lower(), *states)).fetchone()
+        return int(row[0])
+
+    def due(self, kind: str, key: str, until: float) -> list[tuple[str, Record]]:
+        """(parent, record) pairs whose ``private[key]`` is a time at or before ``until``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT parent, doc, private FROM docs WHERE kind=? AND "
+                "json_extract(private, ?) <= ? ORDER BY seq",
+                (kind, f"$.{key}", until)).fetchall()
+        return [(parent, Record(json.loads(doc), json.loads(private)))
+                for parent, doc, private in rows]
 
     def list(self, kind: str, parent: str | None = "") -> list[Record]:
         """Records of a kind in creation order; ``parent=None`` lists across all parents."""
