@@ -43,6 +43,12 @@ n=$(cat "$FAKE_LOG/count" 2>/dev/null || echo 0)
 echo $((n + 1)) > "$FAKE_LOG/count"
 printf '%s\0' "$@" > "$FAKE_LOG/docker.$n.argv"
 env -0 > "$FAKE_LOG/docker.$n.env"
+if [ "$1" = run ] && [ -n "${FAKE_DOCKER_CONFLICT:-}" ] && [ ! -e "$FAKE_LOG/conflicted" ]; then
+  touch "$FAKE_LOG/conflicted"
+  echo 'docker: Error response from daemon: Conflict. The container name "/x"' \
+    'is already in use by container "abc".' >&2
+  exit 125
+fi
 case "$1" in
   inspect) echo "${FAKE_DOCKER_RUNNING:-true}" ;;
   logs) echo "fake container log line" ;;

@@ -159,8 +159,8 @@ def test_coordination_writes_keys_then_starts_the_container(tmp_path: Path, sshd
     assert (ssh_dir / "id_ed25519").read_text() == material.private_key
     assert (ssh_dir / "authorized_keys").read_text() == material.public_key + "\n"
     calls = run.docker_calls()
-    assert calls[0] == ["rm", "-f", NAME]
-    run_argv = calls[1]
+    assert calls[0][0] == "run" and ["rm", "-f", NAME] not in calls  # one call, no pre-clean
+    run_argv = calls[0]
     start = ["run", "-d", "--net=host", "--name", NAME, "--label", f"shipyard.job={JOB_ID}",
              "--label", f"shipyard.task={TASK_ID}", "-v", f"{tmp_path}:{tmp_path}",
              "-w", str(ssh_dir.parent / "wd"), "-v", f"{ssh_dir}:/root/.ssh"]
@@ -176,7 +176,7 @@ def test_coordination_passes_every_exported_variable_but_the_node_ones(
     run = coordinate(tmp_path, spec, options, HOME="/root", USER="root", HOSTNAME="n",
                      INJECTED_BY_ENGINE="OMPI_MCA_x")
     assert run.result.returncode == 0, run.result.stderr
-    run_argv = run.docker_calls()[1]
+    run_argv = run.docker_calls()[0]
     names = [run_argv[i + 1] for i, arg in enumerate(run_argv) if arg == "-e"]
     for wanted in ["JOBVAR", *HOSTILE_ENV, "TASKVAR", "my.var", "AZ_BATCH_HOST_LIST",
                    "AZ_BATCH_TASK_DIR", "INJECTED_BY_ENGINE", "LANG"]:
@@ -184,7 +184,7 @@ def test_coordination_passes_every_exported_variable_but_the_node_ones(
     for unwanted in ["PATH", "HOME", "USER", "HOSTNAME", "PWD", "SHLVL", "_", "OLDPWD",
                      "SHIPYARD_SSH_KEY", "SHIPYARD_SSH_PUB"]:
         assert unwanted not in names, unwanted
-    seen = run.docker_env(1)
+    seen = run.docker_env(0)
     assert "SHIPYARD_SSH_KEY" not in seen and "SHIPYARD_SSH_PUB" not in seen
     for name in ["JOBVAR", *HOSTILE_ENV, "TASKVAR", "my.var"]:
         assert seen[name] == service_env(tmp_path, spec, options)[name], name
@@ -223,6 +223,23 @@ def test_private_key_never_on_a_command_line(tmp_path: Path, sshd: int) -> None:
         assert not any(secret in arg or "PRIVATE KEY" in arg for arg in argv)
     assert "SshMaterial(public_key=" in repr(SSH) and "PRIVATE" not in repr(SSH)
     assert base64.b64decode(secret).decode() == SSH.private_key
+
+
+def test_coordination_replaces_a_stale_container_of_the_same_name(
+        tmp_path: Path, sshd: int) -> None:
+    spec = mi_job()
+    run = coordinate(tmp_path, spec, mi_task(spec, port=sshd), FAKE_DOCKER_CONFLICT="1")
+    assert run.result.returncode == 0, run.result.stderr
+    assert [c[:2] for c in run.docker_calls()[:3]] == [["run", "-d"], ["rm", "-f"],
+                                                       ["run", "-d"]]
+    assert "already in use" not in run.result.stderr
+
+
+def test_coordination_reports_a_container_that_cannot_start(tmp_path: Path, sshd: int) -> None:
+    spec = mi_job()
+    run = coordinate(tmp_path, spec, mi_task(spec, port=sshd), FAKE_DOCKER_EXIT="125")
+    assert run.result.returncode == 1
+    assert [c[0] for c in run.docker_calls()] == ["run"]  # no retry for other errors
 
 
 def test_coordination_fails_clearly_when_the_container_stops(

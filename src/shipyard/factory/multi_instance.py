@@ -7,10 +7,13 @@ Coordination (every node), one bash script:
    ``$AZ_BATCH_TASK_DIR/.shipyard-ssh`` (umask 077: dir 0700, files 0600) with an ssh
    ``config`` holding one ``Host`` block per address of ``$AZ_BATCH_HOST_LIST``, then unset
    the key variables;
-3. remove a stale container of the same name, ``docker run -d --net=host`` the image (its
-   CMD, or ``coordination_command``, is an sshd on port 23) with that dir as ``/root/.ssh``;
-4. wait, bounded, until that sshd accepts a TCP connection on this node's own address;
-   fail with the container's last log lines if it does not, or if the container stops.
+3. ``docker run -d --net=host`` the image (its CMD, or ``coordination_command``, is an sshd
+   on port 23) with that dir as ``/root/.ssh``; only if a stale container holds the name
+   (an earlier attempt of the task), remove it and run again: every docker call costs
+   tens of milliseconds of a node's CPU, so the common case makes one;
+4. wait, bounded, until that sshd accepts a TCP connection on this node's own address,
+   probing every 50 ms; about every half second, fail with the container's last log lines
+   if the container stopped or the wait is over; once it accepts, say so in one line.
 
 Application (master only): ``docker exec`` bash running ``set -e``, the
 ``pre_execution_command``, then the MPI line (or the plain ``command`` without ``mpi``).
@@ -37,6 +40,8 @@ _ENV = "__shipyard_env"
 _SSH = "__shipyard_ssh"
 _HOSTS = "__shipyard_hosts"
 _SELF = "__shipyard_self"
+#: printf's newline escape, as the two characters printf reads.
+NEWLINE = "\\n"
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,18 @@ def _fail(name: str, reason: str) -> str:
             f"docker logs --tail 20 {quote(name)} >&2 || true; exit 1")
 
 
+def _start_container(run: str, name: str) -> list[str]:
+    """Run the container; on a name conflict only, remove the stale one and run again."""
+    # Newlines around the body: ``run`` ends with user text (a comment, a trailing ``&``).
+    return [
+        f"__shipyard_start() {{\n{run}\n}}",
+        "if ! __shipyard_error=$(__shipyard_start 2>&1 >/dev/null); then "
+        'case "$__shipyard_error" in *"is already in use"*) '
+        f"docker rm -f {quote(name)} >/dev/null 2>&1 || true; __shipyard_start >/dev/null ;; "
+        '*) printf \'%s\\n\' "$__shipyard_error" >&2; exit 1 ;; esac; fi',
+    ]
+
+
 def _wait_for_sshd(name: str, launch: LaunchSettings) -> list[str]:
     probe = words("timeout", "2", "bash", "-c", 'exec 3<>"/dev/tcp/$1/$2"', "_")
     running = f"$(docker inspect -f {quote('{{.State.Running}}')} {quote(name)} 2>/dev/null)"
@@ -124,12 +141,19 @@ def _wait_for_sshd(name: str, launch: LaunchSettings) -> list[str]:
         _own_address(),
         f"__shipyard_port={launch.sshd_port}",
         f"__shipyard_deadline=$((SECONDS + {seconds}))",
+        "__shipyard_tries=0",
         f'until {probe} "${_SELF}" "$__shipyard_port" 2>/dev/null; do '
+        "__shipyard_tries=$((__shipyard_tries + 1)); "
+        # Asking the daemon costs more than a probe: only every tenth time.
+        'if [ $((__shipyard_tries % 10)) -eq 0 ]; then '
         f'if [ "{running}" != true ]; then '
         f"{_fail(name, 'stopped before its sshd accepted connections')}; fi; "
         f'if [ "$SECONDS" -ge "$__shipyard_deadline" ]; then '
-        f"{_fail(name, f'has no sshd accepting connections after {seconds} s')}; fi; "
-        "sleep 0.1; done",
+        f"{_fail(name, f'has no sshd accepting connections after {seconds} s')}; fi; fi; "
+        "sleep 0.05; done",
+        # One line in the instance's stdout.txt (a subtask log) that says it is ready.
+        f"printf {quote('shipyard: container %s accepts ssh on %s:%s' + NEWLINE)} "
+        f'{quote(name)} "${_SELF}" "$__shipyard_port"',
     ]
 
 
@@ -140,8 +164,7 @@ def coordination_command_line(job: JobSpec, task: TaskSpec, task_id: str,
     name = docker.container_name(job.id, task_id)
     script = sequence(
         "set -eu", _snapshot_env(), _required(), *_write_keys(launch.sshd_port),
-        f"docker rm -f {quote(name)} >/dev/null 2>&1 || true",
-        _docker_run(job, task, task_id, name),
+        *_start_container(_docker_run(job, task, task_id, name), name),
         *_wait_for_sshd(name, launch),
     )
     return bash_c(script)
