@@ -82,26 +82,26 @@ def gone(what: str, probe: Callable[[], object], timeout: float) -> None:
 
 def tail_task_file(client: BatchClient, job_id: str, task_id: str, name: str,
                    write: Callable[[bytes], None], timeout: float,
-                   interval: float = 0.1, max_interval: float = 1.0) -> models.BatchTask:
+                   interval: float = 0.05, max_interval: float = 1.0) -> models.BatchTask:
     """Stream a task file as it grows until the task completes; the completed task.
 
-    Polls quickly at first (short tasks end fast) and backs off while nothing changes.
+    The pause between looks grows with the time spent waiting (a twentieth of it, within
+    ``interval``..``max_interval``): a short task's end shows within a few tens of
+    milliseconds, and a long one costs the service a request a second.
     """
     offset = 0
-    deadline = time.monotonic() + timeout
-    pause = interval
+    started = time.monotonic()
     while True:
         task = client.get_task(job_id, task_id)
         # Read after looking at the state, so the bytes written before completion are shown.
-        grown = _read_new(client, job_id, task_id, name, offset, write)
-        offset += grown
+        offset += _read_new(client, job_id, task_id, name, offset, write)
         if task.state == "completed":
             return task
-        if time.monotonic() >= deadline:
+        waited = time.monotonic() - started
+        if waited >= timeout:
             raise ShipyardError(f"timed out after {timeout:.0f} s tailing {name} of "
                                 f"{job_id}/{task_id}")
-        pause = interval if grown else min(max_interval, pause * 1.5)
-        time.sleep(pause)
+        time.sleep(min(max_interval, max(interval, waited / 20)))
 
 
 def _read_new(client: BatchClient, job_id: str, task_id: str, name: str, offset: int,
