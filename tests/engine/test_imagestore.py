@@ -24,6 +24,7 @@ import pytest
 from shipyard.engine.nodes import imagestore, preload_image, procs, start_node, stop_node
 from shipyard.engine.nodes.images import node_docker
 from shipyard.engine.nodes.sweep import node_dockerds_under
+from shipyard.errors import NodeError
 from tests.engine.test_nodes import (
     Node,
     Pool,
@@ -269,3 +270,21 @@ def test_a_crashed_build_leaves_nothing_running(root_dir: Path, cache: Path) -> 
     removed = imagestore.sweep_builds(cache)
     assert [r for r in removed if f"build-{engine.pid}-x" in r], removed
     assert not list(cache.glob("build-*"))
+
+
+def test_a_failed_build_says_why_once_and_seeds_nothing(
+        monkeypatch: pytest.MonkeyPatch, root_dir: Path, cache: Path, host_image: str) -> None:
+    real = imagestore.build_argv
+    monkeypatch.setattr(imagestore, "build_argv",
+                        lambda work: [*real(work), "--no-such-dockerd-flag"])
+    with pytest.raises(NodeError, match="no-such-dockerd-flag") as first:
+        imagestore.template_for(host_image, cache)
+    assert "exited" in str(first.value)
+    # The pool's other nodes do not wait for the same failure again.
+    with pytest.raises(NodeError, match=r"failed \d+s ago"):
+        imagestore.template_for(host_image, cache)
+    assert imagestore.seed(root_dir / "failed" / "docker", [host_image], cache) == []
+    assert not list(cache.glob("build-*")) and not list(cache.glob("*.tpl"))
+    monkeypatch.setattr(imagestore, "RETRY_AFTER", 0.0)
+    monkeypatch.setattr(imagestore, "build_argv", real)
+    assert imagestore.template_for(host_image, cache) is not None

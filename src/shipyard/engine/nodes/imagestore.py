@@ -32,6 +32,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import docker
 import docker.errors
 
 from shipyard.engine.nodes import host, procs
@@ -58,6 +59,10 @@ REPOSITORIES = Path("image/overlay2/repositories.json")
 
 #: Builds of this process in progress: the sweep of stale builds must leave them alone.
 _active: set[Path] = set()
+#: Templates whose build failed lately (monotonic time, reason): the other nodes of the
+#: pool, waiting on the same lock, load the image themselves instead of failing again.
+_failed: dict[Path, tuple[float, str]] = {}
+RETRY_AFTER = 300.0
 
 
 def seed(data_root: Path, images: Sequence[str], cache: Path, timeout: float = 600) -> list[str]:
@@ -97,10 +102,7 @@ def template_for(image: str, cache: Path, timeout: float = 600) -> Path | None:
         with key_lock(str(path)):
             if path.is_dir():
                 return path
-            evict(cache, image)  # an older build of the same name
-            with docker_errors(f"cannot save {image} from the host"):
-                archive = host_archive(source, image, image_id, cache)
-            _build(image, archive, path, timeout)
+            _build_once(source, image, image_id, path, timeout)
     finally:
         source.close()
     return path
@@ -120,6 +122,23 @@ def evict(cache: Path, image: str) -> list[Path]:
 
 
 # -- building a template ------------------------------------------------------------------
+def _build_once(source: docker.DockerClient, image: str, image_id: str, path: Path,
+                timeout: float) -> None:
+    """Build template ``path`` unless a build of it failed less than RETRY_AFTER ago."""
+    when, reason = _failed.get(path, (-RETRY_AFTER, ""))
+    if time.monotonic() - when < RETRY_AFTER:
+        raise NodeError(f"preparing {image} failed {time.monotonic() - when:.0f}s ago: {reason}")
+    try:
+        evict(path.parent, image)  # an older build of the same name
+        with docker_errors(f"cannot save {image} from the host"):
+            archive = host_archive(source, image, image_id, path.parent)
+        _build(image, archive, path, timeout)
+    except (NodeError, CommandError, OSError) as exc:
+        _failed[path] = (time.monotonic(), str(exc))
+        raise
+    _failed.pop(path, None)
+
+
 def _build(image: str, archive: Path, dest: Path, timeout: float) -> None:
     """Load ``archive`` into a throwaway daemon and keep its image store as ``dest``."""
     started = time.monotonic()
@@ -224,6 +243,9 @@ def sweep_builds(cache: Path) -> list[str]:
             stop_build_daemon(pid, set())
         shutil.rmtree(work, ignore_errors=True)
         removed.append(f"image build {work} with daemons {sorted(daemons)}")
+    for trash in cache.glob(f"*{TEMPLATE}.evicted-*"):
+        shutil.rmtree(trash, ignore_errors=True)  # an eviction cut short
+        removed.append(f"evicted image store {trash}")
     for line in removed:
         log.info("swept %s", line)
     return removed
