@@ -7,7 +7,9 @@
  * 2. a token goes round the ring 0 -> 1 -> ... -> n-1 -> 0 ring_iterations times:
  *    microseconds per hop = elapsed / (iterations * n);
  * 3. ping-pong between ranks 0 and 1: 8-byte latency (half the round trip) and
- *    1 MiB bandwidth (2 * bytes per round trip / round-trip time).
+ *    1 MiB bandwidth (2 * bytes per round trip / round-trip time). The iterations run in
+ *    BATCHES equal batches and the median batch is reported: on a shared machine one
+ *    descheduling would otherwise move the mean of the whole run.
  * Output lines start with a fixed word so scripts can grep them.
  */
 #include <arpa/inet.h>
@@ -23,6 +25,7 @@
 #define NAME_LEN 64
 #define ADDR_LEN INET_ADDRSTRLEN
 #define BIG (1 << 20)
+#define BATCHES 15
 
 /* First non-loopback IPv4 address, preferring eth0 (the node's pool interface). */
 static void my_address(char *out)
@@ -103,6 +106,23 @@ static double round_trip(int rank, char *buf, int bytes, int iterations)
     return (MPI_Wtime() - t0) / iterations;
 }
 
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median over BATCHES batches of the round-trip time of `bytes`, in seconds. */
+static double median_round_trip(int rank, char *buf, int bytes, int iterations)
+{
+    double times[BATCHES];
+    int per_batch = iterations / BATCHES > 1 ? iterations / BATCHES : 1;
+    for (int b = 0; b < BATCHES; b++)
+        times[b] = round_trip(rank, buf, bytes, per_batch);
+    qsort(times, BATCHES, sizeof times[0], by_value);
+    return times[BATCHES / 2];
+}
+
 static void pingpong(int rank, int size, int iterations)
 {
     if (size < 2) {
@@ -111,9 +131,9 @@ static void pingpong(int rank, int size, int iterations)
         return;
     }
     char *buf = calloc(BIG, 1);
-    int big_iterations = iterations / 10 > 10 ? iterations / 10 : 10;
-    double small = round_trip(rank, buf, 8, iterations);
-    double large = round_trip(rank, buf, BIG, big_iterations);
+    int big_iterations = iterations / 10 > 10 * BATCHES ? iterations / 10 : 10 * BATCHES;
+    double small = median_round_trip(rank, buf, 8, iterations);
+    double large = median_round_trip(rank, buf, BIG, big_iterations);
     if (rank == 0) {
         printf("pingpong: bytes=8 iterations=%d latency_usec=%.2f\n", iterations, small * 1e6 / 2);
         printf("pingpong: bytes=%d iterations=%d bandwidth_MBps=%.1f\n", BIG, big_iterations,
