@@ -67,11 +67,9 @@ def start_node(spec: NodeSpec, net: PoolNet, timeout: float = 60,
                images: Sequence[str] = (), cache: Path | None = None) -> int:
     """Create the node and start its dockerd; return the dockerd pid once it answers.
 
-    With ``images`` and an image ``cache`` (see images.py), a new data-root is first seeded
-    from the prepared image stores of imagestore.py, so the daemon starts with them present;
-    whatever cannot be seeded is left to ``preload_image``. On any failure everything
-    created is removed again and NodeError says why, with the tail of the daemon log when
-    the daemon itself did not come up.
+    With ``images`` and the image ``cache``, a new data-root starts seeded with them (see
+    imagestore.py; what cannot be seeded is left to ``preload_image``). On any failure all
+    that was created is removed again and NodeError says why, with the daemon log's tail.
     """
     _check_home(spec)
     if host.netns_path(spec.netns).exists() or host.link_exists(spec.veth):
@@ -81,9 +79,7 @@ def start_node(spec: NodeSpec, net: PoolNet, timeout: float = 60,
     try:
         _prepare_dirs(spec)
         _create_node_net(spec, net)
-        if cache is not None:
-            imagestore.seed(spec.home / "docker", images, cache)
-        (spec.home / "docker").mkdir(exist_ok=True)
+        _data_root(spec, images, cache)
         pid = _spawn_dockerd(spec)
         _wait_ready(spec, pid, timeout)
     except (NodeError, CommandError, OSError) as exc:
@@ -124,6 +120,12 @@ def _prepare_dirs(spec: NodeSpec) -> None:
         d.mkdir(parents=True, exist_ok=True)
     (spec.home / "tmp").chmod(0o1777)
     (spec.home / "hosts").write_text(f"127.0.0.1\tlocalhost\n{spec.ip}\t{spec.hostname}\n")
+
+
+def _data_root(spec: NodeSpec, images: Sequence[str], cache: Path | None) -> None:
+    if cache is not None:
+        imagestore.seed(spec.home / "docker", images, cache)
+    (spec.home / "docker").mkdir(exist_ok=True)
 
 
 def _create_node_net(spec: NodeSpec, net: PoolNet) -> None:
