@@ -82,22 +82,29 @@ def gone(what: str, probe: Callable[[], object], timeout: float) -> None:
 
 def tail_task_file(client: BatchClient, job_id: str, task_id: str, name: str,
                    write: Callable[[bytes], None], timeout: float,
-                   interval: float = 0.05, max_interval: float = 1.0) -> models.BatchTask:
+                   interval: float = 0.1, max_interval: float = 1.0,
+                   read_every: float = 0.5) -> models.BatchTask:
     """Stream a task file as it grows until the task completes; the completed task.
 
-    The pause between looks grows with the time spent waiting (a twentieth of it, within
-    ``interval``..``max_interval``): a short task's end shows within a few tens of
-    milliseconds, and a long one costs the service a request a second.
+    The task's state is looked at after a pause of a twentieth of the time waited so far
+    (``interval``..``max_interval``): a short task's end shows within tens of milliseconds,
+    a long one costs the service a request a second. The file is read at most every
+    ``read_every`` seconds and once more at the end, since every request also costs the
+    nodes' CPU on a small machine.
     """
     offset = 0
     started = time.monotonic()
+    read_at = started
     while True:
         task = client.get_task(job_id, task_id)
-        # Read after looking at the state, so the bytes written before completion are shown.
-        offset += _read_new(client, job_id, task_id, name, offset, write)
+        now = time.monotonic()
+        if task.state == "completed" or now >= read_at:
+            # Read after looking at the state, so the bytes written before completion show.
+            offset += _read_new(client, job_id, task_id, name, offset, write)
+            read_at = now + read_every
         if task.state == "completed":
             return task
-        waited = time.monotonic() - started
+        waited = now - started
         if waited >= timeout:
             raise ShipyardError(f"timed out after {timeout:.0f} s tailing {name} of "
                                 f"{job_id}/{task_id}")

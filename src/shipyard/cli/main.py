@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
 
 import click
@@ -47,4 +49,25 @@ for group in (pool, jobs, data, local):
 
 
 def main() -> None:
-    cli()
+    """Run the command, then leave without tearing the interpreter down.
+
+    Finalizing the modules and objects a Batch command loads (SDK, pydantic, rich) took
+    0.2 s after the work was done, measured with strace on ``jobs add``; a user waiting for
+    a prompt pays that for nothing. Output is flushed and logging shut down first.
+    """
+    try:
+        cli()
+    except SystemExit as exc:
+        code = exc.code
+    else:  # pragma: no cover - click's standalone mode always exits
+        code = 0
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    logging.shutdown()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # a closed pipe: nothing more can be said
+        code = code or 1
+    os._exit(code or 0)
