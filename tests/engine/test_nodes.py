@@ -131,14 +131,21 @@ class Pool:
         assert not errors, errors
 
 
-@pytest.fixture(scope="module")
-def pool(root_dir: Path) -> Iterator[Pool]:
-    p = Pool(247, root_dir)
+@contextlib.contextmanager
+def running_pool(slot: int, root: Path, count: int) -> Iterator[Pool]:
+    """A pool of ``count`` started nodes on ``slot``, always closed again."""
+    p = Pool(slot, root)
     try:
-        p.start(2)
+        p.start(count)
         yield p
     finally:
         p.close()
+
+
+@pytest.fixture(scope="module")
+def pool(root_dir: Path) -> Iterator[Pool]:
+    with running_pool(247, root_dir, 2) as p:
+        yield p
 
 
 @dataclass
@@ -156,11 +163,13 @@ def task_paths(spec: NodeSpec) -> tuple[str, Path]:
     return f"/mnt/batch/tasks/workitems/{name}", host_dir
 
 
-def start_on(node: Node, argv: list[str], env: dict[str, str] | None = None) -> tuple[int, Path]:
+def start_on(node: Node, argv: list[str], env: dict[str, str] | None = None,
+             home: Path | None = None) -> tuple[int, Path]:
+    """Launch on ``node``: directly, or through the node's launch agent in ``home``."""
     node_dir, host_dir = task_paths(node.spec)
     pid = launch(node.pid, argv, env if env is not None else {"PATH": PATH}, Path(node_dir),
                  Path(node_dir, "stdout.txt"), Path(node_dir, "stderr.txt"),
-                 Path(node_dir, "exit"))
+                 Path(node_dir, "exit"), home=home)
     return pid, host_dir
 
 
@@ -451,6 +460,7 @@ def busy_node(pool: Pool, host_image: str) -> tuple[Node, int | None]:
     finally:
         client.close()
     start_on(node, ["/bin/sleep", "300"])
+    start_on(node, ["/bin/sleep", "302"], home=node.spec.home)  # and its launch agent
     start_on(node, ["/usr/bin/setsid", "/bin/sleep", "301"])  # leaves the runner's group
     return node, os.stat(f"/var/run/netns/{node.spec.netns}").st_ino
 

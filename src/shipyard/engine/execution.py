@@ -145,7 +145,7 @@ def launch(node: Node, command_line: str, env: dict[str, str], task_dir: PurePos
     node.host_path(EXIT_DIR).mkdir(parents=True, exist_ok=True)
     pid = nodes.launch(node.daemon_pid, argv, env, Path(str(task_dir / "wd")),
                        Path(str(task_dir / "stdout.txt")), Path(str(task_dir / "stderr.txt")),
-                       Path(str(exit_node)), append=append)
+                       Path(str(exit_node)), append=append, home=node.spec.home)
     return Launched(pid, str(node.host_path(exit_node)), name)
 
 

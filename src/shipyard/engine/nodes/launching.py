@@ -2,19 +2,26 @@
 
 ``launch`` enters the node's network, mount and UTS namespaces through its dockerd pid and
 starts ``runner.py`` (see there) as a session leader, so the command outlives the engine.
-The engine keeps the returned supervisor pid, polls ``read_exit`` and may ``kill_launched``.
+Given the node's home, it asks the node's launch agent instead (the same runner, kept
+running in the node and reached through a unix socket in the home), which saves entering
+the node and starting Python for every command; when the agent cannot be used, the direct
+way is taken. The engine keeps the returned supervisor pid, polls ``read_exit`` and may
+``kill_launched``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -32,6 +39,11 @@ RUNNER = Path(__file__).with_name("runner.py")
 RUNNER_SOURCE = RUNNER.read_text()
 RUNNER_MARK = "shipyard-node-runner"
 HANDSHAKE_TIMEOUT = 30.0
+#: The agent's socket is named after the runner's source, so an engine with another
+#: runner never talks to an agent of the old one (which leaves when idle).
+AGENT_SOCKET = f"agent-{hashlib.sha256(RUNNER_SOURCE.encode()).hexdigest()[:12]}.sock"
+_agent_locks: dict[Path, threading.Lock] = {}
+_agent_guard = threading.Lock()
 
 
 def node_python() -> str:
@@ -56,29 +68,109 @@ def launch(
     stderr: Path,
     exit_file: Path,
     append: bool = False,
+    home: Path | None = None,
 ) -> int:
     """Start ``argv`` on the node whose dockerd is ``spec_pid``; return the supervisor pid.
 
     Paths are resolved on the node (``/mnt/batch/...``, or host paths under the node's
     home, which the node sees too). A missing command is not an error here: it exits 127
-    with the reason in ``stderr``. NodeError means the node could not be entered.
+    with the reason in ``stderr``. With ``home``, the node's launch agent there is used
+    (started if needed). NodeError means the node could not be entered.
     """
     what = f"cannot launch {argv[:1]} on node pid {spec_pid}"
     if procs.gone(spec_pid):
         raise NodeError(f"{what}: the node's daemon is not running")
-    request = {"argv": argv, "env": env, "cwd": str(cwd), "stdout": str(stdout),
-               "stderr": str(stderr), "exit_file": str(exit_file), "append": append}
-    command = ["nsenter", f"--target={spec_pid}", "--net", "--mount", "--uts", "--",
-               node_python(), "-I", "-S", "-c", RUNNER_SOURCE, RUNNER_MARK]
+    request = json.dumps({"argv": argv, "env": env, "cwd": str(cwd), "stdout": str(stdout),
+                          "stderr": str(stderr), "exit_file": str(exit_file),
+                          "append": append}).encode()
+    answer = _via_agent(spec_pid, home / AGENT_SOCKET, request) if home else None
+    if answer is not None:
+        pid = _started_pid(answer, what)
+    else:
+        pid, answer = _direct(spec_pid, request, what)
+    log.debug("launched %s as supervisor %d (%s)", argv[:1], pid, answer.strip())
+    return pid
+
+
+def _direct(spec_pid: int, request: bytes, what: str) -> tuple[int, str]:
+    """Enter the node and start a runner for this one request."""
     try:
-        pid, answer = _start_runner(command, json.dumps(request).encode())
+        pid, answer = _start_runner(_runner_argv(spec_pid), request)
     except (CommandError, OSError) as exc:
         raise NodeError(f"{what}: {exc}") from exc
     if not answer.startswith("started "):
         procs.terminate([pid], grace=1)
         raise NodeError(f"{what}: {answer.strip() or 'no answer from the runner'}")
-    log.debug("launched %s as supervisor %d (%s)", argv[:1], pid, answer.strip())
-    return pid
+    return pid, answer
+
+
+def _started_pid(answer: str, what: str) -> int:
+    """The supervisor pid in an agent's ``started <command> supervisor <pid>``."""
+    words = answer.split()
+    if len(words) != 4 or words[0] != "started" or words[2] != "supervisor":
+        raise NodeError(f"{what}: {answer.strip() or 'no answer from the launch agent'}")
+    return int(words[3])
+
+
+def _runner_argv(spec_pid: int, *extra: str) -> list[str]:
+    return ["nsenter", f"--target={spec_pid}", "--net", "--mount", "--uts", "--",
+            node_python(), "-I", "-S", "-c", RUNNER_SOURCE, RUNNER_MARK, *extra]
+
+
+def _via_agent(spec_pid: int, path: Path, request: bytes) -> str | None:
+    """The agent's answer to ``request``; None if no agent could take it (go direct)."""
+    with _agent_guard:
+        lock = _agent_locks.setdefault(path, threading.Lock())
+    for attempt in range(2):
+        try:
+            return _ask_agent(path, request)
+        except (FileNotFoundError, ConnectionRefusedError):
+            if attempt == 0:
+                with lock:
+                    if not _agent_answers(path) and not _start_agent(spec_pid, path):
+                        return None
+        except OSError as exc:
+            log.warning("launch agent %s failed (%s); launching directly", path, exc)
+            return None
+    return None
+
+
+def _ask_agent(path: Path, request: bytes) -> str:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(HANDSHAKE_TIMEOUT)
+        conn.connect(str(path))
+        conn.sendall(request)
+        conn.shutdown(socket.SHUT_WR)
+        return b"".join(iter(lambda: conn.recv(4096), b"")).decode(errors="replace")
+
+
+def _agent_answers(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        try:
+            conn.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+def _start_agent(spec_pid: int, path: Path) -> bool:
+    """Start the node's agent; whether it said it is ready."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()  # a dead agent's socket
+    try:
+        proc = host.spawn_detached(_runner_argv(spec_pid, "agent", str(path)),
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    except CommandError as exc:
+        log.warning("cannot start the launch agent %s: %s", path, exc)
+        return False
+    assert proc.stdout is not None
+    with proc.stdout:
+        answer = _read_until_eof(proc.stdout.fileno(), HANDSHAKE_TIMEOUT)
+    if answer.strip() != "ready":
+        log.warning("launch agent %s did not start: %s", path, answer.strip()[-300:])
+        procs.terminate([proc.pid], grace=1)
+        return False
+    return True
 
 
 def _start_runner(command: list[str], request: bytes) -> tuple[int, str]:
