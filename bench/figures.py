@@ -192,8 +192,8 @@ def _task_figures(eng: BenchEngine, plan: Plan, points: Points) -> list[Figure]:
                Stat.of(per_task), Stat.of(direct),
                Stat.of([p / floor_s for p in per_task]),
                note="product: completion wall time x 8 slots / 1,000; floor: `/bin/true` "
-                    "launched with nodes.launch on a node of the same pool and its exit file "
-                    "polled every 2 ms (median of 20)"),
+                    "run in a node's namespaces with nsenter and waited for, no supervisor "
+                    "(median of 20)"),
         Figure("api_p99_ms", "API p99, 1,000 tasks in the job", "ms",
                Stat.of([p99["get_task"], p99["list_tasks"]]), target=Target("<=", 50),
                note=f"{plan.api_calls} calls each through the SDK; get_task p50 "

@@ -4,8 +4,8 @@
 request); submission rate is ``n`` over the time ``create_tasks`` took, completion rate
 ``n`` over the time from its start until the job's task counts show all completed. The
 per-task overhead is the slot-seconds a task occupied on average (wall time x slots / n);
-its floor is ``/bin/true`` launched directly on a node of the same pool through the node
-runtime and waited for (``floor.run_direct``).
+its floor is ``/bin/true`` run directly in a node of the same pool (nsenter, no supervisor)
+and waited for (``floor.run_direct``).
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def direct_floor(eng: BenchEngine, pool_id: str, reps: int) -> list[float]:
     out = []
     for i in range(reps):
         h = handles[i % len(handles)]
-        out.append(run_direct(h.pid, h.spec.home, ["/bin/true"], f"true-{i}"))
+        out.append(run_direct(h.pid, ["/bin/true"]))
     return out
 
 
