@@ -31,9 +31,9 @@ OUT = Path(__file__).resolve().parent
 PROFILE_NOTE = ("Where a target is missed, `bench/profile.md` has the profile evidence "
                 "(py-spy, importtime, task timelines) and the proposed fix in `src/`.")
 
-QUICK = Plan(reps=3, pool_reps=2, task_reps=1, rss_nodes=(2, 4), task_sizes=(1000,),
+QUICK = Plan(reps=3, mpi_reps=5, pool_reps=2, task_reps=1, rss_nodes=(2, 4), task_sizes=(1000,),
              api_calls=100, scale_with_image=False)
-FULL = Plan(reps=7, pool_reps=5, task_reps=3, rss_nodes=(2, 4, 8, 16),
+FULL = Plan(reps=7, mpi_reps=21, pool_reps=5, task_reps=3, rss_nodes=(2, 4, 8, 16),
             task_sizes=(100, 1000, 5000), api_calls=500)
 
 
@@ -54,7 +54,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def plan_for(args: argparse.Namespace) -> Plan:
     plan = QUICK if args.quick else FULL
     if args.reps is not None:
-        plan = dataclasses.replace(plan, reps=args.reps, pool_reps=args.reps,
+        plan = dataclasses.replace(plan, reps=args.reps, mpi_reps=args.reps,
+                                   pool_reps=args.reps,
                                    task_reps=min(plan.task_reps, args.reps))
     return plan
 

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
+from azure.batch import BatchClient
 
 from bench.harness import NodeHandle, wait_for
 from shipyard.config.mpi import MpiSettings
@@ -71,6 +72,27 @@ def product_run(config_dir: Path, data_dir: Path, job_id: str, instances: int,
     started = time.monotonic()
     out = shipyard(config_dir, data_dir, "jobs", "add", "--tail", "stdout.txt")
     return time.monotonic() - started, out
+
+
+def engine_seconds(client: BatchClient, job_id: str) -> float:
+    """The task's own time on the engine: its creation to its completion (server clock)."""
+    (task,) = list(client.list_tasks(job_id))
+    info = task.execution_info
+    if info is None or info.end_time is None or task.creation_time is None:
+        raise RuntimeError(f"task of job {job_id} has not completed: {task.state}")
+    return (info.end_time - task.creation_time).total_seconds()
+
+
+def job_output(config_dir: Path, data_dir: Path, client: BatchClient, job_id: str,
+               instances: int, command: str, poll: float = 0.5) -> str:
+    """``jobs add`` without watching it (nothing polls the engine while MPI runs but every
+    ``poll`` seconds), then the task's stdout.txt once it completed."""
+    write_job(config_dir, job_id, instances, command)
+    shipyard(config_dir, data_dir, "jobs", "add")
+    (task_id,) = [t.id for t in client.list_tasks(job_id)]
+    wait_for(f"task of job {job_id}", lambda: client.get_task(job_id, task_id).state ==
+             "completed", 600, interval=poll)
+    return b"".join(client.download_task_file(job_id, task_id, "stdout.txt")).decode()
 
 
 def write_keys(key_dir: Path, ips: list[str], port: int = SSHD_PORT) -> None:
