@@ -44,6 +44,10 @@ HANDSHAKE_TIMEOUT = 30.0
 AGENT_SOCKET = f"agent-{hashlib.sha256(RUNNER_SOURCE.encode()).hexdigest()[:12]}.sock"
 _agent_locks: dict[Path, threading.Lock] = {}
 _agent_guard = threading.Lock()
+#: Agents that would not start (monotonic time): launches go direct for a while instead
+#: of trying again for every command.
+_agent_failed: dict[Path, float] = {}
+AGENT_RETRY_AFTER = 60.0
 
 
 def node_python() -> str:
@@ -121,6 +125,8 @@ def _via_agent(spec_pid: int, path: Path, request: bytes) -> str | None:
     """The agent's answer to ``request``; None if no agent could take it (go direct)."""
     with _agent_guard:
         lock = _agent_locks.setdefault(path, threading.Lock())
+        if time.monotonic() < _agent_failed.get(path, 0.0):
+            return None
     for attempt in range(2):
         try:
             return _ask_agent(path, request)
@@ -128,6 +134,8 @@ def _via_agent(spec_pid: int, path: Path, request: bytes) -> str | None:
             if attempt == 0:
                 with lock:
                     if not _agent_answers(path) and not _start_agent(spec_pid, path):
+                        with _agent_guard:
+                            _agent_failed[path] = time.monotonic() + AGENT_RETRY_AFTER
                         return None
         except OSError as exc:
             log.warning("launch agent %s failed (%s); launching directly", path, exc)
