@@ -54,3 +54,42 @@ def test_mutate_missing_and_transaction_rollback(tmp_path: Path) -> None:
         store.insert("pool", "", "y", Record({}))
         raise RuntimeError("boom")
     assert store.get("pool", "", "y") is None
+
+
+def test_state_queries_follow_mutations_and_order(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    for i, state in enumerate(["active", "running", "completed", "active", "completed"]):
+        store.insert("task", "J", f"t{i}", Record({"id": f"t{i}", "state": state}))
+    store.insert("task", "other", "x", Record({"id": "x", "state": "active"}))
+    active = store.in_states("task", "j", ("active",))
+    assert [r.doc["id"] for r in active] == ["t0", "t3"]
+    assert [r.doc["id"] for r in store.in_states("task", "j", ("active",), after=active[0].seq)] \
+        == ["t3"]
+    assert [r.doc["id"] for r in store.in_states("task", "j", ("active", "running"),
+                                                 limit=2)] == ["t0", "t1"]
+    store.mutate("task", "j", "t3", lambda r: r.doc.__setitem__("state", "running"))
+    assert store.count_states("task", "j", ("active", "running")) == 3
+    assert store.count_states("task", "j", ("active",)) == 1
+
+
+def test_tally_groups_and_weighs_without_decoding(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    docs = [{"state": "completed", "executionInfo": {"result": "success"}},
+            {"state": "completed", "executionInfo": {"result": "failure"}, "requiredSlots": 2},
+            {"state": "completed", "executionInfo": {"result": "success"}, "requiredSlots": 3},
+            {"state": "active"}]
+    for i, doc in enumerate(docs):
+        store.insert("task", "j", f"t{i}", Record({"id": f"t{i}", **doc}))
+    rows = store.tally("task", "j", ("$.state", "$.executionInfo.result"), "$.requiredSlots")
+    assert sorted(rows, key=str) == sorted([("completed", "success", 2, 4),
+                                            ("completed", "failure", 1, 2),
+                                            ("active", None, 1, 1)], key=str)
+
+
+def test_due_finds_records_whose_private_time_passed(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    for name, until in (("a", 10.0), ("b", 20.0), ("c", None)):
+        private = {} if until is None else {"retain_until": until}
+        store.insert("task", "j", name, Record({"id": name}, private))
+    assert [(p, r.doc["id"]) for p, r in store.due("task", "retain_until", 15.0)] == [("j", "a")]
+    assert len(store.due("task", "retain_until", 25.0)) == 2

@@ -112,16 +112,16 @@ class JobService:
         self.get(job_id)
         counts = dict.fromkeys(_COUNTED, 0)
         slots = dict.fromkeys(_COUNTED, 0)
-        for task in self.store.list(TASK, job_id):
-            state = task.doc["state"]
+        groups = self.store.tally(TASK, job_id, ("$.state", "$.executionInfo.result"),
+                                  "$.requiredSlots")
+        for state, result, number, slot_sum in groups:
             bucket = "running" if state == "preparing" else state
             extra = []
             if state == "completed":
-                result = (task.doc.get("executionInfo") or {}).get("result")
                 extra = ["failed" if result == "failure" else "succeeded"]
             for key in (bucket, *extra):
-                counts[key] += 1
-                slots[key] += int(task.doc.get("requiredSlots") or 1)
+                counts[key] += number
+                slots[key] += int(slot_sum)
         return {"taskCounts": counts, "taskSlotCounts": slots}
 
     def prep_release_status(self, job_id: str) -> list[Json]:
