@@ -236,6 +236,8 @@ def kill_launched(pid: int, grace: float = 10) -> None:
     SIGTERM to the group, then SIGKILL to what is left of the group except the supervisor,
     so the supervisor still writes the exit code (137) before it ends. Idempotent.
     """
+    if not _group_exists(pid):
+        return  # the usual end of a finished task: one syscall instead of scanning /proc
     leader = procs.proc_stat(pid)
     if leader is not None and leader.state not in "ZX" and RUNNER_MARK not in procs.cmdline(pid):
         # While any member lives a pgid cannot be reused, but a live leader could be a
@@ -249,6 +251,17 @@ def kill_launched(pid: int, grace: float = 10) -> None:
     if procs.wait_gone({pid} | group_members(pid), 10):
         _killpg(pid, signal.SIGKILL)
         procs.wait_gone({pid} | group_members(pid), 5)
+
+
+def _group_exists(pgid: int) -> bool:
+    """Whether any process (a zombie included) is in process group ``pgid``."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _killpg(pgid: int, sig: signal.Signals) -> None:
