@@ -132,37 +132,46 @@ def _mi_overhead(eng: BenchEngine, plan: Plan, handles: list[NodeHandle]) -> lis
 
 
 def _mpi_ratios(eng: BenchEngine, plan: Plan, handles: list[NodeHandle]) -> list[Figure]:
+    """Each rep is bare, job, bare: the job is compared with the mean of the bare runs
+    around it (drift cancels), and the two bare runs with each other (the A/A spread: how
+    far apart two identical measurements land on this machine)."""
     rootfs, keys = eng.data_dir / "rootfs", eng.data_dir / "keys-bare"
     config = eng.data_dir / "cfg-mi"
     bare.export_rootfs(rootfs)
     pair = handles[:2]
-    lat: dict[str, list[float]] = {"product": [], "floor": []}
-    bw: dict[str, list[float]] = {"product": [], "floor": []}
+    runs: dict[str, list[tuple[float, float]]] = {"before": [], "product": [], "after": []}
     with bare.sshds(pair, rootfs, keys):
         for rep in range(plan.mpi_reps):
             log.info("mpi ping-pong rep %d", rep)
-            for side in (("floor", "product") if rep % 2 == 0 else ("product", "floor")):
-                if side == "floor":
-                    _, out = bare.run(pair, rootfs, keys, PINGPONG.split())
-                else:
-                    out = mi.job_output(config, eng.data_dir, eng.batch, f"pp-{rep}", 2,
-                                        PINGPONG)
-                latency, bandwidth = bare.pingpong(out)
-                lat[side].append(latency)
-                bw[side].append(bandwidth)
-    return [
-        Figure("mpi_latency_ratio", "MPI ping-pong latency, 8 B (job / bare)", "us",
-               Stat.of(lat["product"]), Stat.of(lat["floor"]),
-               paired_ratios(lat["product"], lat["floor"]), Target("~", 1.0, 0.05),
-               note="2-instance job on the engine (`shipyard jobs add`, completion polled "
-                    "every 0.5 s) vs the image's ring binary chrooted in the same two node "
-                    "namespaces without containers (bench/bare.py); 3000 iterations, each "
-                    "run reports its median batch of 200"),
-        Figure("mpi_bandwidth_ratio", "MPI ping-pong bandwidth, 1 MiB (job / bare)", "MB/s",
-               Stat.of(bw["product"]), Stat.of(bw["floor"]),
-               paired_ratios(bw["product"], bw["floor"]), Target("~", 1.0, 0.05),
-               note="same runs as the latency; 300 round trips of 1 MiB"),
-    ]
+            runs["before"].append(bare.pingpong(bare.run(pair, rootfs, keys,
+                                                         PINGPONG.split())[1]))
+            runs["product"].append(bare.pingpong(mi.job_output(
+                config, eng.data_dir, eng.batch, f"pp-{rep}", 2, PINGPONG)))
+            runs["after"].append(bare.pingpong(bare.run(pair, rootfs, keys,
+                                                        PINGPONG.split())[1]))
+    return [_pingpong_figure(runs, 0, "mpi_latency_ratio", "MPI ping-pong latency, 8 B "
+                             "(job / bare)", "us", "3000 iterations, each run reports its "
+                             "median batch of 200"),
+            _pingpong_figure(runs, 1, "mpi_bandwidth_ratio", "MPI ping-pong bandwidth, 1 MiB "
+                             "(job / bare)", "MB/s", "300 round trips of 1 MiB in 15 batches, "
+                             "the median batch")]
+
+
+def _pingpong_figure(runs: dict[str, list[tuple[float, float]]], column: int, key: str,
+                     label: str, unit: str, detail: str) -> Figure:
+    product = [r[column] for r in runs["product"]]
+    before, after = ([r[column] for r in runs[k]] for k in ("before", "after"))
+    floor = [(b + a) / 2 for b, a in zip(before, after, strict=True)]
+    spread = paired_ratios(after, before)
+    return Figure(key, label, unit, Stat.of(product), Stat.of(floor),
+                  paired_ratios(product, floor), Target("~", 1.0, 0.05),
+                  note="2-instance job on the engine (`shipyard jobs add`, completion polled "
+                       "every 0.5 s) vs the image's ring binary chrooted in the same two node "
+                       "namespaces without containers (bench/bare.py), run just before and "
+                       f"just after the job; {detail}. A/A: the bare run after / the one "
+                       f"before: {spread.median:.3f} ({spread.min:.3f}..{spread.max:.3f})",
+                  extra={"aa_median": spread.median, "aa_min": spread.min,
+                         "aa_max": spread.max})
 
 
 def task_group(eng: BenchEngine, plan: Plan, points: Points) -> list[Figure]:

@@ -33,7 +33,7 @@ PROFILE_NOTE = ("Where a target is missed, `bench/profile.md` has the profile ev
 
 QUICK = Plan(reps=3, mpi_reps=5, pool_reps=2, task_reps=1, rss_nodes=(2, 4), task_sizes=(1000,),
              api_calls=100, scale_with_image=False)
-FULL = Plan(reps=7, mpi_reps=21, pool_reps=5, task_reps=3, rss_nodes=(2, 4, 8, 16),
+FULL = Plan(reps=7, mpi_reps=25, pool_reps=5, task_reps=3, rss_nodes=(2, 4, 8, 16),
             task_sizes=(100, 1000, 5000), api_calls=500)
 
 
