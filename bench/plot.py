@@ -35,5 +35,6 @@ def _panel(ax: object, data: dict[int, tuple[float, float]], xlabel: str, ylabel
     ax.set_title(title)  # type: ignore[attr-defined]
     ax.set_xticks(xs)  # type: ignore[attr-defined]
     ax.set_xticklabels([str(x) for x in xs])  # type: ignore[attr-defined]
+    ax.set_ylim(bottom=0)  # type: ignore[attr-defined]  # growth read at true scale
     ax.grid(alpha=0.3)  # type: ignore[attr-defined]
     ax.legend()  # type: ignore[attr-defined]
