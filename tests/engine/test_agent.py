@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 
 from shipyard.engine.nodes import kill_launched, procs
 from shipyard.engine.nodes.launching import AGENT_SOCKET, RUNNER_MARK
+from shipyard.errors import NodeError
 from tests.engine.test_nodes import (
     PATH,
     Pool,
@@ -106,3 +109,29 @@ def test_a_broken_socket_falls_back_to_launching_directly(pool: Pool, tmp_path: 
     res = finish(start_on(node, ["/bin/echo", "direct"], home=unusable)[1])
     assert (res.code, res.out) == (0, "direct\n")
     assert agents(unusable) == []
+
+
+def test_an_agent_that_takes_a_request_without_answering_is_an_error_not_a_retry(
+        pool: Pool, tmp_path: Path) -> None:
+    """Once a request reached an agent the command may be running: never launch it twice."""
+    node = pool.nodes[0]
+    home = tmp_path / "home"
+    home.mkdir()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(home / AGENT_SOCKET))
+    listener.listen(1)
+
+    def swallow() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            while conn.recv(65536):
+                pass  # read the request, then hang up without a word
+
+    thread = threading.Thread(target=swallow, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(NodeError, match="launch agent"):
+            start_on(node, ["/bin/true"], home=home)
+    finally:
+        thread.join(10)
+        listener.close()

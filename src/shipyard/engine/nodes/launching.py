@@ -134,22 +134,34 @@ def _via_agent(spec_pid: int, path: Path, request: bytes) -> str | None:
             if attempt == 0:
                 with lock:
                     if not _agent_answers(path) and not _start_agent(spec_pid, path):
-                        with _agent_guard:
-                            _agent_failed[path] = time.monotonic() + AGENT_RETRY_AFTER
+                        _give_up_on(path)
                         return None
-        except OSError as exc:
+        except OSError as exc:  # e.g. a socket path longer than AF_UNIX allows
             log.warning("launch agent %s failed (%s); launching directly", path, exc)
+            _give_up_on(path)
             return None
     return None
 
 
+def _give_up_on(path: Path) -> None:
+    with _agent_guard:
+        _agent_failed[path] = time.monotonic() + AGENT_RETRY_AFTER
+
+
 def _ask_agent(path: Path, request: bytes) -> str:
+    """The agent's answer. Errors while connecting are OSError (nothing was started, going
+    direct is safe); once the request is sent, a failure is a NodeError, since the command
+    may have started and must not be launched a second time."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.settimeout(HANDSHAKE_TIMEOUT)
         conn.connect(str(path))
-        conn.sendall(request)
-        conn.shutdown(socket.SHUT_WR)
-        return b"".join(iter(lambda: conn.recv(4096), b"")).decode(errors="replace")
+        try:
+            conn.sendall(request)
+            conn.shutdown(socket.SHUT_WR)
+            return b"".join(iter(lambda: conn.recv(4096), b"")).decode(errors="replace")
+        except OSError as exc:
+            raise NodeError(f"the launch agent {path} took the request but did not answer: "
+                            f"{exc}") from exc
 
 
 def _agent_answers(path: Path) -> bool:
