@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 
 from shipyard.engine import boot, docs, execution, nodes
+from shipyard.engine.nodes import imagestore
 from shipyard.engine.settings import EngineSettings
 from shipyard.engine.store import Json, Record, RecordMissing, Store
 from shipyard.errors import ShipyardError
@@ -239,6 +240,7 @@ class Allocator:
         known_netns = {self.node_spec(n).netns for ns in members.values() for n in ns}
         swept: list[str] = nodes.sweep(known_netns, {p.private["slot"] for p in pools},
                             self.settings.nodes_dir)
+        swept += imagestore.sweep_builds(self.settings.data_dir / "images")
         for pool in pools:
             if pool.doc["state"] != "deleting" and members[pool.doc["id"]]:
                 self._ensure_network(pool)
