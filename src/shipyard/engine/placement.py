@@ -8,11 +8,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from shipyard.engine import docs, wire
 from shipyard.engine.allocator import NODE, POOL
 from shipyard.engine.execution import Node
 from shipyard.engine.store import Json, Record, Store
 
 NodeLookup = Callable[[str, str], Node | None]
+#: How much a job's effective priority grows per second its oldest ready task waits.
+AGING_PER_SECOND = 1.0
 
 
 @dataclass
@@ -44,9 +47,7 @@ class Capacity:
     def _use(self, task: Record) -> None:
         slots = 1 if task.doc.get("multiInstanceSettings") else int(
             task.doc.get("requiredSlots") or 1)
-        pairs = task.private.get("assigned") or [
-            (i["pool_id"], i["node_id"]) for i in task.private.get("instances") or []]
-        for pool_id, node_id in pairs:
+        for pool_id, node_id in task_nodes(task):
             key = (pool_id.lower(), node_id.lower())
             if key in self.free:
                 self.free[key] -= slots
@@ -78,6 +79,25 @@ class Capacity:
         for key in chosen:
             self.free[key] -= needed
         return [self.nodes[k] for k in chosen]
+
+
+def task_nodes(task: Record) -> list[tuple[str, str]]:
+    """(pool, node) pairs a live task holds: assigned while preparing, its instances after."""
+    if task.doc["state"] == "preparing":
+        return [(p, n) for p, n in task.private.get("assigned", [])]
+    return [(i["pool_id"], i["node_id"]) for i in task.private.get("instances") or []]
+
+
+def urgency(job: Record, oldest: Record) -> tuple[float, str, int]:
+    """Sort key: job priority aged by how long its oldest ready task waits, then age.
+
+    Equal priorities serve the oldest task first, so a job that keeps adding tasks cannot
+    hold a later job back; aging lets even a low-priority job through eventually.
+    """
+    created = oldest.doc.get("creationTime") or docs.now()
+    waited = (wire.utcnow() - wire.parse_datetime(created)).total_seconds()
+    effective = int(job.doc.get("priority") or 0) + waited * AGING_PER_SECOND
+    return (-effective, created, int(job.private["seq"]))
 
 
 def requirements_error(pool: Json, task: Json) -> str | None:

@@ -17,12 +17,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
-from shipyard.engine import docs, execution, runs, transitions, wire
+from shipyard.engine import docs, execution, runs, transitions
 from shipyard.engine.allocator import NODE, POOL, Allocator
 from shipyard.engine.execution import Node
 from shipyard.engine.exits import ExitWatch
 from shipyard.engine.jobflow import JOB, PREP, TASK, JobFlow, dependency_action
-from shipyard.engine.placement import Capacity, ReadyQueue, requirements_error
+from shipyard.engine.placement import (
+    Capacity,
+    ReadyQueue,
+    requirements_error,
+    task_nodes,
+    urgency,
+)
 from shipyard.engine.runs import Outcome
 from shipyard.engine.settings import EngineSettings
 from shipyard.engine.store import Json, Record, Store
@@ -38,8 +44,6 @@ POLL = 0.5
 LIVE = ("running", "preparing")
 HEALTH_EVERY = 1.0
 LAUNCH_THREADS = 8
-#: How much a job's effective priority grows per second its oldest ready task waits.
-AGING_PER_SECOND = 1.0
 
 
 class Scheduler:
@@ -125,7 +129,7 @@ class Scheduler:
         for task in _live(tasks):
             slots = 1 if task.doc.get("multiInstanceSettings") else int(
                 task.doc.get("requiredSlots") or 1)
-            for pool_id, node_id in _task_nodes(task):
+            for pool_id, node_id in task_nodes(task):
                 entry = used.setdefault((pool_id.lower(), node_id.lower()), [0, 0])
                 entry[0] += 1
                 entry[1] += slots
@@ -201,7 +205,7 @@ class Scheduler:
             placed_any = False
             heads = {j.doc["id"]: queues[j.doc["id"]].peek() for j in jobs}
             waiting = [(j, head) for j in jobs if (head := heads[j.doc["id"]]) is not None]
-            for job, _ in sorted(waiting, key=lambda pair: _urgency(*pair)):
+            for job, _ in sorted(waiting, key=lambda pair: urgency(*pair)):
                 if self._place_one(job, queues[job.doc["id"]], capacity):
                     placed_any = True
                     break
@@ -384,24 +388,6 @@ class Scheduler:
 
 def _live(tasks: dict[str, list[Record]]) -> list[Record]:
     return [t for ts in tasks.values() for t in ts if t.doc["state"] in LIVE]
-
-
-def _urgency(job: Record, oldest: Record) -> tuple[float, str, int]:
-    """Job priority aged by how long its oldest ready task waits, then submission order.
-
-    Equal priorities serve the oldest task first, so a job that keeps adding tasks cannot
-    hold a later job back; aging lets even a low-priority job through eventually.
-    """
-    created = oldest.doc.get("creationTime") or docs.now()
-    waited = (wire.utcnow() - wire.parse_datetime(created)).total_seconds()
-    effective = int(job.doc.get("priority") or 0) + waited * AGING_PER_SECOND
-    return (-effective, created, int(job.private["seq"]))
-
-
-def _task_nodes(task: Record) -> list[tuple[str, str]]:
-    if task.doc["state"] == "preparing":
-        return [(p, n) for p, n in task.private.get("assigned", [])]
-    return [(i["pool_id"], i["node_id"]) for i in task.private.get("instances") or []]
 
 
 def _remember_nodes(job: Record, pairs: list[list[str]]) -> None:
