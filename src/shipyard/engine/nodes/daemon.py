@@ -13,12 +13,11 @@ import os
 import shutil
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from shipyard.engine.nodes import host, imagestore, procs
-from shipyard.engine.nodes.images import DOCKER_ERRORS, docker_at, ping
+from shipyard.engine.nodes.images import DOCKER_ERRORS, docker_at, log_tail, ping, wait_answering
 from shipyard.engine.nodes.model import NodeSpec, PoolNet
 from shipyard.engine.nodes.nodeinit import mounts, under
 from shipyard.errors import CommandError, NodeError
@@ -81,9 +80,10 @@ def start_node(spec: NodeSpec, net: PoolNet, timeout: float = 60,
         _create_node_net(spec, net)
         _data_root(spec, images, cache)
         pid = _spawn_dockerd(spec)
-        _wait_ready(spec, pid, timeout)
+        wait_answering(spec.docker_sock, pid, spec.log_file, f"node {spec.node_id}: dockerd",
+                       timeout)
     except (NodeError, CommandError, OSError) as exc:
-        tail = _log_tail(spec)
+        tail = log_tail(spec.log_file)
         try:
             stop_node(spec, pid)
         except (NodeError, CommandError) as cleanup:
@@ -153,29 +153,6 @@ def _spawn_dockerd(spec: NodeSpec) -> int:
     with open(spec.log_file, "ab") as logf:
         # nsenter, unshare and nodeinit each exec the next: this pid ends up as dockerd.
         return host.spawn_detached(argv, stdout=logf, stderr=logf).pid
-
-
-def _wait_ready(spec: NodeSpec, pid: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not ping(spec.docker_sock, timeout=1):
-        if procs.gone(pid):
-            problem = "dockerd exited during startup"
-        elif time.monotonic() >= deadline:
-            problem = f"dockerd did not answer within {timeout:g}s"
-        else:
-            time.sleep(procs.POLL)
-            continue
-        tail = _log_tail(spec) or f"(nothing in {spec.log_file})"
-        raise NodeError(f"node {spec.node_id}: {problem}\n{tail}")
-
-
-def _log_tail(spec: NodeSpec, lines: int = 15) -> str:
-    try:
-        text = spec.log_file.read_text(errors="replace")
-    except OSError:
-        return ""
-    tail = "\n".join(text.strip().splitlines()[-lines:])
-    return f"--- tail of {spec.log_file} ---\n{tail}" if tail else ""
 
 
 def stop_node(spec: NodeSpec, pid: int | None) -> None:

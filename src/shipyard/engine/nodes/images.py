@@ -20,6 +20,7 @@ import docker
 import docker.errors
 import requests
 
+from shipyard.engine.nodes import procs
 from shipyard.engine.nodes.model import NodeSpec
 from shipyard.errors import NodeError
 
@@ -57,6 +58,31 @@ def ping(sock: Path, timeout: float = 2) -> bool:
     except OSError:
         return False
     return reply.startswith(b"HTTP/1.") and b" 200 " in reply.split(b"\r\n", 1)[0]
+
+
+def wait_answering(sock: Path, pid: int, log_file: Path, what: str, timeout: float) -> None:
+    """Wait until the daemon ``pid`` answers on ``sock``; NodeError naming ``what`` with the
+    tail of its log if it exits first or stays silent for ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not ping(sock, timeout=1):
+        if procs.gone(pid):
+            problem = "exited during startup"
+        elif time.monotonic() >= deadline:
+            problem = f"did not answer within {timeout:g}s"
+        else:
+            time.sleep(procs.POLL)
+            continue
+        raise NodeError(f"{what} {problem}\n{log_tail(log_file) or f'(nothing in {log_file})'}")
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    """The last ``lines`` of a daemon's log under a header naming it, or "" if there are none."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    tail = "\n".join(text.strip().splitlines()[-lines:])
+    return f"--- tail of {path} ---\n{tail}" if tail else ""
 
 
 def node_docker(spec: NodeSpec, timeout: float = 60) -> docker.DockerClient:
@@ -157,7 +183,7 @@ _key_guard = threading.Lock()
 
 
 def key_lock(key: str) -> threading.Lock:
-    """The one lock of this process for cache entry ``key`` (an archive, a template)."""
+    """The one lock of this process for ``key`` (an archive, a template, an agent socket)."""
     with _key_guard:
         return _key_locks.setdefault(key, threading.Lock())
 

@@ -45,7 +45,7 @@ from shipyard.engine.nodes.images import (
     host_archive,
     host_docker,
     key_lock,
-    ping,
+    wait_answering,
 )
 from shipyard.errors import CommandError, NodeError
 
@@ -197,7 +197,8 @@ def _build_daemon(work: Path, timeout: float) -> Iterator[Path]:
         pid = host.spawn_detached(build_argv(work), stdout=out, stderr=out).pid
     members: set[int] = set()
     try:
-        _wait_ready(work / "d.sock", pid, logfile, min(timeout, 60))
+        wait_answering(work / "d.sock", pid, logfile, f"image build daemon {pid}",
+                       min(timeout, 60))
         members = procs.node_pids(None, {pid})
         yield work / "d.sock"
     finally:
@@ -212,16 +213,6 @@ def stop_build_daemon(pid: int, members: set[int]) -> set[int]:
     members = members | procs.node_pids(None, {pid})
     stuck = procs.terminate({pid}, grace=15)
     return stuck | procs.terminate(members | procs.descendants(members), grace=5)
-
-
-def _wait_ready(sock: Path, pid: int, logfile: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not ping(sock, timeout=1):
-        if procs.gone(pid) or time.monotonic() >= deadline:
-            tail = "\n".join(logfile.read_text(errors="replace").splitlines()[-15:])
-            state = "exited" if procs.gone(pid) else f"did not answer within {timeout:g}s"
-            raise NodeError(f"image build daemon {pid} {state}\n--- {logfile} ---\n{tail}")
-        time.sleep(procs.POLL)
 
 
 def sweep_builds(cache: Path) -> list[str]:

@@ -21,12 +21,12 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 from shipyard.engine.nodes import host, procs
 from shipyard.engine.nodes.daemon import NODE_PRIVATE
+from shipyard.engine.nodes.images import key_lock
 from shipyard.engine.nodes.nodeinit import under
 from shipyard.errors import CommandError, NodeError
 
@@ -42,10 +42,8 @@ HANDSHAKE_TIMEOUT = 30.0
 #: The agent's socket is named after the runner's source, so an engine with another
 #: runner never talks to an agent of the old one (which leaves when idle).
 AGENT_SOCKET = f"agent-{hashlib.sha256(RUNNER_SOURCE.encode()).hexdigest()[:12]}.sock"
-_agent_locks: dict[Path, threading.Lock] = {}
-_agent_guard = threading.Lock()
 #: Agents that would not start (monotonic time): launches go direct for a while instead
-#: of trying again for every command.
+#: of trying again for every command. Single dict reads and writes need no lock.
 _agent_failed: dict[Path, float] = {}
 AGENT_RETRY_AFTER = 60.0
 
@@ -123,16 +121,14 @@ def _runner_argv(spec_pid: int, *extra: str) -> list[str]:
 
 def _via_agent(spec_pid: int, path: Path, request: bytes) -> str | None:
     """The agent's answer to ``request``; None if no agent could take it (go direct)."""
-    with _agent_guard:
-        lock = _agent_locks.setdefault(path, threading.Lock())
-        if time.monotonic() < _agent_failed.get(path, 0.0):
-            return None
+    if time.monotonic() < _agent_failed.get(path, 0.0):
+        return None
     for attempt in range(2):
         try:
             return _ask_agent(path, request)
         except (FileNotFoundError, ConnectionRefusedError):
             if attempt == 0:
-                with lock:
+                with key_lock(str(path)):  # one start per agent, whichever thread asks
                     if not _agent_answers(path) and not _start_agent(spec_pid, path):
                         _give_up_on(path)
                         return None
@@ -144,8 +140,7 @@ def _via_agent(spec_pid: int, path: Path, request: bytes) -> str | None:
 
 
 def _give_up_on(path: Path) -> None:
-    with _agent_guard:
-        _agent_failed[path] = time.monotonic() + AGENT_RETRY_AFTER
+    _agent_failed[path] = time.monotonic() + AGENT_RETRY_AFTER
 
 
 def _ask_agent(path: Path, request: bytes) -> str:
