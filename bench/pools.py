@@ -69,7 +69,7 @@ def product_ready(eng: BenchEngine, pool_id: str, count: int, images: list[str],
     """
     if cold:
         for image in images:
-            imagestore.evict(eng.data_dir / "images", image)
+            imagestore.evict(eng.settings.images_dir, image)
     try:
         seconds = eng.ready_pool(pool_id, count, images)
         time.sleep(settle)

@@ -138,10 +138,7 @@ class Allocator:
         spec = self.node_spec(record)
         try:
             boot.prepare_node_dirs(spec.batch_dir)
-            # Seeded from prepared image stores: the pool's nodes share one unpack per image.
-            pid = nodes.start_node(spec, self.pool_net(pool),
-                                   images=docs.container_images(pool.doc),
-                                   cache=self.settings.data_dir / "images")
+            pid = self._start_daemon(spec, pool)
         except ShipyardError as exc:
             self._fail_node(ref, "NodeAllocationFailed", str(exc))
             self._resize_error(pool.doc["id"], str(exc))
@@ -173,7 +170,7 @@ class Allocator:
             pool = self._pool(ref.pool_id)
             spec = self.node_spec(record)
             for image in docs.container_images(pool.doc):
-                nodes.preload_image(spec, image, cache=self.settings.data_dir / "images")
+                nodes.preload_image(spec, image, cache=self.settings.images_dir)
             self._run_start_task(ref, record, pool)
         except RecordMissing:
             return  # the node or pool went away while booting
@@ -240,7 +237,7 @@ class Allocator:
         known_netns = {self.node_spec(n).netns for ns in members.values() for n in ns}
         swept: list[str] = nodes.sweep(known_netns, {p.private["slot"] for p in pools},
                             self.settings.nodes_dir)
-        swept += imagestore.sweep_builds(self.settings.data_dir / "images")
+        swept += imagestore.sweep_builds(self.settings.images_dir)
         for pool in pools:
             if pool.doc["state"] != "deleting" and members[pool.doc["id"]]:
                 self._ensure_network(pool)
@@ -273,12 +270,15 @@ class Allocator:
         nodes.stop_node(spec, record.private.get("pid"))
         self._mutate_node(ref, lambda r: docs.set_node_state(r.doc, "starting"))
         boot.prepare_node_dirs(spec.batch_dir)
-        pool = self._pool(ref.pool_id)
         # stop_node removed the old data-root, so this one is seeded afresh like a new node.
-        pid = nodes.start_node(spec, self.pool_net(pool), images=docs.container_images(pool.doc),
-                               cache=self.settings.data_dir / "images")
+        pid = self._start_daemon(spec, self._pool(ref.pool_id))
         self._mutate_node(ref, lambda r: _started(r, pid))
         self._boot(ref)
+
+    def _start_daemon(self, spec: nodes.NodeSpec, pool: Record) -> int:
+        """Start the node seeded from prepared image stores: a pool shares one unpack."""
+        return nodes.start_node(spec, self.pool_net(pool), cache=self.settings.images_dir,
+                                images=docs.container_images(pool.doc))
 
     def _readopt_start_task(self, ref: NodeRef, record: Record) -> None:
         launched = execution.Launched.from_json(record.private["start_task"])

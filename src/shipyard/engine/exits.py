@@ -9,7 +9,6 @@ wake-up only costs a tick, and the scheduler still polls slowly as a safety net.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import select
@@ -53,10 +52,6 @@ class ExitWatch:
         if fd < 0:
             self._on_exit()
 
-    def watching(self) -> int:
-        with self._lock:
-            return len(self._pids)
-
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -81,8 +76,7 @@ class ExitWatch:
                 for fd in ended:
                     self._forget(fd)
             if any(fd == self._wake_r for fd, _ in events):
-                with contextlib.suppress(BlockingIOError):
-                    os.read(self._wake_r, 64)
+                os.read(self._wake_r, 64)
             if ended:
                 self._on_exit()
 

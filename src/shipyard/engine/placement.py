@@ -45,8 +45,7 @@ class Capacity:
         return capacity
 
     def _use(self, task: Record) -> None:
-        slots = 1 if task.doc.get("multiInstanceSettings") else int(
-            task.doc.get("requiredSlots") or 1)
+        slots = slots_held(task)
         for pool_id, node_id in task_nodes(task):
             key = (pool_id.lower(), node_id.lower())
             if key in self.free:
@@ -86,6 +85,12 @@ def task_nodes(task: Record) -> list[tuple[str, str]]:
     if task.doc["state"] == "preparing":
         return [(p, n) for p, n in task.private.get("assigned", [])]
     return [(i["pool_id"], i["node_id"]) for i in task.private.get("instances") or []]
+
+
+def slots_held(task: Record) -> int:
+    """Slots a live task holds on each of its nodes (an instance of a multi-instance task: 1)."""
+    return 1 if task.doc.get("multiInstanceSettings") else int(
+        task.doc.get("requiredSlots") or 1)
 
 
 def urgency(job: Record, oldest: Record) -> tuple[float, str, int]:

@@ -26,6 +26,7 @@ from shipyard.engine.placement import (
     Capacity,
     ReadyQueue,
     requirements_error,
+    slots_held,
     task_nodes,
     urgency,
 )
@@ -127,8 +128,7 @@ class Scheduler:
     def _sync_nodes(self, tasks: dict[str, list[Record]]) -> None:
         used: dict[tuple[str, str], list[int]] = {}
         for task in _live(tasks):
-            slots = 1 if task.doc.get("multiInstanceSettings") else int(
-                task.doc.get("requiredSlots") or 1)
+            slots = slots_held(task)
             for pool_id, node_id in task_nodes(task):
                 entry = used.setdefault((pool_id.lower(), node_id.lower()), [0, 0])
                 entry[0] += 1

@@ -48,6 +48,11 @@ class EngineSettings:
         return self.data_dir / "engine.db"
 
     @property
+    def images_dir(self) -> Path:
+        """Host image archives and prepared image stores, shared by every pool."""
+        return self.data_dir / "images"
+
+    @property
     def nodes_dir(self) -> Path:
         # Short on purpose: node daemons' unix socket paths must fit in 108 bytes.
         return self.data_dir / "n"

@@ -122,21 +122,18 @@ class Store:
         The scheduler asks for the few open tasks of a job without decoding its thousands
         of completed ones; the index on the state keeps the query as small as its answer.
         """
-        marks = ",".join("?" * len(states))
         with self._lock:
             rows = self._db.execute(
-                "SELECT doc, private, seq FROM docs INDEXED BY docs_by_state WHERE kind=? "
-                f"AND parent=? AND {_STATE} IN ({marks}) AND seq > ? ORDER BY seq LIMIT ?",
+                "SELECT doc, private, seq FROM docs INDEXED BY docs_by_state WHERE "
+                f"{_in_states(states)} AND seq > ? ORDER BY seq LIMIT ?",
                 (kind, parent.lower(), *states, after, limit)).fetchall()
         return [Record(json.loads(doc), json.loads(private), seq) for doc, private, seq in rows]
 
     def count_states(self, kind: str, parent: str, states: tuple[str, ...]) -> int:
         """How many records under ``parent`` have one of ``states``."""
-        marks = ",".join("?" * len(states))
         with self._lock:
-            row = self._db.execute(
-                f"SELECT COUNT(*) FROM docs WHERE kind=? AND parent=? AND {_STATE} IN "
-                f"({marks})", (kind, parent.lower(), *states)).fetchone()
+            row = self._db.execute(f"SELECT COUNT(*) FROM docs WHERE {_in_states(states)}",
+                                   (kind, parent.lower(), *states)).fetchone()
         return int(row[0])
 
     def tally(self, kind: str, parent: str, paths: tuple[str, ...],
@@ -204,6 +201,11 @@ class Store:
                 "DELETE FROM docs WHERE kind=? AND parent=?", (kind, parent.lower())
             )
             return cursor.rowcount
+
+
+def _in_states(states: tuple[str, ...]) -> str:
+    """WHERE clause for kind, parent, then each of ``states`` as parameters, in that order."""
+    return f"kind=? AND parent=? AND {_STATE} IN ({','.join('?' * len(states))})"
 
 
 def _dump(value: Json) -> str:
