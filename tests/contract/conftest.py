@@ -25,8 +25,6 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from shipyard.engine import control
 from shipyard.engine.settings import EngineSettings
 
-pytestmark = pytest.mark.root
-
 IMAGE = "debian:bookworm-slim"
 GREETING = "it's \"quoted\" $HOME, with  two spaces"
 IDENTITY_COMMAND = (

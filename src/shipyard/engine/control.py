@@ -58,6 +58,10 @@ def start(settings: EngineSettings, timeout: float = 60.0) -> tuple[EngineState,
     current = read_state(settings.data_dir)
     if current is not None and answers(current):
         return current, False
+    # Lazy: the CLI imports this module on every command, the node runtime only here.
+    from shipyard.engine.nodes.daemon import check_data_dir
+
+    check_data_dir(settings.data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     process = _spawn(settings)
     deadline = time.monotonic() + timeout

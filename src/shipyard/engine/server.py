@@ -18,6 +18,7 @@ import uvicorn
 from shipyard.engine.allocator import Allocator
 from shipyard.engine.api import BatchApp, Router
 from shipyard.engine.jobs import JobService
+from shipyard.engine.nodes.daemon import check_data_dir
 from shipyard.engine.pools import PoolService
 from shipyard.engine.routes_jobs import register as register_jobs
 from shipyard.engine.routes_pools import register as register_pools
@@ -86,6 +87,7 @@ def write_state(settings: EngineSettings) -> None:
 def serve(settings: EngineSettings) -> None:
     """Run until SIGTERM or SIGINT; pools and nodes outlive the process."""
     check_host()
+    check_data_dir(settings.data_dir)
     engine = Engine(settings)
     engine.recover()
     write_state(settings)

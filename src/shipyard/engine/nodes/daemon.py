@@ -19,8 +19,9 @@ from pathlib import Path
 from shipyard.engine.nodes import host, imagestore, procs
 from shipyard.engine.nodes.images import DOCKER_ERRORS, docker_at, log_tail, ping, wait_answering
 from shipyard.engine.nodes.model import NodeSpec, PoolNet
-from shipyard.engine.nodes.nodeinit import mounts, under
-from shipyard.errors import CommandError, NodeError
+from shipyard.engine.nodes.nodeinit import HIDDEN_TREES, mounts, under
+from shipyard.engine.settings import DEFAULT_DATA_DIR
+from shipyard.errors import CommandError, ConfigError, NodeError
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +96,35 @@ def start_node(spec: NodeSpec, net: PoolNet, timeout: float = 60,
     return pid
 
 
+def hidden_root(path: Path) -> str | None:
+    """The directory a node replaces or detaches that holds ``path``, if any.
+
+    Node homes (and so the engine's data dir) must not lie there: the node's dockerd would
+    see its own empty copy instead of the home the engine prepared.
+    """
+    real = str(path.resolve())
+    for private in (*NODE_PRIVATE, *HIDDEN_TREES):
+        if real == private or under(real, str(Path(private).resolve())):
+            return private
+    return None
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """Refuse an engine data dir that its own nodes could not see (it holds their homes)."""
+    private = hidden_root(data_dir)
+    if private is not None:
+        raise ConfigError(
+            f"data dir {data_dir} lies under {private}, which every node replaces with its "
+            "own: the nodes could not see their homes and would all turn unusable",
+            hint=f"choose a data dir elsewhere, e.g. --data-dir {DEFAULT_DATA_DIR} "
+                 "or SHIPYARD_DATA_DIR=/var/tmp/shipyard")
+
+
 def _check_home(spec: NodeSpec) -> None:
-    home = str(spec.home.resolve())
-    for private in NODE_PRIVATE:
-        if home == private or under(home, str(Path(private).resolve())):
-            raise NodeError(f"node home {spec.home} is under {private}, which the node "
-                            "replaces with its own; choose a home elsewhere")
+    private = hidden_root(spec.home)
+    if private is not None:
+        raise NodeError(f"node home {spec.home} is under {private}, which the node "
+                        "replaces with its own; choose a home elsewhere")
 
 
 def _node_binds(spec: NodeSpec) -> list[tuple[Path, str]]:
