@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.engine_fixtures"]
+
 TIERS = {"unit": (), "cli": (), "engine": ("root",), "contract": ("root",), "e2e": ("root",)}
 _HERE = Path(__file__).parent
 _skipped: list[str] = []

@@ -1,201 +1,21 @@
-"""A real engine process, driven through the official azure-batch SDK over real HTTP.
+"""Contract tests: a real engine driven through the azure-batch SDK.
 
-One engine and one 3-node pool serve the whole session; tests that change pools make
-their own small ones. Every fixture cleans up after itself and the session ends by
-checking that nothing of the engine's is left on the machine.
+The session fixtures (``settings``, ``engine``, ``client``, ``shared_pool``) come from
+tests/engine_fixtures.py, the helpers from tests/realengine.py. The names below are
+re-exported for test modules that still import them from here.
 """
 
-from __future__ import annotations
-
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
-
-import pytest
-from azure.batch import BatchClient, models
-from azure.core.credentials import AzureNamedKeyCredential
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-
-from shipyard.engine import control
-from shipyard.engine.settings import EngineSettings
-
-IMAGE = "debian:bookworm-slim"
-GREETING = "it's \"quoted\" $HOME, with  two spaces"
-IDENTITY_COMMAND = (
-    "/bin/bash -c 'docker run --rm --net=host " + IMAGE +
-    " sh -c \"hostname; hostname -I\" > $AZ_BATCH_NODE_SHARED_DIR/identity.txt "
-    "&& printf %s \"$GREETING\" > $AZ_BATCH_NODE_SHARED_DIR/greeting.txt "
-    "&& cat $AZ_BATCH_NODE_SHARED_DIR/identity.txt && env | grep ^AZ_BATCH_ | sort'"
+from tests.realengine import (  # noqa: F401
+    GREETING,
+    IDENTITY_COMMAND,
+    IMAGE,
+    assert_nothing_left,
+    delete_pool,
+    free_port,
+    leftovers,
+    make_client,
+    pool_exists,
+    pool_options,
+    wait_for,
+    wait_nodes,
 )
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 120.0,
-             interval: float = 0.5) -> Any:
-    """Poll ``check`` until it returns something truthy; fail with ``what`` on timeout."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def settings() -> Iterator[EngineSettings]:
-    if os.geteuid() != 0:
-        pytest.skip("the engine needs root")
-    # Not under /tmp: a node mounts its own /tmp, which would hide its home from its daemon.
-    data_dir = Path(tempfile.mkdtemp(prefix="shyc-", dir="/var/tmp"))
-    yield EngineSettings(data_dir=data_dir, port=free_port())
-    shutil.rmtree(data_dir, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def engine(settings: EngineSettings) -> Iterator[control.EngineState]:
-    state, _ = control.start(settings)
-    yield state
-    try:
-        client = make_client(state)
-        for pool in client.list_pools():
-            delete_pool(client, pool.id)
-    finally:
-        control.stop(settings.data_dir)
-    assert_nothing_left(settings.data_dir)
-
-
-def make_client(state: control.EngineState, key: str | None = None,
-                account: str | None = None) -> BatchClient:
-    credential = AzureNamedKeyCredential(account or state.account, key or state.key)
-    return BatchClient(state.url, credential)
-
-
-@pytest.fixture(scope="session")
-def client(engine: control.EngineState) -> BatchClient:
-    return make_client(engine)
-
-
-def pool_options(pool_id: str, nodes: int, command: str | None = IDENTITY_COMMAND,
-                 **extra: Any) -> models.BatchPoolCreateOptions:
-    body: dict[str, Any] = {
-        "id": pool_id, "vmSize": "standard_d2_v3", "targetDedicatedNodes": nodes,
-        "enableInterNodeCommunication": True,
-        "virtualMachineConfiguration": {
-            "imageReference": {"publisher": "microsoft-dsvm", "offer": "ubuntu-hpc",
-                               "sku": "2204"},
-            "nodeAgentSKUId": "batch.node.ubuntu 22.04",
-            "containerConfiguration": {"type": "dockerCompatible",
-                                       "containerImageNames": [IMAGE]},
-        },
-        **extra,
-    }
-    if command:
-        body["startTask"] = {"commandLine": command, "waitForSuccess": True,
-                             "environmentSettings": [{"name": "GREETING",
-                                                      "value": GREETING}]}
-    return models.BatchPoolCreateOptions(body)
-
-
-def wait_nodes(client: BatchClient, pool_id: str, count: int, states: tuple[str, ...] = (
-        "idle",), timeout: float = 180.0) -> list[models.BatchNode]:
-    def ready() -> list[models.BatchNode] | None:
-        nodes = list(client.list_nodes(pool_id))
-        done = len(nodes) == count and all(n.state in states for n in nodes)
-        failed = [n for n in nodes if n.state in ("unusable", "starttaskfailed")
-                  and n.state not in states]
-        assert not failed, "nodes failed: " + "; ".join(
-            f"{n.id} {n.state} {n.errors} {n.start_task_info}: {_stderr(client, pool_id, n.id)}"
-            for n in failed)
-        return nodes if done else None
-
-    return list(wait_for(f"{count} nodes of {pool_id} in {states}", ready, timeout))
-
-
-def pool_exists(client: BatchClient, pool_id: str) -> bool:
-    """``pool_exists`` of SDK 15.1 raises on the service's 404 instead of returning False."""
-    try:
-        return bool(client.pool_exists(pool_id))
-    except ResourceNotFoundError:
-        return False
-
-
-def _stderr(client: BatchClient, pool_id: str, node_id: str) -> str:
-    try:
-        data = b"".join(client.download_node_file(pool_id, node_id, "startup/stderr.txt"))
-    except ResourceNotFoundError:
-        return "(no stderr.txt)"
-    return data.decode(errors="replace")[-600:]
-
-
-def delete_pool(client: BatchClient, pool_id: str, timeout: float = 120.0) -> None:
-    try:
-        client.begin_delete_pool(pool_id, polling_interval=0.5)
-    except ResourceNotFoundError:
-        return
-    except ResourceExistsError as exc:
-        assert exc.error.code == "PoolBeingDeleted", exc
-
-    def gone() -> bool:
-        try:
-            client.get_pool(pool_id)
-        except ResourceNotFoundError:
-            return True
-        return False
-
-    wait_for(f"pool {pool_id} to be deleted", gone, timeout)
-
-
-@pytest.fixture(scope="session")
-def shared_pool(client: BatchClient) -> Iterator[str]:
-    """A 3-node pool, idle, used read-only by most tests."""
-    pool_id = "shared-pool"
-    client.create_pool(pool_options(pool_id, 3))
-    wait_nodes(client, pool_id, 3)
-    yield pool_id
-    delete_pool(client, pool_id)
-
-
-def leftovers(data_dir: Path) -> list[str]:
-    """Everything an engine with this data dir could have left on the host."""
-    found = [f"netns {n}" for n in _lines(["ip", "netns", "list"]) if n.startswith("shy")]
-    found += [f"link {line}" for line in _lines(["ip", "-o", "link"]) if ": shy" in line]
-    found += [f"iptables {r}" for r in _lines(["iptables", "-S"]) if "shybr" in r]
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-            except OSError:
-                continue
-            if str(data_dir).encode() in cmdline and b"shipyard.engine" not in cmdline:
-                found.append(f"process {pid}: {cmdline[:120]!r}")
-    mounts = Path("/proc/self/mountinfo").read_text()
-    found += [f"mount {line}" for line in mounts.splitlines() if str(data_dir) in line]
-    nodes_dir = data_dir / "n"
-    if nodes_dir.exists():
-        found += [f"node dir {p}" for p in nodes_dir.iterdir()]
-    return found
-
-
-def assert_nothing_left(data_dir: Path) -> None:
-    try:
-        wait_for("the engine's leftovers to disappear", lambda: not leftovers(data_dir), 30)
-    except AssertionError:
-        raise AssertionError(f"left behind: {leftovers(data_dir)}") from None
-
-
-def _lines(argv: list[str]) -> list[str]:
-    result = subprocess.run(argv, capture_output=True, text=True, check=False)
-    return result.stdout.splitlines()

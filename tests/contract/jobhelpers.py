@@ -22,7 +22,7 @@ from azure.batch.models import _models  # BatchJobTerminateOptions is not export
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.core.rest import HttpRequest
 
-from tests.contract.conftest import delete_pool, pool_options, wait_for, wait_nodes
+from tests.realengine import delete_pool, pool_options, wait_for, wait_nodes
 
 NODE_ROOT = "/mnt/batch/tasks"
 

@@ -11,7 +11,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.core.rest import HttpRequest
 
 from shipyard.engine import control
-from tests.contract.conftest import delete_pool, make_client, pool_exists
+from tests.realengine import delete_pool, make_client, pool_exists
 
 
 def empty_pool(pool_id: str, **extra: object) -> dict[str, object]:

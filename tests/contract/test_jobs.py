@@ -10,7 +10,6 @@ import pytest
 from azure.batch import BatchClient, models
 from azure.core.exceptions import ResourceNotFoundError
 
-from tests.contract.conftest import wait_for
 from tests.contract.jobhelpers import (
     add_task,
     append_line,
@@ -31,6 +30,7 @@ from tests.contract.jobhelpers import (
     wait_job,
     wait_task,
 )
+from tests.realengine import wait_for
 
 pytestmark = pytest.mark.root
 

@@ -12,7 +12,7 @@ from azure.batch import BatchClient, models
 
 from shipyard.engine import control
 from shipyard.engine.settings import EngineSettings
-from tests.contract.conftest import (
+from tests.realengine import (
     delete_pool,
     leftovers,
     pool_options,

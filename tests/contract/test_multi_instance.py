@@ -17,8 +17,6 @@ from typing import Any
 import pytest
 from azure.batch import BatchClient, models
 
-from tests.contract.conftest import IMAGE, pool_options, wait_for, wait_nodes
-from tests.contract.conftest import delete_pool as remove_pool
 from tests.contract.jobhelpers import (
     NODE_ROOT,
     add_task,
@@ -43,6 +41,8 @@ from tests.contract.jobhelpers import (
     wait_node_file,
     wait_task,
 )
+from tests.realengine import IMAGE, pool_options, wait_for, wait_nodes
+from tests.realengine import delete_pool as remove_pool
 
 pytestmark = pytest.mark.root
 

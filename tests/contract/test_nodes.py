@@ -8,7 +8,7 @@ import pytest
 from azure.batch import BatchClient
 from azure.core.exceptions import ResourceNotFoundError
 
-from tests.contract.conftest import GREETING, IMAGE
+from tests.realengine import GREETING, IMAGE
 
 
 def identity(client: BatchClient, pool_id: str, node_id: str) -> tuple[str, list[str]]:

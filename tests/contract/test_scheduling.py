@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from azure.batch import BatchClient, models
 
-from tests.contract.conftest import wait_for
 from tests.contract.jobhelpers import (
     add_task,
     bash,
@@ -20,6 +19,7 @@ from tests.contract.jobhelpers import (
     uid,
     wait_task,
 )
+from tests.realengine import wait_for
 
 pytestmark = pytest.mark.root
 

@@ -14,7 +14,6 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from shipyard.engine import control
 from shipyard.engine.settings import EngineSettings
-from tests.contract.conftest import IMAGE, wait_for
 from tests.contract.jobhelpers import (
     NODE_ROOT,
     add_task,
@@ -36,6 +35,7 @@ from tests.contract.jobhelpers import (
     wait_job,
     wait_task,
 )
+from tests.realengine import IMAGE, wait_for
 
 pytestmark = pytest.mark.root
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.engine.settings import EngineSettings
-from tests.contract.conftest import leftovers, wait_for
+from tests.realengine import leftovers, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "recipes"
