@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
+from shipyard.config import runopts
 from shipyard.config.base import (
     BatchId,
     Environment,
@@ -171,6 +172,17 @@ class TaskSpec(Model):
                           "singularity_image")
         if self.id is not None and self.task_factory is not None:
             raise problem("cannot be set with task_factory (generated tasks get ids)", "id")
+        return self
+
+    @model_validator(mode="after")
+    def _run_options(self) -> TaskSpec:
+        texts = self.additional_docker_run_options
+        try:
+            refused = runopts.refusal(runopts.parse(texts), texts, self.multi_instance is not None)
+        except ValueError as exc:
+            raise problem(str(exc), "additional_docker_run_options") from None
+        if refused is not None:
+            raise problem(refused[1], "additional_docker_run_options", refused[0])
         return self
 
 

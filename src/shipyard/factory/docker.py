@@ -1,7 +1,10 @@
 """``docker run`` options shared by plain and multi-instance tasks.
 
 Every value shipyard puts on the line is quoted; the user's ``additional_docker_run_options``
-are shell text and go last, right before the image, as Batch Shipyard placed them.
+are shell text and go last, right before the image, as Batch Shipyard placed them. Where the
+user set a flag Docker takes once (``-w``, ``--shm-size``, ``--name``, ``--rm``, ...; see
+``config.runopts``) shipyard leaves its own out, so the line has one of each whatever the
+spelling; options a multi-instance container must have (``-d --net=host``) are shipyard's.
 Environment values never appear: ``-e NAME`` makes docker read each value from its own
 environment, which the Batch service fills from the task's environment settings, so
 newlines, quotes and any unicode in values arrive intact.
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from shipyard.config import JobSpec, TaskSpec
+from shipyard.config import JobSpec, TaskSpec, runopts
 from shipyard.factory.shell import flags, quote, var
 
 #: Container labels that find every container of a job (or task) on a node.
@@ -51,11 +54,21 @@ def labels(job_id: str, task_id: str) -> list[str]:
     return flags("--label", [f"{LABEL_JOB}={job_id}", f"{LABEL_TASK}={task_id}"])
 
 
+def user_sets(task: TaskSpec, flag: str) -> bool:
+    """Whether the user's run options already set ``flag`` (Docker's long name)."""
+    return flag in runopts.given(runopts.parse(task.additional_docker_run_options))
+
+
+def ours(task: TaskSpec, flag: str, values: list[str]) -> list[str]:
+    """``flag value`` for each value, unless the user set ``flag`` (theirs wins)."""
+    return [] if user_sets(task, flag) else flags(flag, values)
+
+
 def mounts(job: JobSpec, task: TaskSpec) -> list[str]:
     """The node's Batch directories in the container, and its working directory."""
     shared = "AZ_BATCH_TASK_DIR" if job.restrict_default_bind_mounts else "AZ_BATCH_NODE_ROOT_DIR"
     out = [f'-v "${shared}:${shared}"']
-    if job.working_dir_for(task) == "batch":
+    if job.working_dir_for(task) == "batch" and not user_sets(task, "--workdir"):
         out.append(f"-w {var('AZ_BATCH_TASK_WORKING_DIR')}")
     return out
 
@@ -63,15 +76,32 @@ def mounts(job: JobSpec, task: TaskSpec) -> list[str]:
 def task_extras(job: JobSpec, task: TaskSpec) -> list[str]:
     """``--shm-size``, ``labels``, ``ports`` and ``entrypoint`` from the config, quoted."""
     shm = job.shm_size_for(task)
-    out = flags("--shm-size", [shm] if shm else [])
+    out = ours(task, "--shm-size", [shm] if shm else [])
     out += flags("--label", task.labels) + flags("-p", task.ports)
-    out += flags("--entrypoint", [task.entrypoint] if task.entrypoint is not None else [])
+    out += ours(task, "--entrypoint", [task.entrypoint] if task.entrypoint is not None else [])
     return out
 
 
-def user_options(task: TaskSpec) -> list[str]:
-    """``additional_docker_run_options``: the user's shell text, kept as written."""
-    return [option for option in task.additional_docker_run_options if option.strip()]
+def user_options(task: TaskSpec, drop: frozenset[str] = frozenset()) -> list[str]:
+    """``additional_docker_run_options`` as written, less the ``drop`` flags shipyard sets.
+
+    An entry that holds none of them is kept verbatim (it is shell text: ``$VAR`` in it
+    must still expand); an entry that does is rewritten from its remaining words.
+    """
+    parsed = runopts.parse(task.additional_docker_run_options)
+    out = []
+    for index, text in enumerate(task.additional_docker_run_options):
+        options = [o for o in parsed if o.entry == index]
+        if not any(o.flag in drop for o in options):
+            out.append(text.strip())
+            continue
+        kept = [o for o in options if o.flag not in drop]
+        out += [_word(o) for o in kept]
+    return [option for option in out if option]
+
+
+def _word(option: runopts.RunOption) -> str:
+    return option.flag if option.value is None else f"{option.flag}={quote(option.value)}"
 
 
 def env_names(job: JobSpec, task: TaskSpec) -> list[str]:

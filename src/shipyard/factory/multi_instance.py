@@ -94,6 +94,10 @@ def _required() -> str:
     return f": {checks}"
 
 
+#: Flags the coordination container always has (``-d --net=host``): a user's copy goes.
+_MI_OWN = frozenset({"--detach", "--network"})
+
+
 def _docker_run(job: JobSpec, task: TaskSpec, task_id: str, name: str) -> str:
     static = [n for n in docker.env_names(job, task) if not is_shell_name(n)]
     multi = task.multi_instance
@@ -103,7 +107,7 @@ def _docker_run(job: JobSpec, task: TaskSpec, task_id: str, name: str) -> str:
         *docker.labels(job.id, task_id), *docker.mounts(job, task),
         f'-v "${_SSH}":{CONTAINER_SSH_DIR}', f'"${{{_ENV}[@]}}"',
         *docker.env_flags(static), *docker.task_extras(job, task),
-        *docker.user_options(task), docker.image(task), coordination.strip(),
+        *docker.user_options(task, drop=_MI_OWN), docker.image(task), coordination.strip(),
     ]
     return " ".join(part for part in parts if part)
 

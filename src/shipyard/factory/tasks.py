@@ -25,7 +25,7 @@ from shipyard.factory.multi_instance import (
     application_command_line,
     coordination_command_line,
 )
-from shipyard.factory.shell import bash_c, quote
+from shipyard.factory.shell import bash_c
 from shipyard.factory.ssh import SshMaterial
 from shipyard.factory.sweep import ExpandedTask, expand_tasks
 
@@ -43,9 +43,10 @@ def plain_command_line(job: JobSpec, task: TaskSpec, task_id: str, command: str 
     """``docker run`` of a plain task under bash; ``command`` is shell words for the container."""
     name = task.name if task.name and task.task_factory is None else docker.container_name(
         job.id, task_id)
+    remove = job.remove_container_after_exit_for(task) and not docker.user_sets(task, "--rm")
     parts = [
-        "docker run", "--rm" if job.remove_container_after_exit_for(task) else "",
-        f"--name {quote(name)}", *docker.labels(job.id, task_id), *docker.mounts(job, task),
+        "docker run", "--rm" if remove else "", *docker.ours(task, "--name", [name]),
+        *docker.labels(job.id, task_id), *docker.mounts(job, task),
         *docker.env_flags(docker.env_names(job, task)), *docker.task_extras(job, task),
         *docker.user_options(task), docker.image(task), (command or "").strip(),
     ]
