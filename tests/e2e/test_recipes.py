@@ -123,7 +123,8 @@ def test_terminating_a_running_mpi_task_removes_its_containers(
             containers_left(settings, "shipyard.job=openmpi-ring")) == 3, 120)
         sub = run(settings, configdir, "data", "files", "get", "--filespec",
                   "openmpi-ring,task-00000,stdout.txt", "--instance", "2")
-        ready = r"shipyard: container shipyard-openmpi-ring-task-00000 accepts ssh on [\d.]+:23\n"
+        ready = (r"shipyard: container shipyard-openmpi-ring-task-00000 accepts ssh on "
+                 r"[\d.]+:23 at [\d.,]+\n")
         assert sub.returncode == 0 and re.fullmatch(ready, sub.stdout), sub
         term = run(settings, configdir, "jobs", "tasks", "term", "--jobid", "openmpi-ring",
                    "--taskid", "task-00000", "--wait")

@@ -11,6 +11,7 @@ import click
 
 from shipyard import __version__
 from shipyard.cli.context import App
+from shipyard.cli.dashboard import dashboard, timeline
 from shipyard.cli.data import data
 from shipyard.cli.jobs import jobs
 from shipyard.cli.local import local
@@ -46,6 +47,8 @@ def cli(ctx: click.Context, configdir: Path | None, credentials: Path | None,
 
 for group in (pool, jobs, data, local):
     cli.add_command(group)
+cli.add_command(dashboard)
+jobs.add_command(timeline)
 
 
 def main() -> None:

@@ -13,7 +13,8 @@ Coordination (every node), one bash script:
    tens of milliseconds of a node's CPU, so the common case makes one;
 4. wait, bounded, until that sshd accepts a TCP connection on this node's own address,
    probing every 50 ms; about every half second, fail with the container's last log lines
-   if the container stopped or the wait is over; once it accepts, say so in one line.
+   if the container stopped or the wait is over; once it accepts, say so in one line with
+   the time (``... accepts ssh on IP:PORT at EPOCH``).
 
 Application (master only): ``docker exec`` bash running ``set -e``, the
 ``pre_execution_command``, then the MPI line (or the plain ``command`` without ``mpi``).
@@ -155,9 +156,11 @@ def _wait_for_sshd(name: str, launch: LaunchSettings) -> list[str]:
         f'if [ "$SECONDS" -ge "$__shipyard_deadline" ]; then '
         f"{_fail(name, f'has no sshd accepting connections after {seconds} s')}; fi; fi; "
         "sleep 0.05; done",
-        # One line in the instance's stdout.txt (a subtask log) that says it is ready.
-        f"printf {quote('shipyard: container %s accepts ssh on %s:%s' + NEWLINE)} "
-        f'{quote(name)} "${_SELF}" "$__shipyard_port"',
+        # One line in the instance's stdout.txt (a subtask log) that says it is ready, and
+        # when: the timeline (batch/timeline.py) reads it, since the Batch API has no time
+        # for the end of a coordination command. EPOCHREALTIME is bash's, no fork.
+        f"printf {quote('shipyard: container %s accepts ssh on %s:%s at %s' + NEWLINE)} "
+        f'{quote(name)} "${_SELF}" "$__shipyard_port" "${{EPOCHREALTIME:-}}"',
     ]
 
 
