@@ -16,13 +16,17 @@ from shipyard.errors import ConfigError
 #: One colour per phase, shared by the SVG, the PNG and the stylesheet's legend.
 COLOURS = {"waiting": "#c3c9d2", "coordination": "#f0a43a", "barrier": "#e6d35a",
            "application": "#3a7fc1", "ending": "#a46cc0", "cleanup": "#5fa75a"}
-WIDTH, LABEL, ROW, TOP = 960, 210, 30, 26
+WIDTH, LABEL, ROW, TOP = 960, 170, 30, 26
+
+
+def short_node(node: str) -> str:
+    """A node id short enough for a label (Azure's and the engine's ids run to 80 characters)."""
+    return node if len(node) <= 14 else f"{node[:12]}…"
 
 
 def row_label(row: dict[str, Any]) -> str:
     role = "primary" if row["instance"] == 0 else f"subtask {row['instance']}"
-    address = f" {row['address']}" if row.get("address") else ""
-    return f"{role}: {row['node']}{address}"
+    return f"{role} · {row.get('address') or short_node(row['node'])}"
 
 
 def _ticks(span: float) -> list[float]:
@@ -62,7 +66,8 @@ def _svg_row(row: dict[str, Any], top: int, x: Any, late: str | None) -> list[st
     weight = ' font-weight="bold"' if row["node"] == late else ""
     out = [f'<g class="row" data-node="{escape(row["node"])}" '
            f'data-instance="{row["instance"]}">'
-           f'<text x="4" y="{top + ROW / 2 + 4}"{weight}>{escape(row_label(row))}</text>']
+           f'<text x="4" y="{top + ROW / 2 + 4}"{weight}>{escape(row_label(row))}'
+           f'<title>{escape(row["node"])}</title></text>']
     for bar in row["bars"]:
         left, right = x(bar["start"]), x(bar["end"])
         out.append(f'<rect class="bar" data-phase="{bar["phase"]}" x="{left}" y="{top + 4}" '
@@ -77,7 +82,7 @@ def _svg_row(row: dict[str, Any], top: int, x: Any, late: str | None) -> list[st
 def _svg_legend(top: int) -> str:
     items = []
     for index, (phase, colour) in enumerate(COLOURS.items()):
-        left = LABEL + index * 120
+        left = LABEL + index * 110
         items.append(f'<rect x="{left}" y="{top - 10}" width="12" height="12" '
                      f'fill="{colour}"/><text x="{left + 16}" y="{top}">{phase}</text>')
     return "".join(items)
@@ -110,7 +115,7 @@ def png(data: dict[str, Any], path: Path) -> None:
     from matplotlib.patches import Patch
 
     rows = data["rows"]
-    figure, axes = pyplot.subplots(figsize=(10, 1.2 + 0.45 * len(rows)), dpi=100)
+    figure, axes = pyplot.subplots(figsize=(10, 2.2 + 0.45 * len(rows)), dpi=100)
     try:
         for index, row in enumerate(rows):
             for bar in row["bars"]:
@@ -121,10 +126,10 @@ def png(data: dict[str, Any], path: Path) -> None:
         axes.set_xlabel("seconds since the task was created")
         axes.set_title(f"{data['job']}/{data['task']}")
         handles = [Patch(color=c, label=p) for p, c in COLOURS.items()]
-        axes.legend(handles=handles, ncols=len(COLOURS), loc="upper center",
-                    bbox_to_anchor=(0.5, -0.35 if len(rows) < 4 else -0.2), fontsize=8,
-                    frameon=False)
-        figure.tight_layout()
+        # Below the axis label, outside the axes: the bars stay uncovered.
+        figure.legend(handles=handles, ncols=len(COLOURS), loc="lower center", fontsize=8,
+                      frameon=False)
+        figure.tight_layout(rect=(0, 0.08, 1, 1))
         figure.savefig(path)
     finally:
         pyplot.close(figure)

@@ -51,7 +51,7 @@ function poll(path, box, draw, every = REFRESH_MS) {
   async function once() {
     try {
       const data = await api(typeof path === "function" ? path() : path);
-      box.replaceChildren(...[draw(data)].flat());
+      box.replaceChildren(...[draw(data)].flat().filter((x) => x !== null && x !== undefined));
       statusLine.textContent = `updated ${new Date().toLocaleTimeString()}`;
       statusLine.className = "";
     } catch (err) {
@@ -216,7 +216,7 @@ function taskPage(job, task) {
   const follow = () => tail.follow(`${base}/tail?instance=${pick.instance}&name=${enc(pick.name)}`,
     `instance ${pick.instance}: ${pick.name}`);
   const drawPicker = () => picker.replaceChildren(h("span", { class: "muted" }, "instance"),
-    [...Array(pick.count).keys()].map((i) => h("button", { class: i === pick.instance ? "on" : null,
+    ...[...Array(pick.count).keys()].map((i) => h("button", { class: i === pick.instance ? "on" : null,
       onclick: () => { pick.instance = i; drawPicker(); follow(); } }, i === 0 ? "0 (primary)" : i)));
   poll(base, info, (t) => {
     if (t.instance_list.length !== pick.count) { pick.count = t.instance_list.length; drawPicker(); }
@@ -242,7 +242,7 @@ function taskPage(job, task) {
   }, 3000);
   poll(() => `${base}/files?instance=${pick.instance}`, filesBox, (list) => filesTable(list, (name) => {
     pick.name = name; follow();
-  }), 5000);
+  }), 3000);
   follow();
 }
 
