@@ -14,7 +14,6 @@ import click
 
 from shipyard.batch import observe
 from shipyard.batch.errors import translated
-from shipyard.cli import render as tables
 from shipyard.cli.app import console, reported
 from shipyard.cli.context import App, pass_app
 from shipyard.errors import ConfigError
@@ -75,11 +74,11 @@ def timeline(app: App, jobid: str, taskid: str, out: Path | None) -> None:
     if app.raw:
         app.emit_raw(data)
         return
-    phases = data["phases"]
-    console.print(tables.table(
-        f"timeline of {jobid}/{taskid} (seconds)", ("instance", "node", "address", *phases),
-        ((r["instance"], r["node"], r["address"], *(_seconds(r, p) for p in phases))
-         for r in data["rows"])))
+    app.say(f"timeline of {jobid}/{taskid}, seconds per phase:")
+    for row in data["rows"]:
+        spans = " · ".join(f"{phase} {_seconds(row, phase)}" for phase in data["phases"]
+                           if _seconds(row, phase))
+        app.say(f"  {render.row_label(row)} ({render.short_node(row['node'])}): {spans}")
     for note in data["notes"]:
         app.say(f"[dim]{note}[/dim]")
     if data["late"]:
@@ -90,4 +89,4 @@ def timeline(app: App, jobid: str, taskid: str, out: Path | None) -> None:
 
 def _seconds(row: dict[str, Any], phase: str) -> str:
     bars = [b for b in row["bars"] if b["phase"] == phase]
-    return f"{sum(b['seconds'] for b in bars):.2f}" if bars else "-"
+    return f"{sum(b['seconds'] for b in bars):.2f}" if bars else ""

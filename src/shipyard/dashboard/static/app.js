@@ -26,7 +26,10 @@ const enc = encodeURIComponent;
 const state = (s) => h("span", { class: `state s-${s || "unknown"}` }, s || "-");
 const secs = (v) => (v === null || v === undefined ? "-" : `${Number(v).toFixed(2)} s`);
 const time = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "-");
-const link = (href, text) => h("a", { href }, text);
+const link = (href, text, title) => h("a", { href, title }, text);
+// Node ids run to 80 characters on Azure and on the engine: show the head, keep the rest as a tooltip.
+const short = (id) => (id && id.length > 24 ? `${id.slice(0, 22)}…` : id);
+const nodeLink = (pool, id) => link(`/pools/${enc(pool)}/nodes/${enc(id)}`, short(id), id);
 const num = (v) => h("td", { class: "num" }, v === null || v === undefined ? "-" : v);
 
 async function api(path) {
@@ -116,7 +119,7 @@ function poolPage(pool) {
     durations("start task", p.stats.start_task_seconds),
     table(["node", "state", "IP", "running tasks", "tasks run", "start task", "errors"],
       p.nodes.map((n) => h("tr", { class: "node-row", "data-node": n.id },
-        h("td", {}, link(`/pools/${enc(p.id)}/nodes/${enc(n.id)}`, n.id)), h("td", {}, state(n.state)),
+        h("td", {}, nodeLink(p.id, n.id)), h("td", {}, state(n.state)),
         h("td", {}, n.ip || "-"), num(n.running_tasks), num(n.tasks_run),
         h("td", {}, n.start_task ? [state(n.start_task.result || n.start_task.state),
           ` exit ${n.start_task.exit_code ?? "-"}, ${secs(n.start_task.seconds)}`] : "-"),
@@ -161,14 +164,14 @@ function filesTable(list, onPick) {
 }
 
 function nodePage(pool, node) {
-  crumbs(link(`/pools/${enc(pool)}`, `pool ${pool}`), link(location.pathname, `node ${node}`));
+  crumbs(link(`/pools/${enc(pool)}`, `pool ${pool}`), link(location.pathname, `node ${short(node)}`, node));
   const info = h("div");
   const filesBox = h("div", { class: "files" });
   const tail = tailBox();
   const base = `/pools/${enc(pool)}/nodes/${enc(node)}`;
   main.replaceChildren(info, h("h2", {}, "Files"), h("div", { class: "cols" }, filesBox, tail.el));
   poll(base, info, (n) => [
-    h("h1", {}, `node ${n.id} `, state(n.state)),
+    h("h1", { title: n.id }, `node ${short(n.id)} `, state(n.state)),
     h("dl", { class: "kv card" }, h("dt", {}, "IP"), h("dd", {}, n.ip || "-"),
       h("dt", {}, "running tasks"), h("dd", {}, n.running_tasks),
       h("dt", {}, "start task"), h("dd", {}, n.start_task
@@ -197,7 +200,7 @@ function jobPage(job) {
       j.tasks.map((t) => h("tr", { class: "task" },
         h("td", {}, link(`/jobs/${enc(job)}/tasks/${enc(t.id)}`, t.id)),
         h("td", {}, state(t.state), " ", t.result ? state(t.result) : null), num(t.exit_code),
-        num(t.retries), num(t.instances), h("td", {}, t.node || "-"), num(secs(t.wait_seconds)),
+        num(t.retries), num(t.instances), h("td", { title: t.node }, short(t.node) || "-"), num(secs(t.wait_seconds)),
         num(secs(t.run_seconds)), h("td", {}, t.failure || "")))),
   ]);
 }
@@ -229,7 +232,7 @@ function taskPage(job, task) {
         t.failure ? [h("dt", {}, "failure"), h("dd", {}, t.failure)] : null),
       table(["instance", "node", "state", "exit", "start", "end"], t.instance_list.map((i) =>
         h("tr", { class: "instance", "data-node": i.node || "" }, num(i.instance === 0 ? "0 (primary)" : i.instance),
-          h("td", {}, i.node && i.pool ? link(`/pools/${enc(i.pool)}/nodes/${enc(i.node)}`, i.node) : "-"),
+          h("td", {}, i.node && i.pool ? nodeLink(i.pool, i.node) : "-"),
           h("td", {}, state(i.state)), num(i.exit_code), h("td", {}, time(i.start)),
           h("td", {}, time(i.end))))),
     ];
@@ -237,7 +240,7 @@ function taskPage(job, task) {
   poll(`${base}/timeline`, timeline, (d) => {
     const holder = h("div");
     holder.innerHTML = d.svg;  // built server-side, every value escaped (render.svg)
-    const late = d.late ? h("p", { class: "muted" }, `last node ready: ${d.late}`) : null;
+    const late = d.late ? h("p", { class: "muted", title: d.late }, `last node ready: ${short(d.late)}`) : null;
     return [late, ...d.notes.map((n) => h("p", { class: "muted" }, n)), holder];
   }, 3000);
   poll(() => `${base}/files?instance=${pick.instance}`, filesBox, (list) => filesTable(list, (name) => {
