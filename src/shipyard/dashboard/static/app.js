@@ -101,6 +101,7 @@ function overviewPage() {
 }
 
 function durations(title, d) {
+  if (!d.count) return null;  // nothing measured yet (no start task, no task ran)
   return h("div", { class: "card" }, h("b", {}, title), h("div", { class: "muted" },
     `${d.count} · mean ${secs(d.mean)} · median ${secs(d.median)} · ` +
     `shortest ${secs(d.shortest)} · longest ${secs(d.longest)}`));
