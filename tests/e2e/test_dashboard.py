@@ -16,6 +16,7 @@ import os
 import shutil
 import struct
 import subprocess
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -225,3 +226,20 @@ def test_timeline_has_three_rows_with_phases_in_order(
     assert texts(browser, "#timeline g.row > text")[1].startswith(
         f"subtask 1 · {rows[1]['address']}")
     assert browser.save_screenshot(str(tmp_path / "timeline-page.png"))
+
+
+def status_of(request: urllib.request.Request) -> int:
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_the_server_answers_loopback_names_only_and_only_reads(server: str) -> None:
+    """A page elsewhere that rebinds its name to 127.0.0.1 gets nothing; nothing is writable."""
+    assert status_of(urllib.request.Request(f"{server}/api/overview")) == 200
+    assert status_of(urllib.request.Request(f"{server}/api/overview",
+                                            headers={"Host": "evil.example"})) == 400
+    assert status_of(urllib.request.Request(f"{server}/api/jobs/x", method="DELETE")) == 405
+    assert status_of(urllib.request.Request(f"{server}/api/jobs/no-such-job")) == 404
