@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from azure.batch import BatchClient
@@ -175,6 +176,25 @@ def test_task_page_shows_three_instances_and_tails_live(
              browser.find_element(By.ID, "tail").text, 30)
     shot = tmp_path / "task.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+
+
+def test_node_page_lists_the_task_files_and_tails_the_one_picked(
+        browser: webdriver.Chrome, run: Run, client: BatchClient, shared_pool: str) -> None:
+    run.release("node page")  # the application's last line, if the tail test did not
+    task = wait_task(client, run.job_id, run.task_id, timeout=120)
+    node = task.node_info.node_id
+    browser.get(f"{run.url}/pools/{shared_pool}/nodes/{node}")
+    wanted = f"workitems/{run.job_id}/job-1/{run.task_id}/stdout.txt"
+
+    def row() -> Any:
+        found = [r for r in browser.find_elements(By.CSS_SELECTOR, ".files tr")
+                 if r.text.split(" ")[0] == wanted]
+        return found[0] if found else None
+
+    wait_for(f"{wanted} among the node's files", row, 30).click()
+    wait_for("the task's stdout in the node page's tail", lambda: "after-open: " in
+             browser.find_element(By.ID, "tail").text, 30)
 
 
 def png_size(path: Path) -> tuple[int, int]:

@@ -182,9 +182,14 @@ function nodePage(pool, node) {
       h("td", {}, t.job), h("td", {}, link(`/jobs/${enc(t.job)}/tasks/${enc(t.task)}`, t.task)),
       num(t.subtask), h("td", {}, state(t.state))))) : null,
   ]);
-  poll(`${base}/files`, filesBox, (list) => filesTable(list,
-    (name) => tail.follow(`${base}/tail?path=${enc(name)}`, name)), 5000);
-  tail.follow(`${base}/tail?path=${enc("startup/stdout.txt")}`, "startup/stdout.txt");
+  const follow = (name) => tail.follow(`${base}/tail?path=${enc(name)}`, name);
+  let following = false;
+  poll(`${base}/files`, filesBox, (list) => {
+    // Start with the start task's output, else the first file the node has.
+    const first = list.find((f) => f.name === "startup/stdout.txt") || list[0];
+    if (!following && first) { following = true; follow(first.name); }
+    return filesTable(list, follow);
+  }, 5000);
 }
 
 function jobPage(job) {
