@@ -101,6 +101,14 @@ def test_without_ready_lines_coordination_covers_the_run_and_a_note_says_why() -
     assert built.late is None and built.notes
 
 
+def test_a_plain_task_runs_its_application_from_its_start() -> None:
+    plain = [Instance(0, "n0", at(1), at(4), 0)]
+    built = timeline.build("j", "t", T0, plain, now=at(9), multi=False)
+    assert [(b.phase, b.start, b.end) for b in built.rows[0].bars] == [
+        (Phase.WAITING, T0, at(1)), (Phase.APPLICATION, at(1), at(4))]
+    assert built.notes == () and built.late is None
+
+
 def test_a_subtask_that_failed_alone_stops_there_and_a_late_one_shows_its_ending() -> None:
     items = three()
     items[2] = Instance(2, "node-2", at(1), at(2.2), 1, None, (at(12.0), at(12.5)))

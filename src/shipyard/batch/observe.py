@@ -73,4 +73,5 @@ def task_timeline(client: BatchClient, job_id: str, task_id: str,
     instances = timeline.instances_from_sdk(task, subtasks, outputs,
                                             release_status(client, job_id))
     created = task.creation_time or datetime.now(UTC)
-    return timeline.build(job_id, task_id, created, instances, now or datetime.now(UTC))
+    return timeline.build(job_id, task_id, created, instances, now or datetime.now(UTC),
+                          multi=task.multi_instance_settings is not None)

@@ -144,18 +144,24 @@ class Timeline:
 
 
 def build(job_id: str, task_id: str, created: datetime, instances: Sequence[Instance],
-          now: datetime) -> Timeline:
-    """The rows of a task created at ``created``; open phases end at ``now``."""
+          now: datetime, multi: bool = True) -> Timeline:
+    """The rows of a task created at ``created``; open phases end at ``now``.
+
+    A task that is not multi-instance (``multi=False``) has no coordination: its command
+    is the application from the moment it started.
+    """
     ordered = sorted(instances, key=lambda i: i.index)
     primary = next((i for i in ordered if i.index == 0), None)
     readies = [i.ready.at for i in ordered if i.ready is not None and i.ready.at is not None]
     release = max(readies) if ordered and len(readies) == len(ordered) else None
+    if not multi and primary is not None:
+        release = primary.start
     finished = (primary.end if primary is not None else None)
     rows = tuple(_row(i, created, release, finished, now) for i in ordered)
     late = None
     if release is not None and len(ordered) > 1:
         late = next(i.node_id for i in ordered if i.ready and i.ready.at == release)
-    notes = () if release is not None or not ordered else (
+    notes = () if release is not None or not ordered or not multi else (
         "not every instance wrote its ready line: coordination and barrier are not told apart",)
     return Timeline(job_id, task_id, created, rows, late, notes)
 
