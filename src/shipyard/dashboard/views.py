@@ -7,6 +7,7 @@ seconds, computed by ``batch.figures``.
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,10 @@ from shipyard.batch import figures, observe
 
 Json = dict[str, Any]
 
+#: The overview polls every job's task counts: an account with thousands of jobs would
+#: cost thousands of requests per refresh, so it shows this many (the service's order).
+JOBS_SHOWN = 100
+
 
 def when(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
@@ -23,8 +28,10 @@ def when(moment: datetime | None) -> str | None:
 
 def overview(client: BatchClient) -> Json:
     """Pools with their node grids, and jobs with their task counts."""
+    jobs = list(itertools.islice(client.list_jobs(), JOBS_SHOWN + 1))
     return {"pools": [pool_summary(client, p) for p in client.list_pools()],
-            "jobs": [job_summary(client, j) for j in client.list_jobs()]}
+            "jobs": [job_summary(client, j) for j in jobs[:JOBS_SHOWN]],
+            "more_jobs": len(jobs) > JOBS_SHOWN}
 
 
 def pool_summary(client: BatchClient, pool: models.BatchPool) -> Json:

@@ -95,8 +95,9 @@ function overviewPage() {
       h("div", {}, link(`/pools/${enc(p.id)}`, p.id), " ", state(p.state), " ",
         h("span", { class: "muted" }, `${p.current}/${p.target} nodes, ${p.vm_size || ""}`)),
       nodeGrid(p.id, p.nodes), counts(p.counts)))) : h("p", { class: "muted" }, "no pools"),
-    h("h2", {}, `Jobs (${d.jobs.length})`),
+    h("h2", {}, `Jobs (${d.jobs.length}${d.more_jobs ? "+" : ""})`),
     d.jobs.length ? jobsTable(d.jobs) : h("p", { class: "muted" }, "no jobs"),
+    d.more_jobs ? h("p", { class: "muted" }, `only the first ${d.jobs.length} jobs are shown`) : null,
   ]);
 }
 
