@@ -186,8 +186,9 @@ function nodePage(pool, node) {
   const follow = (name) => tail.follow(`${base}/tail?path=${enc(name)}`, name);
   let following = false;
   poll(`${base}/files`, filesBox, (list) => {
-    // Start with the start task's output, else the first file the node has.
-    const first = list.find((f) => f.name === "startup/stdout.txt") || list[0];
+    // Start with the start task's output, else a task's stdout with something in it.
+    const first = list.find((f) => f.name === "startup/stdout.txt")
+      || list.find((f) => f.name.endsWith("/stdout.txt") && f.size) || list[0];
     if (!following && first) { following = true; follow(first.name); }
     return filesTable(list, follow);
   }, 5000);
