@@ -7,6 +7,7 @@ when a PNG is asked for, so the dashboard and the rest of the CLI never load it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,8 @@ def svg(data: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def _svg_row(row: dict[str, Any], top: int, x: Any, late: str | None) -> list[str]:
+def _svg_row(row: dict[str, Any], top: int, x: Callable[[float], float],
+             late: str | None) -> list[str]:
     weight = ' font-weight="bold"' if row["node"] == late else ""
     out = [f'<g class="row" data-node="{escape(row["node"])}" '
            f'data-instance="{row["instance"]}">'
