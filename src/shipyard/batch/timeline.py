@@ -10,8 +10,10 @@ bars in this order:
                   has no time for it)
 ``barrier``       sshd ready, waiting for the slowest instance (the service starts the
                   application once every coordination command has exited)
-``application``   the application command, from the barrier's release until the primary
-                  ended (the ranks on the other nodes run just as long)
+``application``   from the moment the last instance was ready until the primary ended
+                  (the ranks on the other nodes run just as long); the API has no start
+                  time of the application command, so the service's launch of it after
+                  the barrier counts here
 ``ending``        a subtask still running after the primary ended, until it was stopped
 ``cleanup``       the job release task on that node (after the job ends)
 
