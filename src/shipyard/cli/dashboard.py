@@ -66,6 +66,9 @@ def timeline(app: App, jobid: str, taskid: str, out: Path | None) -> None:
     """Where the time of a (multi-instance) task went, node by node."""
     from shipyard.dashboard import render
 
+    with reported():
+        if out is not None:
+            render.kind(out)  # a wrong suffix fails before anything is read
     with reported(), translated(app.endpoint.url):
         data = observe.task_timeline(app.client, jobid, taskid).as_json()
     if out is not None:

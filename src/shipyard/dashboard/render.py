@@ -137,14 +137,19 @@ def png(data: dict[str, Any], path: Path) -> None:
         pyplot.close(figure)
 
 
-def write(data: dict[str, Any], path: Path) -> None:
-    """Write ``path`` as PNG or HTML, by its suffix."""
-    suffix = path.suffix.lower()
-    if suffix == ".png":
-        png(data, path)
-    elif suffix in (".html", ".htm"):
-        path.write_text(html(data), encoding="utf-8")
-    elif suffix == ".svg":
-        path.write_text(svg(data), encoding="utf-8")
-    else:
+def kind(path: Path) -> str:
+    """``png``, ``html`` or ``svg`` by the suffix of ``path``; anything else is refused."""
+    suffix = path.suffix.lower().lstrip(".")
+    found = {"png": "png", "html": "html", "htm": "html", "svg": "svg"}.get(suffix)
+    if found is None:
         raise ConfigError(f"--out {path}: write a .png, .html or .svg file")
+    return found
+
+
+def write(data: dict[str, Any], path: Path) -> None:
+    """Write ``path`` as PNG, HTML or SVG, by its suffix."""
+    what = kind(path)
+    if what == "png":
+        png(data, path)
+    else:
+        path.write_text(html(data) if what == "html" else svg(data), encoding="utf-8")
