@@ -179,6 +179,24 @@ def test_task_page_shows_three_instances_and_tails_live(
 
 
 
+
+def test_job_page_shows_the_task_with_its_subtasks_and_their_nodes(
+        browser: webdriver.Chrome, run: Run, client: BatchClient, tmp_path: Path) -> None:
+    wait_task(client, run.job_id, run.task_id, ("running", "completed"), timeout=120)
+    browser.get(f"{run.url}/jobs/{run.job_id}")
+
+    def subtask_nodes() -> list[str] | None:
+        links = [a.get_attribute("title") or "" for a in
+                 browser.find_elements(By.CSS_SELECTOR, "tr.subtask a")]
+        return links if len(links) == 2 else None
+
+    nodes = wait_for("2 subtask rows with their nodes", subtask_nodes, 30)
+    primary = client.get_task(run.job_id, run.task_id).node_info.node_id
+    assert len({*nodes, primary}) == 3, (nodes, primary)
+    assert texts(browser, "tr.task td:first-child") == [run.task_id]
+    assert browser.save_screenshot(str(tmp_path / "job.png"))
+
+
 def test_node_page_lists_the_task_files_and_tails_the_one_picked(
         browser: webdriver.Chrome, run: Run, client: BatchClient, shared_pool: str) -> None:
     run.release("node page")  # the application's last line, if the tail test did not

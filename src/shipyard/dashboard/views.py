@@ -20,6 +20,8 @@ Json = dict[str, Any]
 #: The overview polls every job's task counts: an account with thousands of jobs would
 #: cost thousands of requests per refresh, so it shows this many (the service's order).
 JOBS_SHOWN = 100
+#: Likewise, the job page lists the subtasks of this many multi-instance tasks.
+SUBTASKS_SHOWN = 20
 
 
 def when(moment: datetime | None) -> str | None:
@@ -82,11 +84,27 @@ def node_page(client: BatchClient, pool_id: str, node_id: str) -> Json:
 
 
 def job_page(client: BatchClient, job_id: str) -> Json:
-    """A job, its figures and every task (state, exit code, retries, durations)."""
+    """A job, its figures and every task (state, exit code, retries, durations).
+
+    Multi-instance tasks that started carry their subtasks and nodes, for the first
+    ``SUBTASKS_SHOWN`` of them (one more request each per refresh).
+    """
     job = client.get_job(job_id)
     tasks = list(client.list_tasks(job_id))
-    return {**job_summary(client, job), "stats": figures.job_stats(tasks),
-            "tasks": [task_row(t) for t in tasks]}
+    rows = [task_row(t) for t in tasks]
+    started = [(row, t) for row, t in zip(rows, tasks, strict=True)
+               if t.multi_instance_settings is not None and t.execution_info is not None]
+    for row, task in started[:SUBTASKS_SHOWN]:
+        row["subtasks"] = [subtask_row(s) for s in client.list_subtasks(job_id, task.id)]
+    return {**job_summary(client, job), "stats": figures.job_stats(tasks), "tasks": rows}
+
+
+def subtask_row(sub: models.BatchSubtask) -> Json:
+    info = sub.node_info
+    return {"instance": sub.id, "node": info.node_id if info else None,
+            "pool": info.pool_id if info else None, "state": figures.state_name(sub.state),
+            "exit_code": sub.exit_code, "start": when(sub.start_time),
+            "end": when(sub.end_time)}
 
 
 def task_row(task: models.BatchTask) -> Json:
@@ -103,6 +121,7 @@ def task_row(task: models.BatchTask) -> Json:
             "run_seconds": figures.task_run_seconds(task),
             "instances": multi.number_of_instances if multi else 1,
             "node": task.node_info.node_id if task.node_info else None,
+            "pool": task.node_info.pool_id if task.node_info else None,
             "failure": info.failure_info.message if info and info.failure_info else None}
 
 
@@ -110,14 +129,8 @@ def task_page(client: BatchClient, job_id: str, task_id: str) -> Json:
     """A task with one entry per instance (the primary, then its subtasks) and their nodes."""
     task, subtasks = observe.instance_places(client, job_id, task_id)
     row = task_row(task)
-    pool = task.node_info.pool_id if task.node_info else None
-    instances = [{"instance": 0, "node": row["node"], "pool": pool, "state": row["state"],
+    instances = [{"instance": 0, "node": row["node"], "pool": row["pool"], "state": row["state"],
                   "exit_code": row["exit_code"], "start": row["start"], "end": row["end"]}]
-    for sub in subtasks:
-        info = sub.node_info
-        instances.append({"instance": sub.id, "node": info.node_id if info else None,
-                          "pool": info.pool_id if info else None,
-                          "state": figures.state_name(sub.state), "exit_code": sub.exit_code,
-                          "start": when(sub.start_time), "end": when(sub.end_time)})
+    instances += [subtask_row(sub) for sub in subtasks]
     return {**row, "job": job_id, "command": task.command_line,
             "multi": task.multi_instance_settings is not None, "instance_list": instances}

@@ -15,7 +15,7 @@ function h(tag, attrs, ...children) {
     if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
     else el.setAttribute(key, value === true ? "" : value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -205,11 +205,15 @@ function jobPage(job) {
     h("div", { class: "cards" }, durations("run", j.stats.run_seconds),
       durations("wait for a node", j.stats.wait_seconds)),
     table(["task", "state", "exit", "retries", "instances", "node", "wait", "run", "failure"],
-      j.tasks.map((t) => h("tr", { class: "task" },
+      j.tasks.map((t) => [h("tr", { class: "task" },
         h("td", {}, link(`/jobs/${enc(job)}/tasks/${enc(t.id)}`, t.id)),
         h("td", {}, state(t.state), " ", t.result ? state(t.result) : null), num(t.exit_code),
-        num(t.retries), num(t.instances), h("td", { title: t.node }, short(t.node) || "-"), num(secs(t.wait_seconds)),
-        num(secs(t.run_seconds)), h("td", {}, t.failure || "")))),
+        num(t.retries), num(t.instances), h("td", {}, t.node && t.pool ? nodeLink(t.pool, t.node) : "-"), num(secs(t.wait_seconds)),
+        num(secs(t.run_seconds)), h("td", {}, t.failure || "")),
+      ...(t.subtasks || []).map((s) => h("tr", { class: "subtask muted" },
+        h("td", {}, `  └ subtask ${s.instance}`), h("td", {}, state(s.state)), num(s.exit_code),
+        h("td", {}), h("td", {}), h("td", {}, s.node && s.pool ? nodeLink(s.pool, s.node) : "-"),
+        h("td", {}), h("td", {}), h("td", {})))])),
   ]);
 }
 
