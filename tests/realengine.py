@@ -8,6 +8,7 @@ tests/engine_fixtures.py.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -127,10 +128,23 @@ def delete_pool(client: BatchClient, pool_id: str, timeout: float = 120.0) -> No
 
 
 def leftovers(data_dir: Path) -> list[str]:
-    """Everything an engine with this data dir could have left on the host."""
-    found = [f"netns {n}" for n in _lines(["ip", "netns", "list"]) if n.startswith("shy")]
-    found += [f"link {line}" for line in _lines(["ip", "-o", "link"]) if ": shy" in line]
-    found += [f"iptables {r}" for r in _lines(["iptables", "-S"]) if "shybr" in r]
+    """Everything an engine with this data dir could have left on the host.
+
+    Kernel objects are named by slot only, so the check is machine-wide, less the slots
+    that another engine still running on this machine holds (developers and CI may run
+    several at once); an object of a dead engine counts as left behind.
+    """
+    others = _slots_of_other_engines(data_dir)
+
+    def ours(text: str) -> bool:
+        slot = re.search(r"shy(?:v|br)?(\d+)", text)
+        return slot is not None and int(slot[1]) not in others
+
+    found = [f"netns {n}" for n in _lines(["ip", "netns", "list"])
+             if n.startswith("shy") and ours(n)]
+    found += [f"link {line}" for line in _lines(["ip", "-o", "link"])
+              if ": shy" in line and ours(line.split(": ", 2)[1])]
+    found += [f"iptables {r}" for r in _lines(["iptables", "-S"]) if "shybr" in r and ours(r)]
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
@@ -145,6 +159,25 @@ def leftovers(data_dir: Path) -> list[str]:
     if nodes_dir.exists():
         found += [f"node dir {p}" for p in nodes_dir.iterdir()]
     return found
+
+
+def _slots_of_other_engines(data_dir: Path) -> set[int]:
+    """Pool slots held by the other engines running now (their node homes and bridge marks)."""
+    slots: set[int] = set()
+    for pid in os.listdir("/proc"):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if "shipyard.engine" not in argv or "--data-dir" not in argv[:-1]:
+            continue
+        other = Path(argv[argv.index("--data-dir") + 1])
+        if other.resolve() == data_dir.resolve():
+            continue
+        names = [p.name for p in (other / "n").glob("*-*")] + [
+            p.name.removeprefix("bridge-") + "-" for p in other.glob("bridge-*")]
+        slots |= {int(n.split("-")[0]) for n in names if n.split("-")[0].isdigit()}
+    return slots
 
 
 def assert_nothing_left(data_dir: Path) -> None:
