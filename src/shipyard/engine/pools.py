@@ -14,8 +14,9 @@ from typing import Any
 
 from azure.batch import models
 
-from shipyard.engine import docs, nodes, requests, wire
+from shipyard.engine import docs, nodes, poolchecks, requests, wire
 from shipyard.engine.allocator import NODE, POOL, Allocator
+from shipyard.engine.autoscale import settings as autoscale_settings
 from shipyard.engine.settings import NODE_MEMORY_MB, EngineSettings
 from shipyard.engine.store import Json, Record, RecordExists, Store
 from shipyard.errors import BatchError, ConfigError
@@ -54,18 +55,17 @@ class PoolService:
             raise requests.missing("vmSize")
         _check_targets(body)
         _normalise_resize_timeout(body)
-        if body.get("enableAutoScale"):
-            raise requests.bad_value("enableAutoScale", True,
-                                     "autoscale is not supported by the local engine")
+        autoscale = autoscale_settings.check_create(body)
         options = requests.parse(models.BatchPoolCreateOptions, body)
-        self._check_capacity(
+        poolchecks.check_create(body, self.settings.account)
+        self.check_capacity(
             (options.target_dedicated_nodes or 0) + (options.target_low_priority_nodes or 0))
         with self.store.transaction():
             slot, subnet = self._free_slot()
             doc = docs.new_pool_doc(options, self.settings.url)
             try:
-                self.store.insert(POOL, "", doc["id"],
-                                  Record(doc, {"slot": slot, "subnet": str(subnet)}))
+                self.store.insert(POOL, "", doc["id"], Record(
+                    doc, {"slot": slot, "subnet": str(subnet), **autoscale}))
             except RecordExists as exc:
                 raise BatchError(409, "PoolExists",
                                  "The specified pool already exists.") from exc
@@ -99,7 +99,7 @@ class PoolService:
         record = self.get(pool_id)
         members = len(self.store.list(NODE, pool_id))
         wanted = (body.get("targetDedicatedNodes") or 0) + (body.get("targetLowPriorityNodes") or 0)
-        self._check_capacity(max(0, wanted - members))
+        self.check_capacity(max(0, wanted - members))
 
         def apply(record: Record) -> None:
             requests.check_etag(record.doc, if_match)
@@ -111,6 +111,7 @@ class PoolService:
             record.doc["targetDedicatedNodes"] = body.get("targetDedicatedNodes") or 0
             record.doc["targetLowPriorityNodes"] = body.get("targetLowPriorityNodes") or 0
             record.doc.pop("resizeErrors", None)
+            record.private.pop("resize_stopped", None)
             docs.set_allocation_state(record.doc, "resizing")
             docs.touch(record.doc)
 
@@ -155,7 +156,8 @@ class PoolService:
                          "No free address range is left for another pool on this engine.",
                          [("Reason", "; ".join(reasons[-3:]) or "all slots in use")])
 
-    def _check_capacity(self, new_nodes: int) -> None:
+    def check_capacity(self, new_nodes: int) -> None:
+        """Refuse ``new_nodes`` more nodes when this machine's memory cannot hold them."""
         if new_nodes <= 0:
             return
         available = _available_memory_mb()

@@ -59,9 +59,12 @@ class Histories:
             pool = self._data.get(pool_id.lower(), {})
             return {name: Metric(name, tuple(samples), now) for name, samples in pool.items()}
 
-    def forget(self, pool_id: str) -> None:
+    def keep(self, pool_ids: set[str]) -> None:
+        """Forget the histories of pools that are gone."""
+        wanted = {pool_id.lower() for pool_id in pool_ids}
         with self._lock:
-            self._data.pop(pool_id.lower(), None)
+            for gone in set(self._data) - wanted:
+                del self._data[gone]
 
 
 @dataclass(frozen=True)
