@@ -53,7 +53,7 @@ def test_enable_refuses_bad_settings(client: BatchClient, empty_pool: str) -> No
     broken = error_of(lambda: enable(client, empty_pool, "$TargetDedicatedNodes = (1 +"))
     assert broken.status_code == 400
     assert broken.error.code == "AutoScalingFormulaSyntaxError"
-    assert details(broken)["Message"].startswith("Line 1, Col 28: ")
+    assert details(broken)["Message"].startswith("Line 1, Col 29: ")
     assert client.get_pool(empty_pool).enable_auto_scale is False, "refusals change nothing"
 
 
@@ -78,11 +78,11 @@ def test_evaluate_reports_formula_errors(client: BatchClient, empty_pool: str) -
                      "$x = $PendingTasks.GetSample(TimeInterval_Minute * 10, 95);")
     assert short.results is None and short.error.code == "InsufficientSampleData"
     assert short.error.message == "Autoscale evaluation failed due to insufficient sample data"
-    (value,) = short.error.values
+    (value,) = short.error.error_values
     assert value.name == "Message" and value.value.startswith("Line 1, Col 20: ")
     assert "$PendingTasks wanted 95%" in value.value
     wrong = evaluate(client, empty_pool, "$TargetDedicatedNodes = nosuch(1);")
-    assert wrong.error.values[0].value == "Line 1, Col 25: Unknown function: nosuch"
+    assert wrong.error.error_values[0].value == "Line 1, Col 25: Unknown function: nosuch"
     syntax = error_of(lambda: evaluate(client, empty_pool, "$TargetDedicatedNodes = ;"))
     assert syntax.status_code == 400 and syntax.error.code == "AutoScalingFormulaSyntaxError"
 

@@ -87,10 +87,13 @@ class _Run:
         #: Spelling of each variable as first written, keyed by its lookup key.
         self.spelling: dict[str, str] = {}
 
-    def run(self, statements: list[parser.Assign]) -> Outcome:
+    def run(self, statements: list[parser.Statement]) -> Outcome:
         try:
             for statement in statements:
-                self.assign(statement)
+                if isinstance(statement, parser.Assign):
+                    self.assign(statement)
+                else:
+                    self.value(statement.value)
         except _Stop:
             pass
         return self.outcome(statements[-1] if statements else None)
@@ -105,7 +108,7 @@ class _Run:
         self.assigned[key] = value
         self.spelling.setdefault(key, _WRITABLE.get(key, statement.name))
 
-    def outcome(self, last: parser.Assign | None) -> Outcome:
+    def outcome(self, last: parser.Statement | None) -> Outcome:
         line, col = (last.line, last.col) if last else (1, 1)
         dedicated = self._target(DEDICATED, "$targetdedicated", line, col)
         low = self._target(LOW_PRIORITY, "$targetlowpriority", line, col)

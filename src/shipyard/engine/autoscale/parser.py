@@ -1,7 +1,7 @@
 """Autoscale formulas -> statements of expression trees (recursive descent).
 
     formula    := statement? (';' statement?)*          at most 100 statements
-    statement  := NAME '=' expr
+    statement  := NAME '=' expr | expr                 an expression statement: stop()
     expr       := or ('?' expr ':' expr)?
     or         := and ('||' and)*
     and        := equality ('&&' equality)*
@@ -100,11 +100,21 @@ class Assign(Node):
     value: Node
 
 
+@dataclass(frozen=True)
+class Effect(Node):
+    """An expression evaluated for its effect alone (``stop();``)."""
+
+    value: Node
+
+
+Statement = Assign | Effect
+
+
 _LEVELS: tuple[tuple[str, ...], ...] = (
     ("||",), ("&&",), ("==", "!="), ("<", "<=", ">", ">="), ("+", "-"), ("*", "/"))
 
 
-def parse(text: str) -> list[Assign]:
+def parse(text: str) -> list[Statement]:
     """The statements of ``text``; ``FormulaError`` (SYNTAX) when it does not parse."""
     if len(text) > MAX_FORMULA_CHARS:
         raise FormulaError(ErrorKind.SYNTAX, 1, 1,
@@ -142,8 +152,8 @@ class _Parser:
         raise FormulaError(ErrorKind.SYNTAX, token.line, token.col, f"{reason}, found {found}")
 
     # -- grammar ---------------------------------------------------------------------------
-    def formula(self) -> list[Assign]:
-        statements: list[Assign] = []
+    def formula(self) -> list[Statement]:
+        statements: list[Statement] = []
         while self.peek().kind is not Kind.END:
             if self.at(";"):
                 self.take()
@@ -157,13 +167,14 @@ class _Parser:
                 self.expect(";")
         return statements
 
-    def statement(self) -> Assign:
+    def statement(self) -> Statement:
         token = self.peek()
-        if token.kind is not Kind.NAME:
-            self.fail("Expected a variable to assign to")
-        self.take()
-        self.expect("=")
-        return Assign(token.line, token.col, token.text, self.expr())
+        following = self.tokens[self.pos + 1]
+        if token.kind is Kind.NAME and following.kind is Kind.OP and following.text == "=":
+            self.pos += 2
+            return Assign(token.line, token.col, token.text, self.expr())
+        value = self.expr()
+        return Effect(value.line, value.col, value)
 
     def expr(self) -> Node:
         condition = self.binary(0)
