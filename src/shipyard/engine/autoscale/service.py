@@ -141,9 +141,9 @@ class AutoscaleService:
                                       metrics.sample(self.store, pool, cpu))
             self.histories.keep({p.doc["id"] for p in pools})
         for _, pool in self.store.due(POOL, "autoscale_next", now):
-            self.run_pool(pool.doc["id"])
+            self.run_pool(pool.doc["id"], now)
 
-    def run_pool(self, pool_id: str) -> None:
+    def run_pool(self, pool_id: str, now: float | None = None) -> None:
         """Evaluate the pool's own formula now, apply it, and schedule the next run."""
         with self._lock:
             try:
@@ -155,7 +155,8 @@ class AutoscaleService:
             self._sample(pool)
             run, outcome = self._run(pool, pool.doc["autoScaleFormula"])
             interval = wire.parse_duration(pool.doc["autoScaleEvaluationInterval"])
-            resized = self._apply(pool_id, run, outcome, time.time() + interval.total_seconds())
+            next_at = (time.time() if now is None else now) + interval.total_seconds()
+            resized = self._apply(pool_id, run, outcome, next_at)
         if resized:
             self.allocator.kick(pool_id)
 
