@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -198,3 +200,32 @@ def test_logic_short_circuits() -> None:
 def test_errors_name_the_spot(formula: str, kind: ErrorKind, message: str) -> None:
     error = failure(formula)
     assert (error.kind, str(error)) == (kind, message)
+
+
+@pytest.mark.parametrize("formula", [
+    "$a = TimeInterval_Day * 1e300", "$a = round(1e308 * 10)", "$a = val([1], 0)",
+    "$a = time() + TimeInterval_Week * 1e6", "$a = ceil(-1e308 * 10)"])
+def test_out_of_range_values_are_formula_errors(formula: str) -> None:
+    error = failure(formula)
+    assert error.kind in (ErrorKind.EVALUATION, ErrorKind.SYNTAX)
+
+
+def test_random_formulas_fail_only_with_formula_errors() -> None:
+    """Whatever the text, the evaluator answers or raises FormulaError: never a crash."""
+    pieces = ["$a", "=", "b", ";", "(", ")", "1", "0", "-", "+", "*", "/", "?", ":", "&&",
+              "||", "!", "<", "==", ",", ".", "avg", "val", "time", "\"2026-01-01\"",
+              "$PendingTasks", "GetSample", "GetSamplePercent", "hour", "TimeInterval_Hour",
+              "$TargetDedicatedNodes", "requeue", "1e308", "stop", "percentile", "[", "#"]
+    state = snapshot([history([1.0, 2.0, 3.0])])
+    generator = random.Random(20261201)
+    for _ in range(3000):
+        text = " ".join(generator.choice(pieces) for _ in range(generator.randint(1, 14)))
+        with contextlib.suppress(FormulaError):
+            evaluate(text, state)
+
+
+@pytest.mark.parametrize("formula", ["$a = " + "(" * 3000 + "1" + ")" * 3000,
+                                     "$a = " + "-" * 6000 + "1",
+                                     "$a = 1" + "+1" * 4000])
+def test_deep_formulas_are_refused_not_crashed(formula: str) -> None:
+    assert "nests too deeply" in str(failure(formula))

@@ -77,7 +77,12 @@ class _Stop(Exception):
 
 def evaluate(formula: str, snapshot: Snapshot) -> Outcome:
     """Parse and run ``formula``; ``FormulaError`` says what failed and where."""
-    return _Run(snapshot).run(parser.parse(formula))
+    statements = parser.parse(formula)
+    try:
+        return _Run(snapshot).run(statements)
+    except RecursionError:
+        # A long chain such as 1+1+...+1 is a deep tree; refuse it rather than crash.
+        raise FormulaError(ErrorKind.EVALUATION, 1, 1, "The formula nests too deeply") from None
 
 
 class _Run:
@@ -152,6 +157,10 @@ class _Run:
             raise FormulaError(ErrorKind.EVALUATION, node.line, node.col, str(exc)) from exc
         except SampleShortage as exc:
             raise FormulaError(ErrorKind.SAMPLES, node.line, node.col, str(exc)) from exc
+        except (OverflowError, ValueError) as exc:
+            # Doubles past what a timeinterval, a timestamp or an index can hold.
+            raise FormulaError(ErrorKind.EVALUATION, node.line, node.col,
+                               f"Value out of range: {exc}") from exc
 
     def _dispatch(self, node: parser.Node) -> Value | Metric:
         if isinstance(node, parser.Number | parser.String):

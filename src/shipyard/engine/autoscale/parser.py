@@ -120,7 +120,10 @@ def parse(text: str) -> list[Statement]:
         raise FormulaError(ErrorKind.SYNTAX, 1, 1,
                            f"The formula is {len(text)} characters long; the limit is "
                            f"{MAX_FORMULA_CHARS}")
-    return _Parser(tokenize(text)).formula()
+    try:
+        return _Parser(tokenize(text)).formula()
+    except RecursionError:
+        raise FormulaError(ErrorKind.SYNTAX, 1, 1, "The formula nests too deeply") from None
 
 
 class _Parser:
