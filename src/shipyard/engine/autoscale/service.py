@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from azure.batch import models
+
 from shipyard.engine import docs, requests, wire
 from shipyard.engine.allocator import POOL, Allocator
 from shipyard.engine.autoscale import metrics
@@ -69,6 +71,7 @@ class AutoscaleService:
 
     # -- REST ------------------------------------------------------------------------------
     def enable(self, pool_id: str, body: dict[str, Any], if_match: str | None) -> Json:
+        requests.parse(models.BatchPoolEnableAutoScaleOptions, body)
         formula, interval = body.get("autoScaleFormula"), body.get("autoScaleEvaluationInterval")
         current = self._pool(pool_id)
         if not current.doc.get("enableAutoScale") or formula is not None:
@@ -90,6 +93,7 @@ class AutoscaleService:
         return self._pool(pool_id).doc
 
     def evaluate(self, pool_id: str, body: dict[str, Any]) -> Json:
+        requests.parse(models.BatchPoolEvaluateAutoScaleOptions, body)
         formula = check_formula(body.get("autoScaleFormula"))
         pool = self._pool(pool_id)
         _refuse_deleting(pool)
