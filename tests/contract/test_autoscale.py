@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from azure.batch import BatchClient, models
 
-from tests.contract.conftest import delete_pool, pool_exists, pool_options, wait_for, wait_nodes
 from tests.contract.jobhelpers import add_task, details, error_of, job, uid, wait_task
+from tests.realengine import delete_pool, pool_exists, pool_options, wait_for, wait_nodes
 
 ZERO = "$TargetDedicatedNodes=0"
 

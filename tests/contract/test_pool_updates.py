@@ -12,8 +12,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError
 
 from shipyard.engine.poolchecks import subscription_of
-from tests.contract.conftest import delete_pool, pool_exists, pool_options, wait_for
 from tests.contract.jobhelpers import details, error_of, uid
+from tests.realengine import delete_pool, pool_exists, pool_options, wait_for
 
 START = {"commandLine": "/bin/true", "waitForSuccess": True}
 SUBNET = ("/subscriptions/{}/resourceGroups/test/providers/Microsoft.Network/"
