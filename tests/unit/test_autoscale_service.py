@@ -151,3 +151,16 @@ def test_disabled_pools_are_not_evaluated(store: Store) -> None:
     clock.disable("p")
     clock.tick(T0)
     assert "autoScaleRun" not in pool(store) and pool(store)["enableAutoScale"] is False
+
+
+def test_a_pool_off_its_unchanged_targets_is_reconciled_again(store: Store) -> None:
+    """Nodes busy at a shrink stay; the next run hands the pool back to the allocator."""
+    add_pool(store, formula="$TargetDedicatedNodes = 0")
+    store.mutate(POOL, "", "p", lambda r: r.doc.update(currentDedicatedNodes=2))
+    kicks = Kicks()
+    clock = service(store, kicks)
+    clock.tick(T0)
+    assert pool(store)["targetDedicatedNodes"] == 0 and kicks.pools == ["p"]
+    store.mutate(POOL, "", "p", lambda r: r.doc.update(currentDedicatedNodes=0))
+    clock.tick(T0 + 300)
+    assert kicks.pools == ["p"], "on target: nothing to reconcile"

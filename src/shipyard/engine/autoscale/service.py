@@ -190,7 +190,9 @@ class AutoscaleService:
             record.doc["autoScaleRun"] = run
             record.private["autoscale_next"] = next_at
             if outcome is not None and record.doc.get("enableAutoScale"):
-                resize.append(self._retarget(record, outcome))
+                # Kick also when the pool is off its unchanged targets: nodes that were
+                # busy at the last shrink may be idle now.
+                resize.append(self._retarget(record, outcome) or _off_target(record))
 
         try:
             self.store.mutate(POOL, "", pool_id, apply)
@@ -226,6 +228,13 @@ class AutoscaleService:
         if record is None:
             raise pool_not_found()
         return record
+
+
+def _off_target(record: Record) -> bool:
+    doc = record.doc
+    return not record.private.get("resize_stopped") and (
+        doc["currentDedicatedNodes"] != doc["targetDedicatedNodes"]
+        or doc["currentLowPriorityNodes"] != doc["targetLowPriorityNodes"])
 
 
 def _refuse_deleting(record: Record) -> None:
