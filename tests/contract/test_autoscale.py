@@ -136,3 +136,16 @@ def test_pending_tasks_grow_an_empty_pool(client: BatchClient, empty_pool: str) 
         assert ran_on <= {n.id for n in nodes} and ran_on
         wait_for("2 steady nodes", lambda: client.get_pool(
             empty_pool).current_dedicated_nodes == 2)
+
+
+def test_enable_on_an_enabled_pool_changes_what_is_given(client: BatchClient,
+                                                        empty_pool: str) -> None:
+    enable(client, empty_pool, ZERO, timedelta(minutes=6))
+    client.enable_pool_auto_scale(empty_pool, models.BatchPoolEnableAutoScaleOptions(
+        auto_scale_evaluation_interval=timedelta(minutes=8)))
+    pool = client.get_pool(empty_pool)
+    assert pool.auto_scale_formula == ZERO, "the formula left out stays"
+    assert pool.auto_scale_evaluation_interval == timedelta(minutes=8)
+    neither = error_of(lambda: client.enable_pool_auto_scale(
+        empty_pool, models.BatchPoolEnableAutoScaleOptions()))
+    assert neither.status_code == 400 and neither.error.code == "MissingRequiredProperty"

@@ -74,7 +74,8 @@ class AutoscaleService:
         requests.parse(models.BatchPoolEnableAutoScaleOptions, body)
         formula, interval = body.get("autoScaleFormula"), body.get("autoScaleEvaluationInterval")
         current = self._pool(pool_id)
-        if not current.doc.get("enableAutoScale") or formula is not None:
+        # An enabled pool may change either setting; a disabled one needs a formula.
+        if not current.doc.get("enableAutoScale") or formula is not None or interval is None:
             formula = check_formula(formula)
         interval = check_interval(interval) if interval is not None else None
 
