@@ -11,9 +11,12 @@ variables and the documented built-in functions.
     functions.py   the built-in functions (avg, max, percentile, time, ...)
     samples.py     bounded metric histories and the sample methods (GetSample, Count, ...)
     evaluator.py   runs a parsed formula against a snapshot of samples and pool values
+    settings.py    formula and interval checks of request bodies (pool create calls it)
+    metrics.py     one sample of a pool, read from the engine's task and node records
     service.py     enable/evaluate/disable for the REST API, the clock that samples and
                    evaluates on each pool's interval, and the resize that follows
 
-Only ``service`` touches the store and the allocator; everything else is pure and is
-called by ``service`` (and the unit tests) alone.
+``service`` changes pools and kicks the allocator, ``metrics`` reads the store; the
+language modules (lexer to evaluator) are pure. Callers from outside the room: the
+routes (``service``), pool create (``settings``) and the engine's wiring.
 """
