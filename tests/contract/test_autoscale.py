@@ -136,6 +136,11 @@ def test_pending_tasks_grow_an_empty_pool(client: BatchClient, empty_pool: str) 
         assert ran_on <= {n.id for n in nodes} and ran_on
         wait_for("2 steady nodes", lambda: client.get_pool(
             empty_pool).current_dedicated_nodes == 2)
+        # Enabling again evaluates at once: nothing pending, the pool shrinks for real.
+        enable(client, empty_pool, formula)
+        assert client.get_pool(empty_pool).target_dedicated_nodes == 0
+        wait_for("the pool to shrink to 0 nodes",
+                 lambda: not list(client.list_nodes(empty_pool)), 120)
 
 
 def test_enable_on_an_enabled_pool_changes_what_is_given(client: BatchClient,
