@@ -3,6 +3,7 @@ formula on ``$PendingTasks`` growing an empty pool to real nodes when tasks queu
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -19,14 +20,23 @@ ZERO = "$TargetDedicatedNodes=0"
 def empty_pool(client: BatchClient) -> Iterator[str]:
     pool_id = uid("as")
     client.create_pool(pool_options(pool_id, 0, command=None))
+    # Autoscale cannot be enabled while a resize (here: the create's) is in progress.
+    wait_for("a steady pool", lambda: client.get_pool(pool_id).allocation_state == "steady")
     yield pool_id
     delete_pool(client, pool_id)
 
 
-def enable(client: BatchClient, pool_id: str, formula: str,
-           interval: timedelta | None = None) -> None:
+def enable(client: BatchClient, pool_id: str, formula: str | None,
+           interval: timedelta | None = None) -> float:
+    """Enable autoscale; the monotonic time of the call (one per 30 s is allowed)."""
     client.enable_pool_auto_scale(pool_id, models.BatchPoolEnableAutoScaleOptions(
         auto_scale_formula=formula, auto_scale_evaluation_interval=interval))
+    return time.monotonic()
+
+
+def wait_enable_spacing(since: float) -> None:
+    """The service takes one enable per pool every 30 seconds."""
+    wait_for("30 s since the last enable", lambda: time.monotonic() - since >= 30.5, 40)
 
 
 def evaluate(client: BatchClient, pool_id: str, formula: str) -> models.AutoScaleRun:
@@ -90,10 +100,14 @@ def test_evaluate_reports_formula_errors(client: BatchClient, empty_pool: str) -
 def test_disable_pool_auto_scale(client: BatchClient, empty_pool: str) -> None:
     enable(client, empty_pool, ZERO)
     enabled = client.get_pool(empty_pool)
+    sized = error_of(lambda: client.begin_resize_pool(
+        empty_pool, models.BatchPoolResizeOptions(target_dedicated_nodes=1)))
+    assert sized.status_code == 409, "an autoscale pool is sized by its formula"
     client.disable_pool_auto_scale(empty_pool)
     pool = client.get_pool(empty_pool)
     assert pool.enable_auto_scale is False and pool.etag != enabled.etag
     assert pool.auto_scale_formula is None and pool.auto_scale_evaluation_interval is None
+    assert pool.target_dedicated_nodes == 0 and pool.allocation_state == "steady"
 
 
 def test_create_pool_with_auto_scale(client: BatchClient) -> None:
@@ -126,7 +140,7 @@ def test_pending_tasks_grow_an_empty_pool(client: BatchClient, empty_pool: str) 
         for index in range(3):
             add_task(client, job_id, f"t{index}", "/bin/sh -c 'sleep 2; hostname'")
         assert client.get_pool(empty_pool).current_dedicated_nodes == 0
-        enable(client, empty_pool, formula)
+        enabled = enable(client, empty_pool, formula)
         pool = client.get_pool(empty_pool)
         assert pool.target_dedicated_nodes == 2, pool.auto_scale_run
         assert pool.auto_scale_run.results.startswith("$TargetDedicatedNodes=2;")
@@ -137,6 +151,7 @@ def test_pending_tasks_grow_an_empty_pool(client: BatchClient, empty_pool: str) 
         wait_for("2 steady nodes", lambda: client.get_pool(
             empty_pool).current_dedicated_nodes == 2)
         # Enabling again evaluates at once: nothing pending, the pool shrinks for real.
+        wait_enable_spacing(enabled)
         enable(client, empty_pool, formula)
         assert client.get_pool(empty_pool).target_dedicated_nodes == 0
         wait_for("the pool to shrink to 0 nodes",
@@ -145,9 +160,13 @@ def test_pending_tasks_grow_an_empty_pool(client: BatchClient, empty_pool: str) 
 
 def test_enable_on_an_enabled_pool_changes_what_is_given(client: BatchClient,
                                                         empty_pool: str) -> None:
-    enable(client, empty_pool, ZERO, timedelta(minutes=6))
-    client.enable_pool_auto_scale(empty_pool, models.BatchPoolEnableAutoScaleOptions(
-        auto_scale_evaluation_interval=timedelta(minutes=8)))
+    first = enable(client, empty_pool, ZERO, timedelta(minutes=6))
+    soon = error_of(lambda: client.enable_pool_auto_scale(
+        empty_pool, models.BatchPoolEnableAutoScaleOptions(auto_scale_formula=ZERO),
+        retry_total=0))
+    assert soon.status_code == 503 and soon.error.code == "TooManyEnableAutoScaleRequests"
+    wait_enable_spacing(first)
+    enable(client, empty_pool, None, timedelta(minutes=8))
     pool = client.get_pool(empty_pool)
     assert pool.auto_scale_formula == ZERO, "the formula left out stays"
     assert pool.auto_scale_evaluation_interval == timedelta(minutes=8)

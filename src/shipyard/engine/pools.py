@@ -40,6 +40,11 @@ def pool_being_deleted() -> BatchError:
                       "The specified pool has been marked for deletion and is being reclaimed.")
 
 
+def pool_being_resized() -> BatchError:
+    return BatchError(409, "PoolBeingResized",
+                      "The specified pool is being resized; wait for it to be steady.")
+
+
 class PoolService:
     """The pool and node half of the engine's API."""
 
@@ -106,8 +111,14 @@ class PoolService:
             if record.doc["state"] == "deleting":
                 raise pool_being_deleted()
             if record.doc["allocationState"] != "steady":
-                raise BatchError(409, "PoolBeingResized",
-                                 "The specified pool is being resized; wait for it to be steady.")
+                raise pool_being_resized()
+            if record.doc.get("enableAutoScale"):
+                # The service's documented 409: an autoscale pool is sized by its formula.
+                raise BatchError(409, "OperationInvalidForCurrentState",
+                                 "The specified operation is not valid for the current state "
+                                 "of the resource.",
+                                 [("Reason", "the pool has autoscale enabled: disable it "
+                                             "before resizing the pool")])
             record.doc["targetDedicatedNodes"] = body.get("targetDedicatedNodes") or 0
             record.doc["targetLowPriorityNodes"] = body.get("targetLowPriorityNodes") or 0
             record.doc.pop("resizeErrors", None)

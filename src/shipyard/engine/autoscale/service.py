@@ -32,13 +32,20 @@ from shipyard.engine.autoscale.evaluator import Outcome, Snapshot, evaluate
 from shipyard.engine.autoscale.lexer import ErrorKind, FormulaError
 from shipyard.engine.autoscale.samples import SAMPLE_PERIOD, Histories
 from shipyard.engine.autoscale.settings import check_formula, check_interval
-from shipyard.engine.pools import MAX_NODES_PER_POOL, pool_being_deleted, pool_not_found
+from shipyard.engine.pools import (
+    MAX_NODES_PER_POOL,
+    pool_being_deleted,
+    pool_being_resized,
+    pool_not_found,
+)
 from shipyard.engine.store import Json, Record, RecordMissing, Store
 from shipyard.errors import BatchError
 
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0
+#: The service takes one enable per pool every 30 seconds (documented on the operation).
+ENABLE_SPACING_SECONDS = 30.0
 #: Checks a resize to ``n`` more nodes fits the machine; raises ``BatchError`` if not.
 CapacityCheck = Callable[[int], None]
 
@@ -82,6 +89,9 @@ class AutoscaleService:
         def apply(record: Record) -> None:
             requests.check_etag(record.doc, if_match)
             _refuse_deleting(record)
+            if record.doc["allocationState"] != "steady":
+                raise pool_being_resized()  # documented: not while a resize runs
+            _limit_enables(record)
             record.doc["enableAutoScale"] = True
             record.doc["autoScaleFormula"] = formula or record.doc["autoScaleFormula"]
             record.doc["autoScaleEvaluationInterval"] = (
@@ -229,6 +239,18 @@ class AutoscaleService:
         if record is None:
             raise pool_not_found()
         return record
+
+
+def _limit_enables(record: Record) -> None:
+    now = time.time()
+    last = record.private.get("autoscale_enabled_at", 0.0)
+    if now - last < ENABLE_SPACING_SECONDS:
+        raise BatchError(503, "TooManyEnableAutoScaleRequests",
+                         "Too many Enable Pool AutoScale requests are issued on the pool.",
+                         [("Reason", f"enable autoscale on a pool at most once every "
+                                     f"{ENABLE_SPACING_SECONDS:.0f} seconds; the last was "
+                                     f"{now - last:.0f} seconds ago")])
+    record.private["autoscale_enabled_at"] = now
 
 
 def _off_target(record: Record) -> bool:
