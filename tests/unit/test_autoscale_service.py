@@ -15,6 +15,7 @@ from azure.batch import models
 
 from shipyard.engine import docs
 from shipyard.engine.allocator import POOL, Allocator
+from shipyard.engine.autoscale.metrics import CpuMeter
 from shipyard.engine.autoscale.service import AutoscaleService
 from shipyard.engine.scheduler import JOB, TASK
 from shipyard.engine.store import Record, Store
@@ -164,3 +165,14 @@ def test_a_pool_off_its_unchanged_targets_is_reconciled_again(store: Store) -> N
     store.mutate(POOL, "", "p", lambda r: r.doc.update(currentDedicatedNodes=0))
     clock.tick(T0 + 300)
     assert kicks.pools == ["p"], "on target: nothing to reconcile"
+
+
+def test_cpu_meter_reads_the_busy_share_between_readings(tmp_path: Path) -> None:
+    stat = tmp_path / "stat"
+    meter = CpuMeter(stat)
+    stat.write_text("cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 1 2 3 4\n")
+    assert meter.read() is None, "the first reading has nothing to compare with"
+    stat.write_text("cpu  250 0 150 900 100 0 0 0 0 0\ncpu0 1 2 3 4\n")
+    assert meter.read() == pytest.approx(50.0)  # 200 busy of 400 jiffies
+    stat.write_text("garbage")
+    assert meter.read() is None
