@@ -91,6 +91,8 @@ class CpuMeter:
             fields = [int(v) for v in self.stat.read_text().splitlines()[0].split()[1:]]
         except (OSError, ValueError, IndexError):
             return None
+        if len(fields) < 4:
+            return None
         # idle and iowait are the idle columns of the aggregate "cpu" line.
         total, idle = sum(fields), fields[3] + (fields[4] if len(fields) > 4 else 0)
         last, self._last = self._last, (total, idle)
