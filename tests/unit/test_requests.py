@@ -48,3 +48,15 @@ def test_bad_counts(value: object) -> None:
     with pytest.raises(BatchError) as caught:
         requests.check_count(value, "targetDedicatedNodes")
     assert caught.value.code == "InvalidPropertyValue"
+
+
+@pytest.mark.parametrize("if_match", ["0x8DE59FF41A08ECC", '"0x8DE59FF41A08ECC"', "*", None])
+def test_if_match_takes_the_etag_bare_or_quoted(if_match: str | None) -> None:
+    requests.check_etag({"eTag": "0x8DE59FF41A08ECC"}, if_match)
+
+
+@pytest.mark.parametrize("if_match", ["0x1", '"0x1"'])
+def test_if_match_of_another_etag_is_412(if_match: str) -> None:
+    with pytest.raises(BatchError) as caught:
+        requests.check_etag({"eTag": "0x8DE59FF41A08ECC"}, if_match)
+    assert (caught.value.status, caught.value.code) == (412, "ConditionNotMet")

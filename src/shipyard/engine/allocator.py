@@ -88,7 +88,9 @@ class Allocator:
             self._delete_pool(pool)
             return
         members = self._members(pool_id)
-        add, remove = _plan(pool.doc, members)
+        # A stopped resize makes no further change until the next resize clears the mark.
+        stopped = pool.private.get("resize_stopped")
+        add, remove = ([], []) if stopped else _plan(pool.doc, members)
         if add or remove:
             self._ensure_network(pool)
         with ThreadPoolExecutor(max_workers=16) as pool_exec:
@@ -110,6 +112,8 @@ class Allocator:
             record.doc["currentLowPriorityNodes"] = sum(
                 not m.doc["isDedicated"] for m in members)
             if record.doc["state"] == "active":
+                if record.private.get("resize_stopped"):
+                    docs.resize_stopped(record.doc)
                 docs.set_allocation_state(record.doc, "steady")
 
         self._mutate_pool(pool_id, settle)
@@ -133,6 +137,9 @@ class Allocator:
         )
 
     def _allocate_node(self, pool: Record, dedicated: bool) -> NodeRef | None:
+        current = self.store.get(POOL, "", pool.doc["id"])
+        if current is None or current.private.get("resize_stopped"):
+            return None  # stopped (or gone) before this node started: it never is
         record = self._new_node_record(pool, dedicated)
         ref = NodeRef(pool.doc["id"], record.doc["id"])
         spec = self.node_spec(record)

@@ -42,7 +42,7 @@ def new_pool_doc(options: models.BatchPoolCreateOptions, base_url: str) -> Json:
         currentLowPriorityNodes=0,
         targetDedicatedNodes=options.target_dedicated_nodes or 0,
         targetLowPriorityNodes=options.target_low_priority_nodes or 0,
-        enableAutoScale=False,
+        enableAutoScale=bool(options.enable_auto_scale),
         enableInterNodeCommunication=bool(options.enable_inter_node_communication),
         taskSlotsPerNode=options.task_slots_per_node or 1,
     )
@@ -73,6 +73,19 @@ def set_allocation_state(doc: Json, state: str) -> None:
     if doc.get("allocationState") != state:
         doc["allocationState"] = state
         doc["allocationStateTransitionTime"] = now()
+
+
+def resize_stopped(doc: Json) -> None:
+    """A stopped resize that fell short says so in ``resizeErrors``, as recorded."""
+    errors = [{"code": "ResizeStopped",
+               "message": f"Desired number of {kind} nodes could not be allocated due to a "
+                          "stop resize operation"}
+              for kind, target, current in (
+                  ("dedicated", "targetDedicatedNodes", "currentDedicatedNodes"),
+                  ("low priority", "targetLowPriorityNodes", "currentLowPriorityNodes"))
+              if doc.get(current, 0) < doc.get(target, 0)]
+    if errors:
+        doc["resizeErrors"] = errors
 
 
 def node_id_for(pool_id: str, slot: int, index: int, created: str, dedicated: bool) -> str:

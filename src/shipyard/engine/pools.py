@@ -14,8 +14,9 @@ from typing import Any
 
 from azure.batch import models
 
-from shipyard.engine import docs, nodes, requests, wire
+from shipyard.engine import docs, nodes, poolchecks, requests, wire
 from shipyard.engine.allocator import NODE, POOL, Allocator
+from shipyard.engine.autoscale import settings as autoscale_settings
 from shipyard.engine.settings import NODE_MEMORY_MB, EngineSettings
 from shipyard.engine.store import Json, Record, RecordExists, Store
 from shipyard.errors import BatchError, ConfigError
@@ -39,6 +40,11 @@ def pool_being_deleted() -> BatchError:
                       "The specified pool has been marked for deletion and is being reclaimed.")
 
 
+def pool_being_resized() -> BatchError:
+    return BatchError(409, "PoolBeingResized",
+                      "The specified pool is being resized; wait for it to be steady.")
+
+
 class PoolService:
     """The pool and node half of the engine's API."""
 
@@ -54,18 +60,17 @@ class PoolService:
             raise requests.missing("vmSize")
         _check_targets(body)
         _normalise_resize_timeout(body)
-        if body.get("enableAutoScale"):
-            raise requests.bad_value("enableAutoScale", True,
-                                     "autoscale is not supported by the local engine")
+        autoscale = autoscale_settings.check_create(body)
         options = requests.parse(models.BatchPoolCreateOptions, body)
-        self._check_capacity(
+        poolchecks.check_create(body, self.settings.account)
+        self.check_capacity(
             (options.target_dedicated_nodes or 0) + (options.target_low_priority_nodes or 0))
         with self.store.transaction():
             slot, subnet = self._free_slot()
             doc = docs.new_pool_doc(options, self.settings.url)
             try:
-                self.store.insert(POOL, "", doc["id"],
-                                  Record(doc, {"slot": slot, "subnet": str(subnet)}))
+                self.store.insert(POOL, "", doc["id"], Record(
+                    doc, {"slot": slot, "subnet": str(subnet), **autoscale}))
             except RecordExists as exc:
                 raise BatchError(409, "PoolExists",
                                  "The specified pool already exists.") from exc
@@ -99,18 +104,25 @@ class PoolService:
         record = self.get(pool_id)
         members = len(self.store.list(NODE, pool_id))
         wanted = (body.get("targetDedicatedNodes") or 0) + (body.get("targetLowPriorityNodes") or 0)
-        self._check_capacity(max(0, wanted - members))
+        self.check_capacity(max(0, wanted - members))
 
         def apply(record: Record) -> None:
             requests.check_etag(record.doc, if_match)
             if record.doc["state"] == "deleting":
                 raise pool_being_deleted()
             if record.doc["allocationState"] != "steady":
-                raise BatchError(409, "PoolBeingResized",
-                                 "The specified pool is being resized; wait for it to be steady.")
+                raise pool_being_resized()
+            if record.doc.get("enableAutoScale"):
+                # The service's documented 409: an autoscale pool is sized by its formula.
+                raise BatchError(409, "OperationInvalidForCurrentState",
+                                 "The specified operation is not valid for the current state "
+                                 "of the resource.",
+                                 [("Reason", "the pool has autoscale enabled: disable it "
+                                             "before resizing the pool")])
             record.doc["targetDedicatedNodes"] = body.get("targetDedicatedNodes") or 0
             record.doc["targetLowPriorityNodes"] = body.get("targetLowPriorityNodes") or 0
             record.doc.pop("resizeErrors", None)
+            record.private.pop("resize_stopped", None)
             docs.set_allocation_state(record.doc, "resizing")
             docs.touch(record.doc)
 
@@ -155,7 +167,8 @@ class PoolService:
                          "No free address range is left for another pool on this engine.",
                          [("Reason", "; ".join(reasons[-3:]) or "all slots in use")])
 
-    def _check_capacity(self, new_nodes: int) -> None:
+    def check_capacity(self, new_nodes: int) -> None:
+        """Refuse ``new_nodes`` more nodes when this machine's memory cannot hold them."""
         if new_nodes <= 0:
             return
         available = _available_memory_mb()

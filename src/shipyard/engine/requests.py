@@ -95,8 +95,12 @@ def check_count(value: object, name: str) -> int:
 
 
 def check_etag(doc: dict[str, Any], if_match: str | None) -> None:
-    """Honour ``If-Match``: 412 ``ConditionNotMet`` unless it names the current eTag."""
-    if if_match and if_match not in ("*", doc.get("eTag")):
+    """Honour ``If-Match``: 412 ``ConditionNotMet`` unless it names the current eTag.
+
+    The SDK quotes the eTag it sends (``"0x8DE..."``, as HTTP spells entity tags) while the
+    service serves it bare; both spellings name the same eTag.
+    """
+    if if_match and if_match.strip('"') not in ("*", doc.get("eTag")):
         raise BatchError(412, "ConditionNotMet",
                          "The condition specified using HTTP conditional header(s) is not met.")
 

@@ -17,11 +17,14 @@ import uvicorn
 
 from shipyard.engine.allocator import Allocator
 from shipyard.engine.api import BatchApp, Router
+from shipyard.engine.autoscale.service import AutoscaleService
 from shipyard.engine.jobs import JobService
 from shipyard.engine.nodes.daemon import check_data_dir
+from shipyard.engine.poolextras import PoolExtras
 from shipyard.engine.pools import PoolService
 from shipyard.engine.routes_jobs import register as register_jobs
 from shipyard.engine.routes_pools import register as register_pools
+from shipyard.engine.routes_pools_extra import register as register_pools_extra
 from shipyard.engine.scheduler import Scheduler
 from shipyard.engine.settings import EngineSettings
 from shipyard.engine.store import Store
@@ -55,8 +58,11 @@ class Engine:
         self.scheduler = Scheduler(settings, self.store, self.allocator)
         self.jobs = JobService(settings, self.store, self.scheduler)
         self.tasks = TaskService(self.store, self.scheduler, self.jobs)
+        self.autoscale = AutoscaleService(self.store, self.allocator, self.pools.check_capacity)
         router = Router()
         register_pools(router, self.pools)
+        register_pools_extra(router, PoolExtras(self.store, self.allocator, self.pools),
+                             self.autoscale)
         register_jobs(router, self.jobs, self.tasks)
         self.app = BatchApp(router, settings.account, settings.key, settings.url)
 
@@ -65,8 +71,10 @@ class Engine:
         for line in self.allocator.recover():
             log.warning("reclaimed leftover: %s", line)
         self.scheduler.start()
+        self.autoscale.start()
 
     def close(self) -> None:
+        self.autoscale.stop()
         self.scheduler.stop()
         self.allocator.stop()
         self.store.close()
