@@ -69,6 +69,12 @@ UNKNOWN_KEYS = [
      "credentials.yaml: credentials.batch.acount_key: unknown key; did you mean 'account_key'?"),
     ("config.yaml", "global_resources:\n  docker_image: [img]\n",
      "config.yaml: global_resources.docker_image: unknown key; did you mean 'docker_images'?"),
+    ("jobs.yaml", job("  force_enable_task_dependancies: true\n"),
+     "jobs.yaml: job_specifications[0].force_enable_task_dependancies: unknown key; "
+     "did you mean 'force_enable_task_dependencies'?"),
+    ("jobs.yaml", job("  merge_task:\n    docker_image: img\n    comand: x\n"),
+     "jobs.yaml: job_specifications[0].merge_task.comand: unknown key; "
+     "did you mean 'command'?"),
 ]
 
 WRONG_VALUES = [
@@ -161,37 +167,51 @@ BAD_YAML = [
      "credentials.yaml: line 2, column 1: found character '\\t' that cannot start any token"),
 ]
 
+MERGE_TASK_WRONG = [
+    ("jobs.yaml", job("  merge_task:\n    docker_image: img\n    command: x\n"
+                      "    depends_on: [a]\n"),
+     "jobs.yaml: job_specifications[0].merge_task.depends_on: not allowed in a merge task "
+     "(it depends on every task of the job and runs once)"),
+    ("jobs.yaml", job("  merge_task:\n    docker_image: img\n    command: x\n"
+                      "    multi_instance:\n      num_instances: 2\n"),
+     "jobs.yaml: job_specifications[0].merge_task.multi_instance: not allowed in a merge task "
+     "(it depends on every task of the job and runs once)"),
+]
+
+NOT_SUPPORTED = "a Batch Shipyard setting that shipyard does not support"
+SINGULARITY = ("Singularity containers; no Apptainer or Singularity package exists for "
+               "Debian 12, so no local node can run them; use docker_image")
+
 UNIMPLEMENTED_CASES = [
     ("jobs.yaml", JOBS.replace("docker_image: img", "singularity_image: shub://busybox"),
-     "jobs.yaml: job_specifications[0].tasks[0].singularity_image: not implemented yet "
-     "(Singularity containers; use docker_image)"),
-    ("jobs.yaml", task("    infiniband: true\n"),
-     "jobs.yaml: job_specifications[0].tasks[0].infiniband: not implemented yet "
-     "(InfiniBand/RDMA devices)"),
-    ("jobs.yaml", job("  infiniband: true\n"),
-     "jobs.yaml: job_specifications[0].infiniband: not implemented yet (InfiniBand/RDMA devices)"),
-    ("jobs.yaml", task("    gpus: all\n"),
-     "jobs.yaml: job_specifications[0].tasks[0].gpus: not implemented yet (GPU access)"),
+     f"jobs.yaml: job_specifications[0].tasks[0].singularity_image: {NOT_SUPPORTED}: "
+     f"{SINGULARITY}"),
+    ("config.yaml", CONFIG + "  singularity_images:\n    unsigned: [shub://a/b]\n",
+     f"config.yaml: global_resources.singularity_images: {NOT_SUPPORTED}: {SINGULARITY}"),
+    ("jobs.yaml", task("    gpu: true\n"),
+     f"jobs.yaml: job_specifications[0].tasks[0].gpu: {NOT_SUPPORTED}: the pre-3.8 GPU "
+     "switch; use gpus"),
     ("jobs.yaml", job("  shared_data_volumes: [azurefile]\n"),
-     "jobs.yaml: job_specifications[0].shared_data_volumes: not implemented yet "
-     "(volume mounting; use additional_docker_run_options -v)"),
+     f"jobs.yaml: job_specifications[0].shared_data_volumes: {NOT_SUPPORTED}: "
+     "volume mounting; use additional_docker_run_options -v"),
     ("jobs.yaml", task("    task_factory:\n      random:\n        generate: 3\n"),
-     "jobs.yaml: job_specifications[0].tasks[0].task_factory.random: not implemented yet "
-     "(random task factory)"),
+     f"jobs.yaml: job_specifications[0].tasks[0].task_factory.random: {NOT_SUPPORTED}: "
+     "random task factory"),
+    ("jobs.yaml", job("  auto_scratch:\n    setup: block\n    num_instances: 2\n"),
+     f"jobs.yaml: job_specifications[0].auto_scratch: {NOT_SUPPORTED}: per-job scratch "
+     "file systems"),
     ("config.yaml", CONFIG + "  volumes:\n    data_volumes:\n      scratch:\n"
                              "        container_path: /scratch\n",
-     "config.yaml: global_resources.volumes.data_volumes: not implemented yet "
-     "(volume mounting; use additional_docker_run_options -v)"),
+     f"config.yaml: global_resources.volumes.data_volumes: {NOT_SUPPORTED}: "
+     "volume mounting; use additional_docker_run_options -v"),
     ("config.yaml", "batch_shipyard:\n  encryption:\n    enabled: true\n",
-     "config.yaml: batch_shipyard.encryption: not implemented yet (credential encryption)"),
-    ("pool.yaml", POOL + "  vm_configuration:\n    platform_image:\n      publisher: a\n"
-                         "      offer: b\n      sku: c\n      native: true\n",
-     "pool.yaml: pool_specification.vm_configuration.platform_image.native: not implemented "
-     "yet (native container pools; shipyard runs the containers itself)"),
+     f"config.yaml: batch_shipyard.encryption: {NOT_SUPPORTED}: credential encryption"),
     ("credentials.yaml", CREDENTIALS + "  storage:\n    mystorage:\n      account: s\n"
                                        "      account_key_keyvault_secret_id: https://v/s\n",
      "credentials.yaml: credentials.storage.mystorage.account_key_keyvault_secret_id: "
-     "not implemented yet (KeyVault secrets; write the value itself)"),
+     f"{NOT_SUPPORTED}: KeyVault secrets; write the value itself"),
+    ("credentials.yaml", CREDENTIALS + "  slurm:\n    db_password: x\n",
+     f"credentials.yaml: credentials.slurm: {NOT_SUPPORTED}: Slurm on Batch"),
 ]
 
 CROSS_FILE = [
@@ -210,7 +230,8 @@ CROSS_FILE = [
 
 
 @pytest.mark.parametrize(("name", "text", "message"),
-                         UNKNOWN_KEYS + WRONG_VALUES + MISSING + BAD_YAML + UNIMPLEMENTED_CASES)
+                         UNKNOWN_KEYS + WRONG_VALUES + MISSING + BAD_YAML + UNIMPLEMENTED_CASES
+                         + MERGE_TASK_WRONG)
 def test_one_line_message(tmp_path: Path, name: str, text: str, message: str) -> None:
     assert load_with(tmp_path, name, text).message == message
 

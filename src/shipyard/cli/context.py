@@ -19,6 +19,7 @@ from azure.batch import BatchClient
 from shipyard.batch.client import Endpoint, make_client, resolve
 from shipyard.cli.app import console
 from shipyard.config import ShipyardConfig, load_config
+from shipyard.factory.accel import local_warning
 
 
 @dataclass
@@ -69,6 +70,12 @@ class App:
     def say(self, text: str) -> None:
         if not self.raw:
             console.print(text)
+
+    def warn_local_hardware(self) -> None:
+        """One line on stderr when the local engine runs a GPU or RDMA size without them."""
+        line = local_warning(self.config.pool.vm_size) if self.config.is_local else None
+        if line:
+            click.echo(line, err=True)
 
 
 pass_app = click.make_pass_decorator(App)

@@ -41,6 +41,7 @@ def add(app: App, tail: str | None, recreate: bool) -> None:
     with reported(), translated(app.endpoint.url):
         pool_id = app.config.pool.id
         context = _pool_context(app, pool_id)
+        app.warn_local_hardware()
         last: tuple[str, str] | None = None
         for job in app.config.jobs:
             last = _add_job(app, job, pool_id, context, recreate) or last
@@ -206,7 +207,8 @@ def _pool_context(app: App, pool_id: str) -> PoolContext:
     found = app.client.get_pool(pool_id)
     return PoolContext(spec=app.config.pool,
                        current_dedicated=found.current_dedicated_nodes or 0,
-                       current_low_priority=found.current_low_priority_nodes or 0)
+                       current_low_priority=found.current_low_priority_nodes or 0,
+                       local=app.config.is_local)
 
 
 def _exists(client: BatchClient, job_id: str) -> bool:

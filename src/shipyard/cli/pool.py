@@ -27,6 +27,7 @@ def add(app: App, no_wait: bool) -> None:
     """Create the pool of pool.yaml and wait until its nodes are idle."""
     with reported(), translated(app.endpoint.url):
         options = pool_options(app.config)
+        app.warn_local_hardware()
         app.client.create_pool(options)
         app.say(f"pool [bold]{options.id}[/bold] created at {app.endpoint.url}")
         if not no_wait:

@@ -27,6 +27,7 @@ class BatchCredentials(Model):
     resource_group: str | None = None
     aad: Opaque = None
     application_insights: Opaque = None
+    test_cluster: bool = False
 
     @field_validator("account_service_url")
     @classmethod
@@ -108,6 +109,7 @@ class Credentials(Model):
     management: ManagementCredentials | None = None
     keyvault: Opaque = None
     monitoring: Opaque = None
+    slurm: Opaque = None
 
 
 class CredentialsFile(Model):

@@ -32,6 +32,9 @@ class BatchShipyardSettings(Model):
     encryption: Opaque = None
     fallback_registry: str | None = None
     delay_docker_image_preload: bool = False
+    # How Batch Shipyard's own client runs and what it records; no effect on what runs.
+    use_shipyard_docker_image: bool = True
+    store_timing_metrics: bool = False
 
 
 class DataReplication(Model):

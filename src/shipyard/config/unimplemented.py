@@ -1,8 +1,10 @@
-"""Keys we accept (so a Batch Shipyard config parses) but do not implement yet.
+"""Batch Shipyard settings that shipyard accepts (so a config parses) but does not support.
 
-Setting one fails loading with a message that names the path and says so, e.g.
-``jobs.yaml: job_specifications[0].tasks[0].singularity_image: not implemented yet
-(Singularity containers; use docker_image)``. Leaving it out, or writing its "off" value
+Setting one fails loading with a message that names the path and says so, distinct from
+an unknown key (a typo, answered with the closest key), e.g.
+``jobs.yaml: job_specifications[0].tasks[0].singularity_image: a Batch Shipyard setting
+that shipyard does not support: Singularity containers; no Apptainer or Singularity
+package exists for Debian 12, ...``. Leaving it out, or writing its "off" value
 (``false``, ``null``, an empty list), is fine. The rule for what goes here: anything whose
 silent omission would change what a job does or where it runs. Settings with no
 observable effect here (``storage_entity_prefix``, ``data_replication``, ssh tunnel
@@ -17,28 +19,27 @@ credentials.yaml
     ``credentials.storage.*.account_key_keyvault_secret_id``,
     ``credentials.docker_registry.*.password_keyvault_secret_id``, ``credentials.keyvault``
     (KeyVault); ``credentials.batch.application_insights`` (Batch Insights);
-    ``credentials.singularity_registry`` (Singularity); ``credentials.monitoring``.
+    ``credentials.batch.test_cluster``; ``credentials.singularity_registry`` (Singularity);
+    ``credentials.monitoring``; ``credentials.slurm`` (Slurm on Batch).
 config.yaml
     ``batch_shipyard.encryption`` when enabled (credential encryption);
     ``global_resources.singularity_images``; ``global_resources.volumes.data_volumes`` and
     ``global_resources.volumes.shared_data_volumes`` (volume mounting);
     ``global_resources.files`` (data ingress); ``global_resources.additional_registries``.
 pool.yaml (under ``pool_specification``)
-    ``vm_configuration.platform_image.native: true`` (native container pools: shipyard runs
-    the containers itself), ``vm_configuration.custom_image``, ``autoscale``,
+    ``vm_configuration.custom_image``, ``autoscale``,
     ``transfer_files_on_pool_creation: true``, ``input_data``, ``resource_files``, ``rdp``,
     ``remote_access_control``, ``virtual_network``, ``public_ips``, ``certificates``, ``gpu``,
     ``prometheus`` when enabled, ``container_runtimes``, ``per_job_auto_scratch``,
     ``batch_insights_enabled``, ``additional_node_prep.environment_variables_keyvault_secret_id``.
 jobs.yaml, job level (``job_specifications[*]``)
     ``environment_variables_keyvault_secret_id``, ``user_identity``, ``auto_pool``,
-    ``recurrence``, ``infiniband: true``, ``gpus`` / ``gpu`` (unless off: ``false``,
-    ``disable``), ``data_volumes``, ``shared_data_volumes``, ``input_data``,
-    ``federation_constraints``, ``merge_task``.
+    ``recurrence``, ``gpu`` (the pre-3.8 switch; ``gpus`` replaced it), ``data_volumes``,
+    ``shared_data_volumes``, ``input_data``, ``federation_constraints``, ``auto_scratch``.
 jobs.yaml, task level (``job_specifications[*].tasks[*]``)
     ``singularity_image``, ``singularity_execution``, ``additional_singularity_options``,
-    ``environment_variables_keyvault_secret_id``, ``infiniband: true``, ``gpus`` / ``gpu``,
-    ``data_volumes``, ``shared_data_volumes``, ``input_data``, ``output_data``, and task
+    ``environment_variables_keyvault_secret_id``, ``gpu``, ``data_volumes``,
+    ``shared_data_volumes``, ``input_data``, ``output_data``, and task
     factories other than ``parametric_sweep`` and ``repeat``: ``task_factory.random``,
     ``task_factory.file``, ``task_factory.custom``.
 """
@@ -56,6 +57,8 @@ from shipyard.errors import ConfigError
 
 Path = tuple[str | int, ...]
 _ANY_INDEX = "[*]"
+#: What every message of this module says, before the reason.
+NOT_SUPPORTED = "a Batch Shipyard setting that shipyard does not support"
 
 
 def requested(value: object) -> bool:
@@ -74,10 +77,6 @@ def _enabled(value: object) -> bool:
     if isinstance(value, dict):
         return value.get("enabled") is True or any(_enabled(v) for v in value.values())
     return False
-
-
-def _gpus(value: object) -> bool:
-    return requested(value) and str(value).lower() not in ("disable", "disabled", "none")
 
 
 @dataclass(frozen=True)
@@ -109,7 +108,8 @@ def _part_matches(wanted: str, part: str | int) -> bool:
 
 _AAD = "Azure AD sign-in; use shared keys"
 _KEYVAULT = "KeyVault secrets; write the value itself"
-_SINGULARITY = "Singularity containers; use docker_image"
+_SINGULARITY = ("Singularity containers; no Apptainer or Singularity package exists for "
+                "Debian 12, so no local node can run them; use docker_image")
 _VOLUMES = "volume mounting; use additional_docker_run_options -v"
 _J = "job_specifications[*]"
 _T = f"{_J}.tasks[*]"
@@ -131,16 +131,16 @@ UNIMPLEMENTED: tuple[Unimplemented, ...] = (
     Unimplemented("credentials.docker_registry.*.password_keyvault_secret_id", _KEYVAULT),
     Unimplemented("credentials.keyvault", _KEYVAULT),
     Unimplemented("credentials.batch.application_insights", "Batch Insights"),
+    Unimplemented("credentials.batch.test_cluster", "Microsoft's internal test clusters"),
     Unimplemented("credentials.singularity_registry", _SINGULARITY),
     Unimplemented("credentials.monitoring", "resource monitoring"),
+    Unimplemented("credentials.slurm", "Slurm on Batch"),
     Unimplemented("batch_shipyard.encryption", "credential encryption", _enabled),
     Unimplemented("global_resources.singularity_images", _SINGULARITY),
     Unimplemented("global_resources.volumes.data_volumes", _VOLUMES),
     Unimplemented("global_resources.volumes.shared_data_volumes", _VOLUMES),
     Unimplemented("global_resources.files", "data ingress"),
     Unimplemented("global_resources.additional_registries", "registry logins without images"),
-    Unimplemented(f"{_P}.vm_configuration.platform_image.native",
-                  "native container pools; shipyard runs the containers itself"),
     Unimplemented(f"{_P}.vm_configuration.custom_image", "custom images; use platform_image"),
     Unimplemented(f"{_P}.autoscale", "autoscale; set vm_count"),
     Unimplemented(f"{_P}.transfer_files_on_pool_creation", "data ingress"),
@@ -162,14 +162,12 @@ UNIMPLEMENTED: tuple[Unimplemented, ...] = (
     Unimplemented(f"{_J}.user_identity", "running containers as another user"),
     Unimplemented(f"{_J}.auto_pool", "auto pools; create the pool first"),
     Unimplemented(f"{_J}.recurrence", "job schedules"),
-    *_both_levels("infiniband", "InfiniBand/RDMA devices"),
-    *_both_levels("gpus", "GPU access", _gpus),
-    *_both_levels("gpu", "GPU access"),
+    *_both_levels("gpu", "the pre-3.8 GPU switch; use gpus"),
     *_both_levels("data_volumes", _VOLUMES),
     *_both_levels("shared_data_volumes", _VOLUMES),
     *_both_levels("input_data", "data movement"),
     Unimplemented(f"{_J}.federation_constraints", "federations"),
-    Unimplemented(f"{_J}.merge_task", "merge tasks"),
+    Unimplemented(f"{_J}.auto_scratch", "per-job scratch file systems"),
     Unimplemented(f"{_T}.output_data", "data movement"),
     Unimplemented(f"{_T}.singularity_image", _SINGULARITY),
     Unimplemented(f"{_T}.singularity_execution", _SINGULARITY),
@@ -201,7 +199,7 @@ def _hits(root: BaseModel) -> Iterator[str]:
     for path, value in _walk(root):
         for entry in UNIMPLEMENTED:
             if entry.matches(path) and entry.when(value):
-                yield f"{render_path(path)}: not implemented yet ({entry.reason})"
+                yield f"{render_path(path)}: {NOT_SUPPORTED}: {entry.reason}"
 
 
 def reject_unimplemented(filename: str, root: BaseModel) -> None:

@@ -61,16 +61,12 @@ def _task_failure_mode(job: JobSpec) -> str:
     return "performexitoptionsjobaction" if acting else "noaction"
 
 
-def _uses_dependencies(job: JobSpec) -> bool:
-    return any(task.depends_on or task.depends_on_range is not None for task in job.tasks)
-
-
 def job_options(job: JobSpec, pool_id: str) -> models.BatchJobCreateOptions:
     """``job`` as create-options for the pool ``pool_id`` (see the module docstring)."""
     return models.BatchJobCreateOptions(
         id=job.id,
         pool_info=models.BatchPoolInfo(pool_id=pool_id),
-        uses_task_dependencies=_uses_dependencies(job),
+        uses_task_dependencies=job.uses_task_dependencies,
         priority=job.priority,
         constraints=_constraints(job),
         job_preparation_task=_preparation(job),

@@ -20,6 +20,8 @@ from shipyard.config import MpiSettings
 from shipyard.factory.shell import quote
 
 HOSTS = '"$AZ_BATCH_HOST_LIST"'
+#: The InfiniBand partition key node prep writes on SR-IOV sizes, as ``NAME=value``.
+UCX_IB_PKEY = '"$(cat "$AZ_BATCH_NODE_STARTUP_DIR"/wd/UCX_IB_PKEY)"'
 
 #: Batch Shipyard's fabric selection for Intel MPI 2018 over OFA verbs (``intelmpi-ofa``).
 INTELMPI_OFA_OPTIONS = ("-genv I_MPI_FABRICS shm:ofa",)
@@ -44,28 +46,38 @@ def _counts(mpi: MpiSettings, num_instances: int) -> _Counts:
     return _Counts(np=f"$(({num_instances} * {counted}))", ppn=counted)
 
 
-def _runtime_options(mpi: MpiSettings, counts: _Counts, interface: str) -> list[str]:
+def _transport(interface: str, sriov_ib: bool) -> list[str]:
+    """Open MPI over UCX on SR-IOV InfiniBand (Batch Shipyard's choice), else TCP on eth0."""
+    if sriov_ib:
+        return ["--mca pml ucx", "--mca btl ^vader,tcp,openib",
+                "-x UCX_NET_DEVICES=mlx5_0:1", f"-x {UCX_IB_PKEY}"]
+    interface = quote(interface)
+    return [f"--mca btl_tcp_if_include {interface}", f"--mca oob_tcp_if_include {interface}"]
+
+
+def _runtime_options(mpi: MpiSettings, counts: _Counts, interface: str,
+                     sriov_ib: bool) -> list[str]:
     if mpi.runtime == "openmpi":
-        interface = quote(interface)
         return ["--oversubscribe", f"-host {HOSTS}", f"-np {counts.np}",
-                f"--map-by ppr:{counts.ppn}:node",
-                f"--mca btl_tcp_if_include {interface}",
-                f"--mca oob_tcp_if_include {interface}", "--allow-run-as-root"]
+                f"--map-by ppr:{counts.ppn}:node", *_transport(interface, sriov_ib),
+                "--allow-run-as-root"]
     if mpi.runtime in ("mpich", "mvapich"):
-        return [f"-hosts {HOSTS}", f"-np {counts.np}", f"-ppn {counts.ppn}"]
+        pkey = [f"-env {UCX_IB_PKEY}"] if sriov_ib else []
+        return [f"-hosts {HOSTS}", f"-np {counts.np}", f"-ppn {counts.ppn}", *pkey]
     fabric = list(INTELMPI_OFA_OPTIONS) if mpi.runtime == "intelmpi-ofa" else []
     return [*fabric, f"-hosts {HOSTS}", f"-np {counts.np}", f"-perhost {counts.ppn}"]
 
 
 def mpi_command(mpi: MpiSettings, num_instances: int, command: str,
-                interface: str = "eth0") -> str:
+                interface: str = "eth0", *, sriov_ib: bool = False) -> str:
     """``<executable> <options> <runtime options> <command>`` for ``num_instances`` nodes.
 
     ``executable_path``, ``options`` and ``command`` are the user's shell text and are kept
-    exactly as written; ``interface`` is the network interface Open MPI is pinned to.
+    exactly as written; ``interface`` is the network interface Open MPI is pinned to, unless
+    ``sriov_ib`` (InfiniBand on an SR-IOV size) selects UCX with the node's partition key.
     """
     if num_instances < 1:
         raise ValueError(f"num_instances must be at least 1 (got {num_instances})")
     counts = _counts(mpi, num_instances)
-    parts = [mpi.executable_path, *mpi.options, *_runtime_options(mpi, counts, interface)]
+    parts = [mpi.executable_path, *mpi.options, *_runtime_options(mpi, counts, interface, sriov_ib)]
     return " ".join([*parts, command] if command.strip() else parts)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from shipyard.config import JobSpec, MultiInstance, TaskSpec
 from shipyard.factory import docker
+from shipyard.factory.accel import Accel
 from shipyard.factory.mpi import mpi_command
 from shipyard.factory.shell import bash_c, is_shell_name, quote, sequence, words
 from shipyard.factory.ssh import ENV_PRIVATE_KEY, ENV_PUBLIC_KEY
@@ -99,7 +100,7 @@ def _required() -> str:
 _MI_OWN = frozenset({"--detach", "--network"})
 
 
-def _docker_run(job: JobSpec, task: TaskSpec, task_id: str, name: str) -> str:
+def _docker_run(job: JobSpec, task: TaskSpec, task_id: str, name: str, accel: Accel) -> str:
     static = [n for n in docker.env_names(job, task) if not is_shell_name(n)]
     multi = task.multi_instance
     coordination = (multi.coordination_command or "") if multi is not None else ""
@@ -108,7 +109,8 @@ def _docker_run(job: JobSpec, task: TaskSpec, task_id: str, name: str) -> str:
         *docker.labels(job.id, task_id), *docker.mounts(job, task),
         f'-v "${_SSH}":{CONTAINER_SSH_DIR}', f'"${{{_ENV}[@]}}"',
         *docker.env_flags(static), *docker.task_extras(job, task),
-        *docker.user_options(task, drop=_MI_OWN), docker.image(task), coordination.strip(),
+        *accel.run_options(native=False), *docker.user_options(task, drop=_MI_OWN),
+        docker.image(task), coordination.strip(),
     ]
     return " ".join(part for part in parts if part)
 
@@ -165,23 +167,26 @@ def _wait_for_sshd(name: str, launch: LaunchSettings) -> list[str]:
 
 
 def coordination_command_line(job: JobSpec, task: TaskSpec, task_id: str,
-                              launch: LaunchSettings | None = None) -> str:
+                              launch: LaunchSettings | None = None,
+                              accel: Accel | None = None) -> str:
     """The coordination command line every instance runs (see the module docstring)."""
     launch = launch or LaunchSettings()
     name = docker.container_name(job.id, task_id)
+    run = _docker_run(job, task, task_id, name, accel or Accel())
     script = sequence(
         "set -eu", _snapshot_env(), _required(), *_write_keys(launch.sshd_port),
-        *_start_container(_docker_run(job, task, task_id, name), name),
+        *_start_container(run, name),
         *_wait_for_sshd(name, launch),
     )
     return bash_c(script)
 
 
 def application_command_line(job_id: str, task_id: str, multi: MultiInstance, command: str,
-                             num_instances: int, launch: LaunchSettings | None = None) -> str:
+                             num_instances: int, launch: LaunchSettings | None = None,
+                             sriov_ib: bool = False) -> str:
     """The master's command line: the MPI launch (or ``command``) inside the running container."""
     launch = launch or LaunchSettings()
-    run = (mpi_command(multi.mpi, num_instances, command, launch.interface)
+    run = (mpi_command(multi.mpi, num_instances, command, launch.interface, sriov_ib=sriov_ib)
            if multi.mpi is not None else command)
     inner = sequence("set -e", multi.pre_execution_command or "", run)
     name = docker.container_name(job_id, task_id)
