@@ -20,8 +20,14 @@ from shipyard.config import MpiSettings
 from shipyard.factory.shell import quote
 
 HOSTS = '"$AZ_BATCH_HOST_LIST"'
-#: The InfiniBand partition key node prep writes on SR-IOV sizes, as ``NAME=value``.
-UCX_IB_PKEY = '"$(cat "$AZ_BATCH_NODE_STARTUP_DIR"/wd/UCX_IB_PKEY)"'
+#: The file where node prep writes the InfiniBand partition key of SR-IOV sizes, as
+#: ``UCX_IB_PKEY=0x...``.
+_PKEY_FILE = '"$AZ_BATCH_NODE_STARTUP_DIR"/wd/UCX_IB_PKEY'
+#: The key for Open MPI's ``-x NAME=value``.
+UCX_IB_PKEY = f'"$(cat {_PKEY_FILE})"'
+#: The key for Hydra's ``-env NAME value`` (two words: Batch Shipyard's one-word
+#: ``-env $(cat ...)`` would take the program as the value).
+UCX_IB_PKEY_ENV = f'UCX_IB_PKEY "$(cut -d= -f2 {_PKEY_FILE})"'
 
 #: Batch Shipyard's fabric selection for Intel MPI 2018 over OFA verbs (``intelmpi-ofa``).
 INTELMPI_OFA_OPTIONS = ("-genv I_MPI_FABRICS shm:ofa",)
@@ -62,7 +68,7 @@ def _runtime_options(mpi: MpiSettings, counts: _Counts, interface: str,
                 f"--map-by ppr:{counts.ppn}:node", *_transport(interface, sriov_ib),
                 "--allow-run-as-root"]
     if mpi.runtime in ("mpich", "mvapich"):
-        pkey = [f"-env {UCX_IB_PKEY}"] if sriov_ib else []
+        pkey = [f"-env {UCX_IB_PKEY_ENV}"] if sriov_ib else []
         return [f"-hosts {HOSTS}", f"-np {counts.np}", f"-ppn {counts.ppn}", *pkey]
     fabric = list(INTELMPI_OFA_OPTIONS) if mpi.runtime == "intelmpi-ofa" else []
     return [*fabric, f"-hosts {HOSTS}", f"-np {counts.np}", f"-perhost {counts.ppn}"]
