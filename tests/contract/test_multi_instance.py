@@ -24,7 +24,6 @@ from tests.contract.jobhelpers import (
     bash,
     create_job,
     delete_job,
-    error_of,
     holds_for,
     job,
     node_file,
@@ -41,8 +40,8 @@ from tests.contract.jobhelpers import (
     wait_node_file,
     wait_task,
 )
-from tests.realengine import IMAGE, pool_options, wait_for, wait_nodes
 from tests.realengine import delete_pool as remove_pool
+from tests.realengine import pool_options, wait_for, wait_nodes
 
 pytestmark = pytest.mark.root
 
@@ -312,14 +311,6 @@ def test_subtask_outputs_while_running(client: BatchClient, shared_pool: str) ->
                              f"{task_dir(job_id, 'mi')}/stdout.txt")
         assert out == f"hello from {sub.node_info.node_id}\n".encode()
         wait_task(client, job_id, "mi", timeout=30)
-
-
-def test_container_settings_are_refused(client: BatchClient, shared_pool: str) -> None:
-    with job(client, shared_pool) as job_id:
-        exc = error_of(lambda: add_mi(client, job_id, "mi", 2, "/bin/true", "/bin/true",
-                                      containerSettings={"imageName": IMAGE}))
-        assert (exc.status_code, exc.error.code) == (400, "InvalidPropertyValue")
-        assert list(client.list_tasks(job_id)) == []
 
 
 def test_release_runs_once_on_every_node_that_ran_an_instance(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import shlex
 import urllib.error
 import urllib.request
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from shipyard.engine import nodes
+from shipyard.engine import containers, nodes
 from shipyard.errors import NodeError
 
 log = logging.getLogger(__name__)
@@ -134,11 +133,20 @@ def fetch_resource_files(node: Node, files: list[dict[str, Any]] | None,
 
 
 def launch(node: Node, command_line: str, env: dict[str, str], task_dir: PurePosixPath,
-           container: dict[str, Any] | None = None, append: bool = False) -> Launched:
-    """Start a task's command on the node; output goes to the task dir's txt files."""
+           container: dict[str, Any] | None = None, append: bool = False,
+           instance: tuple[str, bool] | None = None) -> Launched:
+    """Start a task's command on the node; output goes to the task dir's txt files.
+
+    ``instance`` (a multi-instance container task): ``(container name, create)``, run in
+    that instance's container, creating it first when ``create``.
+    """
     argv = split_command_line(command_line) if command_line.strip() or not container else []
     name = None
-    if container:
+    if container and instance is not None:
+        name, create = instance
+        argv = (containers.coordination_argv(container, argv, env, task_dir, name) if create
+                else containers.exec_argv(name, argv))
+    elif container:
         name = f"shy-{uuid.uuid4().hex[:12]}"
         argv = container_argv(container, argv, env, task_dir, name)
     exit_node = EXIT_DIR / uuid.uuid4().hex
@@ -152,17 +160,9 @@ def launch(node: Node, command_line: str, env: dict[str, str], task_dir: PurePos
 def container_argv(settings: dict[str, Any], argv: list[str], env: dict[str, str],
                    task_dir: PurePosixPath, name: str) -> list[str]:
     """``docker run`` for a native container task; values travel by environment, not argv."""
-    options = shlex.split(settings.get("containerRunOptions") or "")
-    run = ["docker", "run", "--rm", "--name", name]
-    if not any(re.match(r"--net(work)?(=|$)", o) for o in options):
-        run.append("--network=host")
-    run += ["-v", f"{NODE_ROOT}:{NODE_ROOT}"]
-    if settings.get("workingDirectory", "taskWorkingDirectory") != "containerImageDefault":
-        run += ["-w", str(task_dir / "wd")]
-    for key in sorted(env):
-        if key not in ("PATH", "HOME"):
-            run += ["-e", key]  # the value comes from the docker client's own environment
-    return [*run, *options, settings["imageName"], *argv]
+    run = ["docker", "run", "--rm", "--name", name,
+           *containers.create_options(settings, env, task_dir)]
+    return [*run, settings["imageName"], *argv]
 
 
 def read_exit(launched: Launched) -> int | None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from shipyard.engine import execution, wire
+from shipyard.engine import containers, execution, wire
 from shipyard.engine.docs import now
 from shipyard.engine.execution import NODE_ROOT, Launched, Node
 from shipyard.engine.store import Json
@@ -103,9 +103,11 @@ def start(job: Json, task: Json, nodes: list[Node], base_env: Callable[[Node], d
                 task.get("containerSettings"), "application")
         return instances
     # Every node's coordination command starts at once, as on the service.
+    settings = task.get("containerSettings")
     with ThreadPoolExecutor(max_workers=len(nodes)) as workers:
         list(workers.map(lambda i: _launch(instances[i], nodes[i], coordination, directory,
-                                           None, "coordination"), range(len(nodes))))
+                                           settings, "coordination", instance=True),
+                         range(len(nodes))))
     return instances
 
 
@@ -132,7 +134,7 @@ def progress(task: Json, instances: list[Json], lookup: NodeLookup) -> Outcome |
                            category="servererror", requeue=True)
         directory = task_dir(*_ids(primary))
         _launch(primary, node, task.get("commandLine", ""), directory,
-                task.get("containerSettings"), "application", append=True)
+                task.get("containerSettings"), "application", append=True, instance=True)
         return None
     if primary["phase"] == "application" and primary.get("code") is not None:
         return Outcome(primary["code"])
@@ -201,11 +203,16 @@ def _ids(item: Json) -> tuple[str, str]:
 
 
 def _launch(item: Json, node: Node, command: str, directory: PurePosixPath,
-            container: dict[str, Any] | None, phase: str, append: bool = False) -> None:
+            container: dict[str, Any] | None, phase: str, append: bool = False,
+            instance: bool = False) -> None:
     item["phase"] = phase
     item["code"] = None
+    # A multi-instance container task runs both phases in the instance's own container.
+    joined = ((containers.instance_name(*_ids(item), item["instance"]), phase == "coordination")
+              if instance and container else None)
     try:
-        launched = execution.launch(node, command, item["env"], directory, container, append)
+        launched = execution.launch(node, command, item["env"], directory, container, append,
+                                    joined)
     except ShipyardError as exc:
         item["code"] = 127
         item["error"] = str(exc)

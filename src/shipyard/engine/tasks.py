@@ -11,7 +11,7 @@ from typing import Any
 
 from azure.batch import models
 
-from shipyard.engine import docs, requests, runs
+from shipyard.engine import containers, docs, requests, runs
 from shipyard.engine.allocator import NODE
 from shipyard.engine.files import file_not_found
 from shipyard.engine.jobs import JobService
@@ -153,11 +153,8 @@ def _check_task(job: Json, body: dict[str, Any]) -> None:
         if not isinstance(count, int) or count < 1:
             raise requests.bad_value("multiInstanceSettings.numberOfInstances", count,
                                      "must be a positive integer")
-        if body.get("containerSettings"):
-            raise requests.bad_value(
-                "containerSettings", body["containerSettings"].get("imageName"),
-                "multi-instance tasks with containerSettings are not supported by the local "
-                "engine yet: run docker from the coordination and application commands")
+    if body.get("containerSettings"):
+        containers.check_settings(body["containerSettings"])
     if body.get("dependsOn") and not job.get("usesTaskDependencies"):
         raise BatchError(409, "TaskDependenciesNotSpecifiedOnJob",
                          "The job does not allow task dependencies; set usesTaskDependencies.")
