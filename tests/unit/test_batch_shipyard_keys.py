@@ -68,7 +68,6 @@ def test_the_walk_sees_a_key_we_lack() -> None:
     assert _missing(schema, JobsFile, "") == ["job_specifications[*].no_such"]
 
 
-@pytest.mark.parametrize("pattern", ["credentials.slurm", "credentials.batch.test_cluster",
-                                     "job_specifications[*].auto_scratch"])
+@pytest.mark.parametrize("pattern", ["credentials.slurm", "credentials.batch.test_cluster"])
 def test_real_keys_without_support_are_listed(pattern: str) -> None:
     assert pattern in {entry.pattern for entry in UNIMPLEMENTED}

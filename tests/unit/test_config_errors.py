@@ -168,6 +168,19 @@ BAD_YAML = [
 ]
 
 MERGE_TASK_WRONG = [
+    ("config.yaml", CONFIG + "  volumes:\n    shared_data_volumes:\n      share:\n"
+                             "        volume_driver: azurefile\n        container_path: /s\n"
+                             "        storage_account_settings: sa\n",
+     "config.yaml: global_resources.volumes.shared_data_volumes.share.azure_file_share_name: "
+     "required for volume_driver azurefile"),
+    ("config.yaml", CONFIG + "  volumes:\n    shared_data_volumes:\n      share:\n"
+                             "        volume_driver: nfs\n        container_path: /s\n",
+     "config.yaml: global_resources.volumes.shared_data_volumes.share.volume_driver: must be "
+     "one of azureblob, azurefile, custom_linux_mount, glusterfs_on_compute, storage_cluster "
+     "(got 'nfs')"),
+    ("jobs.yaml", job("  auto_scratch:\n    setup: later\n    num_instances: 2\n"),
+     "jobs.yaml: job_specifications[0].auto_scratch.setup: must be one of block, dependency "
+     "(got 'later')"),
     ("jobs.yaml", job("  merge_task:\n    docker_image: img\n    command: x\n"
                       "    depends_on: [a]\n"),
      "jobs.yaml: job_specifications[0].merge_task.depends_on: not allowed in a merge task "
@@ -191,19 +204,9 @@ UNIMPLEMENTED_CASES = [
     ("jobs.yaml", task("    gpu: true\n"),
      f"jobs.yaml: job_specifications[0].tasks[0].gpu: {NOT_SUPPORTED}: the pre-3.8 GPU "
      "switch; use gpus"),
-    ("jobs.yaml", job("  shared_data_volumes: [azurefile]\n"),
-     f"jobs.yaml: job_specifications[0].shared_data_volumes: {NOT_SUPPORTED}: "
-     "volume mounting; use additional_docker_run_options -v"),
     ("jobs.yaml", task("    task_factory:\n      random:\n        generate: 3\n"),
      f"jobs.yaml: job_specifications[0].tasks[0].task_factory.random: {NOT_SUPPORTED}: "
      "random task factory"),
-    ("jobs.yaml", job("  auto_scratch:\n    setup: block\n    num_instances: 2\n"),
-     f"jobs.yaml: job_specifications[0].auto_scratch: {NOT_SUPPORTED}: per-job scratch "
-     "file systems"),
-    ("config.yaml", CONFIG + "  volumes:\n    data_volumes:\n      scratch:\n"
-                             "        container_path: /scratch\n",
-     f"config.yaml: global_resources.volumes.data_volumes: {NOT_SUPPORTED}: "
-     "volume mounting; use additional_docker_run_options -v"),
     ("config.yaml", "batch_shipyard:\n  encryption:\n    enabled: true\n",
      f"config.yaml: batch_shipyard.encryption: {NOT_SUPPORTED}: credential encryption"),
     ("credentials.yaml", CREDENTIALS + "  storage:\n    mystorage:\n      account: s\n"

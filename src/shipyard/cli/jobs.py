@@ -21,6 +21,7 @@ from shipyard.errors import BatchError
 from shipyard.factory.job import auto_complete_patch, job_options
 from shipyard.factory.ssh import new_ssh_material
 from shipyard.factory.tasks import PoolContext, task_options
+from shipyard.factory.volumes import volume_context
 
 JOB_TIMEOUT = 7 * 24 * 3600.0
 END_TIMEOUT = 900.0
@@ -208,7 +209,7 @@ def _pool_context(app: App, pool_id: str) -> PoolContext:
     return PoolContext(spec=app.config.pool,
                        current_dedicated=found.current_dedicated_nodes or 0,
                        current_low_priority=found.current_low_priority_nodes or 0,
-                       local=app.config.is_local)
+                       local=app.config.is_local, volumes=volume_context(app.config))
 
 
 def _exists(client: BatchClient, job_id: str) -> bool:

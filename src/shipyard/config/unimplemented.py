@@ -23,23 +23,22 @@ credentials.yaml
     ``credentials.monitoring``; ``credentials.slurm`` (Slurm on Batch).
 config.yaml
     ``batch_shipyard.encryption`` when enabled (credential encryption);
-    ``global_resources.singularity_images``; ``global_resources.volumes.data_volumes`` and
-    ``global_resources.volumes.shared_data_volumes`` (volume mounting);
+    ``global_resources.singularity_images``;
     ``global_resources.files`` (data ingress); ``global_resources.additional_registries``.
 pool.yaml (under ``pool_specification``)
     ``vm_configuration.custom_image``, ``autoscale``,
     ``transfer_files_on_pool_creation: true``, ``input_data``, ``resource_files``, ``rdp``,
     ``remote_access_control``, ``virtual_network``, ``public_ips``, ``certificates``, ``gpu``,
-    ``prometheus`` when enabled, ``container_runtimes``, ``per_job_auto_scratch``,
+    ``prometheus`` when enabled, ``container_runtimes``,
     ``batch_insights_enabled``, ``additional_node_prep.environment_variables_keyvault_secret_id``.
 jobs.yaml, job level (``job_specifications[*]``)
     ``environment_variables_keyvault_secret_id``, ``user_identity``, ``auto_pool``,
-    ``recurrence``, ``gpu`` (the pre-3.8 switch; ``gpus`` replaced it), ``data_volumes``,
-    ``shared_data_volumes``, ``input_data``, ``federation_constraints``, ``auto_scratch``.
+    ``recurrence``, ``gpu`` (the pre-3.8 switch; ``gpus`` replaced it), ``input_data``,
+    ``federation_constraints``.
 jobs.yaml, task level (``job_specifications[*].tasks[*]``)
     ``singularity_image``, ``singularity_execution``, ``additional_singularity_options``,
-    ``environment_variables_keyvault_secret_id``, ``gpu``, ``data_volumes``,
-    ``shared_data_volumes``, ``input_data``, ``output_data``, and task
+    ``environment_variables_keyvault_secret_id``, ``gpu``, ``input_data``, ``output_data``,
+    and task
     factories other than ``parametric_sweep`` and ``repeat``: ``task_factory.random``,
     ``task_factory.file``, ``task_factory.custom``.
 """
@@ -110,7 +109,6 @@ _AAD = "Azure AD sign-in; use shared keys"
 _KEYVAULT = "KeyVault secrets; write the value itself"
 _SINGULARITY = ("Singularity containers; no Apptainer or Singularity package exists for "
                 "Debian 12, so no local node can run them; use docker_image")
-_VOLUMES = "volume mounting; use additional_docker_run_options -v"
 _J = "job_specifications[*]"
 _T = f"{_J}.tasks[*]"
 _P = "pool_specification"
@@ -137,8 +135,6 @@ UNIMPLEMENTED: tuple[Unimplemented, ...] = (
     Unimplemented("credentials.slurm", "Slurm on Batch"),
     Unimplemented("batch_shipyard.encryption", "credential encryption", _enabled),
     Unimplemented("global_resources.singularity_images", _SINGULARITY),
-    Unimplemented("global_resources.volumes.data_volumes", _VOLUMES),
-    Unimplemented("global_resources.volumes.shared_data_volumes", _VOLUMES),
     Unimplemented("global_resources.files", "data ingress"),
     Unimplemented("global_resources.additional_registries", "registry logins without images"),
     Unimplemented(f"{_P}.vm_configuration.custom_image", "custom images; use platform_image"),
@@ -154,7 +150,6 @@ UNIMPLEMENTED: tuple[Unimplemented, ...] = (
     Unimplemented(f"{_P}.gpu", "GPU drivers"),
     Unimplemented(f"{_P}.prometheus", "Prometheus exporters", _enabled),
     Unimplemented(f"{_P}.container_runtimes", "other container runtimes"),
-    Unimplemented(f"{_P}.per_job_auto_scratch", "per-job scratch file systems"),
     Unimplemented(f"{_P}.batch_insights_enabled", "Batch Insights"),
     Unimplemented(f"{_P}.additional_node_prep.environment_variables_keyvault_secret_id",
                   _KEYVAULT),
@@ -163,11 +158,8 @@ UNIMPLEMENTED: tuple[Unimplemented, ...] = (
     Unimplemented(f"{_J}.auto_pool", "auto pools; create the pool first"),
     Unimplemented(f"{_J}.recurrence", "job schedules"),
     *_both_levels("gpu", "the pre-3.8 GPU switch; use gpus"),
-    *_both_levels("data_volumes", _VOLUMES),
-    *_both_levels("shared_data_volumes", _VOLUMES),
     *_both_levels("input_data", "data movement"),
     Unimplemented(f"{_J}.federation_constraints", "federations"),
-    Unimplemented(f"{_J}.auto_scratch", "per-job scratch file systems"),
     Unimplemented(f"{_T}.output_data", "data movement"),
     Unimplemented(f"{_T}.singularity_image", _SINGULARITY),
     Unimplemented(f"{_T}.singularity_execution", _SINGULARITY),

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from shipyard.engine import boot, docs, execution, nodes
+from shipyard.engine import boot, docs, execution, nodes, sharedmounts
 from shipyard.engine.nodes import imagestore
 from shipyard.engine.settings import EngineSettings
 from shipyard.engine.store import Json, Record, RecordMissing, Store
@@ -145,6 +145,7 @@ class Allocator:
         spec = self.node_spec(record)
         try:
             boot.prepare_node_dirs(spec.batch_dir)
+            sharedmounts.link_node(self.settings, pool.doc["id"], spec.batch_dir)
             pid = self._start_daemon(spec, pool)
         except ShipyardError as exc:
             self._fail_node(ref, "NodeAllocationFailed", str(exc))
@@ -277,6 +278,7 @@ class Allocator:
         nodes.stop_node(spec, record.private.get("pid"))
         self._mutate_node(ref, lambda r: docs.set_node_state(r.doc, "starting"))
         boot.prepare_node_dirs(spec.batch_dir)
+        sharedmounts.link_node(self.settings, ref.pool_id, spec.batch_dir)
         # stop_node removed the old data-root, so this one is seeded afresh like a new node.
         pid = self._start_daemon(spec, self._pool(ref.pool_id))
         self._mutate_node(ref, lambda r: _started(r, pid))
@@ -302,6 +304,7 @@ class Allocator:
             list(pool_exec.map(self._remove_node, members))
         nodes.delete_pool_network(self.pool_net(pool))
         nodes.mark_bridge(self.settings.nodes_dir, pool.private["slot"], present=False)
+        sharedmounts.remove_pool(self.settings, pool_id)
         self.store.delete(POOL, "", pool_id)
         log.info("pool %s deleted", pool_id)
 

@@ -17,6 +17,7 @@ from shipyard.config import JobSpec
 from shipyard.factory.common import admin, environment_settings, exit_actions
 from shipyard.factory.docker import LABEL_JOB
 from shipyard.factory.multi_instance import SSH_DIR
+from shipyard.factory.scratch import scratch_dir
 from shipyard.factory.shell import bash_c, quote, sequence
 
 
@@ -28,12 +29,15 @@ def release_script(job: JobSpec) -> str:
     # Every task dir of this job on this node is a sibling of the release task's own dir.
     keys = f'rm -rf -- "$(dirname -- "$AZ_BATCH_TASK_DIR")"/*/{SSH_DIR}'
     failed = '{ [ "$__shipyard_rc" -ne 0 ] || __shipyard_rc=1; }'
+    # The job's auto scratch space goes with the job (from every node that held it).
+    space = f"rm -rf -- {scratch_dir(job.id)} || {failed}" if job.auto_scratch else ""
     return sequence(
         "set -o pipefail",
         f"( {user}\n)" if user else "",
         "__shipyard_rc=$?",
         f"{containers} || {failed}",
         f"{keys} || {failed}",
+        space,
         'exit "$__shipyard_rc"',
     )
 

@@ -100,7 +100,8 @@ def _required() -> str:
 _MI_OWN = frozenset({"--detach", "--network"})
 
 
-def _docker_run(job: JobSpec, task: TaskSpec, task_id: str, name: str, accel: Accel) -> str:
+def _docker_run(job: JobSpec, task: TaskSpec, task_id: str, name: str, accel: Accel,
+                mounts: list[str]) -> str:
     static = [n for n in docker.env_names(job, task) if not is_shell_name(n)]
     multi = task.multi_instance
     coordination = (multi.coordination_command or "") if multi is not None else ""
@@ -109,7 +110,7 @@ def _docker_run(job: JobSpec, task: TaskSpec, task_id: str, name: str, accel: Ac
         *docker.labels(job.id, task_id), *docker.mounts(job, task),
         f'-v "${_SSH}":{CONTAINER_SSH_DIR}', f'"${{{_ENV}[@]}}"',
         *docker.env_flags(static), *docker.task_extras(job, task),
-        *accel.run_options(native=False), *docker.user_options(task, drop=_MI_OWN),
+        *accel.run_options(native=False), *mounts, *docker.user_options(task, drop=_MI_OWN),
         docker.image(task), coordination.strip(),
     ]
     return " ".join(part for part in parts if part)
@@ -168,11 +169,11 @@ def _wait_for_sshd(name: str, launch: LaunchSettings) -> list[str]:
 
 def coordination_command_line(job: JobSpec, task: TaskSpec, task_id: str,
                               launch: LaunchSettings | None = None,
-                              accel: Accel | None = None) -> str:
+                              accel: Accel | None = None, mounts: list[str] | None = None) -> str:
     """The coordination command line every instance runs (see the module docstring)."""
     launch = launch or LaunchSettings()
     name = docker.container_name(job.id, task_id)
-    run = _docker_run(job, task, task_id, name, accel or Accel())
+    run = _docker_run(job, task, task_id, name, accel or Accel(), mounts or [])
     script = sequence(
         "set -eu", _snapshot_env(), _required(), *_write_keys(launch.sshd_port),
         *_start_container(run, name),

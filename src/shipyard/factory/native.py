@@ -47,24 +47,25 @@ def sh_c(script: str) -> str:
     return f"{SH} -c {quote(script)}"
 
 
-def run_options(job: JobSpec, task: TaskSpec, task_id: str, accel: Accel) -> str:
+def run_options(job: JobSpec, task: TaskSpec, task_id: str, accel: Accel,
+                mounts: list[str]) -> str:
     """``containerRunOptions``: Batch Shipyard's native options, the user's last."""
     remove = job.remove_container_after_exit_for(task) and not docker.user_sets(task, "--rm")
     parts = ["--rm" if remove else "", *docker.labels(job.id, task_id),
-             *docker.task_extras(job, task), *accel.run_options(native=True),
+             *docker.task_extras(job, task), *accel.run_options(native=True), *mounts,
              *docker.user_options(task)]
     return " ".join(part for part in parts if part)
 
 
-def container_settings(job: JobSpec, task: TaskSpec, task_id: str, accel: Accel
-                       ) -> models.BatchTaskContainerSettings:
+def container_settings(job: JobSpec, task: TaskSpec, task_id: str, accel: Accel,
+                       mounts: list[str]) -> models.BatchTaskContainerSettings:
     """The task's ``containerSettings`` (see the module docstring)."""
     if task.docker_image is None:
         raise ValueError("not a Docker task")
     image_wd = job.working_dir_for(task) == "container"
     return models.BatchTaskContainerSettings(
         image_name=task.docker_image,
-        container_run_options=run_options(job, task, task_id, accel) or None,
+        container_run_options=run_options(job, task, task_id, accel, mounts) or None,
         working_directory="containerImageDefault" if image_wd else "taskWorkingDirectory",
     )
 

@@ -12,7 +12,7 @@ coordination command (every node) and an application command (the master), built
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from azure.batch import models
 
@@ -24,7 +24,7 @@ from shipyard.config import (
     TaskSpec,
 )
 from shipyard.errors import ConfigError, ShipyardError
-from shipyard.factory import accel, docker, native
+from shipyard.factory import accel, docker, native, scratch
 from shipyard.factory.accel import Accel
 from shipyard.factory.common import admin, environment_settings, exit_conditions, resource_files
 from shipyard.factory.multi_instance import (
@@ -36,6 +36,7 @@ from shipyard.factory.pool import LOCAL_VM_SIZE
 from shipyard.factory.shell import bash_c
 from shipyard.factory.ssh import SshMaterial
 from shipyard.factory.sweep import ExpandedTask, expand_tasks, merge_task
+from shipyard.factory.volumes import VolumeContext, volume_options
 
 #: Batch's limit on a merge task's dependency list (its ids joined), as Batch Shipyard checks.
 MERGE_IDS_LIMIT = 64000
@@ -52,6 +53,7 @@ class PoolContext:
     current_low_priority: int | None
     spec: PoolSpecification
     local: bool = False
+    volumes: VolumeContext = field(default_factory=VolumeContext)
 
     @property
     def native(self) -> bool:
@@ -70,8 +72,12 @@ def _accel(job: JobSpec, item: ExpandedTask, pool: PoolContext) -> Accel:
                          where=f"job '{job.id}' task '{item.id}'")
 
 
+def _mounts(job: JobSpec, item: ExpandedTask, pool: PoolContext) -> list[str]:
+    return volume_options(job, item.spec, pool.volumes, f"job '{job.id}' task '{item.id}'")
+
+
 def plain_command_line(job: JobSpec, task: TaskSpec, task_id: str, command: str | None,
-                       extra: Accel | None = None) -> str:
+                       extra: Accel | None = None, mounts: list[str] | None = None) -> str:
     """``docker run`` of a plain task under bash; ``command`` is shell words for the container."""
     name = task.name if task.name and task.task_factory is None else docker.container_name(
         job.id, task_id)
@@ -83,7 +89,7 @@ def plain_command_line(job: JobSpec, task: TaskSpec, task_id: str, command: str 
         "docker run", "--rm" if remove else "", *docker.ours(task, "--name", [name]),
         *docker.labels(job.id, task_id), *docker.mounts(job, task),
         *docker.env_flags(docker.env_names(job, task)), *docker.task_extras(job, task),
-        "--net=host" if net else "", *extra.run_options(native=False),
+        "--net=host" if net else "", *extra.run_options(native=False), *(mounts or []),
         *docker.user_options(task), docker.image(task), (command or "").strip(),
     ]
     return bash_c(" ".join(part for part in parts if part))
@@ -154,25 +160,29 @@ def _multi_instance(job: JobSpec, item: ExpandedTask, pool: PoolContext,
     else:
         application = application_command_line(job.id, item.id, multi, item.command or "",
                                                count, launch, extra.infiniband and extra.sriov)
-        coordination = coordination_command_line(job, item.spec, item.id, launch, extra)
+        coordination = coordination_command_line(job, item.spec, item.id, launch, extra,
+                                                 _mounts(job, item, pool))
     options = _base(job, item, application, env)
     options.required_slots = 1
     options.multi_instance_settings = models.MultiInstanceSettings(
         coordination_command_line=coordination, number_of_instances=count,
         common_resource_files=resource_files(multi.resource_files))
     if pool.native:
-        options.container_settings = native.container_settings(job, item.spec, item.id, extra)
+        options.container_settings = native.container_settings(job, item.spec, item.id, extra,
+                                                               _mounts(job, item, pool))
     return options
 
 
 def _plain(job: JobSpec, item: ExpandedTask, pool: PoolContext) -> models.BatchTaskCreateOptions:
     extra = _accel(job, item, pool)
     env = {**item.spec.environment_variables, **extra.environment(None)}
+    mounts = _mounts(job, item, pool)
     if not pool.native:
-        line = plain_command_line(job, item.spec, item.id, item.command, extra)
+        line = plain_command_line(job, item.spec, item.id, item.command, extra, mounts)
         return _base(job, item, line, env)
     options = _base(job, item, native.plain_command_line(item.command), env)
-    options.container_settings = native.container_settings(job, item.spec, item.id, extra)
+    options.container_settings = native.container_settings(job, item.spec, item.id, extra,
+                                                           mounts)
     return options
 
 
@@ -218,4 +228,10 @@ def task_options(
         else:
             out.append(_plain(job, item, pool))
     merge = _merge(job, pool, id_format, out, existing_ids)
-    return [*out, merge] if merge is not None else out
+    built = [*out, merge] if merge is not None else out
+    setup = scratch.setup_task(job, pool.spec, pool.current_dedicated,
+                               pool.current_low_priority, pool.local)
+    if setup is None:
+        return built
+    scratch.depend_on_setup(job, built)
+    return [setup, *built]
