@@ -15,6 +15,7 @@ from shipyard.config import ShipyardConfig
 from shipyard.config.pool import PlatformImage, PoolSpecification
 from shipyard.errors import ConfigError
 from shipyard.factory.common import admin, environment_settings
+from shipyard.factory.poolmounts import pool_mounts
 from shipyard.factory.shell import bash_c, sequence
 
 #: The VM size of a local pool that does not name one.
@@ -85,10 +86,12 @@ def _machine(cfg: ShipyardConfig) -> models.VirtualMachineConfiguration:
     )
 
 
-def start_task(spec: PoolSpecification) -> models.BatchStartTask | None:
-    """``additional_node_prep`` commands (``pre`` then ``post``) as the pool's start task."""
+def start_task(spec: PoolSpecification, volume_steps: list[str] | None = None
+               ) -> models.BatchStartTask | None:
+    """``additional_node_prep`` commands as the pool's start task: ``pre``, then what the
+    shared volumes need (``poolmounts``), then ``post``."""
     commands = spec.node_prep_commands
-    steps = [*commands.pre, *commands.post]
+    steps = [*commands.pre, *(volume_steps or []), *commands.post]
     if not steps:
         return None
     env = spec.additional_node_prep.environment_variables if spec.additional_node_prep else {}
@@ -112,6 +115,7 @@ def _vm_size(cfg: ShipyardConfig) -> str:
 def pool_options(cfg: ShipyardConfig) -> models.BatchPoolCreateOptions:
     """The pool of ``cfg`` as create-options."""
     spec = cfg.pool
+    mounts, volume_steps = pool_mounts(cfg)
     return models.BatchPoolCreateOptions(
         id=spec.id,
         vm_size=_vm_size(cfg),
@@ -120,6 +124,7 @@ def pool_options(cfg: ShipyardConfig) -> models.BatchPoolCreateOptions:
         target_dedicated_nodes=spec.vm_count.dedicated,
         target_low_priority_nodes=spec.vm_count.low_priority,
         enable_inter_node_communication=spec.inter_node_communication_enabled,
-        start_task=start_task(spec),
+        start_task=start_task(spec, volume_steps),
         task_slots_per_node=spec.slots_per_node,
+        mount_configuration=mounts or None,
     )
