@@ -88,7 +88,8 @@ def plain_command_line(job: JobSpec, task: TaskSpec, task_id: str, command: str 
     parts = [
         "docker run", "--rm" if remove else "", *docker.ours(task, "--name", [name]),
         *docker.labels(job.id, task_id), *docker.mounts(job, task),
-        *docker.env_flags(docker.env_names(job, task)), *docker.task_extras(job, task),
+        *docker.env_flags(docker.env_names(job, task)),
+        *docker.env_flags(list(extra.environment(None))), *docker.task_extras(job, task),
         "--net=host" if net else "", *extra.run_options(native=False), *(mounts or []),
         *docker.user_options(task), docker.image(task), (command or "").strip(),
     ]
