@@ -2,8 +2,9 @@
 
 The config is recipes/openmpi-ring's with a ``glusterfs_on_compute`` shared volume (as
 Batch Shipyard's MXNet recipes use) and ``auto_scratch`` on the job (as its OpenFOAM
-recipes do). One rank per node writes its hostname into the shared volume and into the
-job's auto scratch dir; the master then counts the files: 3 in each means every node's
+recipes do) with ``setup: block``: ``jobs add`` waits for the setup task before adding the
+job's. One rank per node writes its hostname into the shared volume and into the job's
+auto scratch dir; the master then counts the files: 3 in each means every node's
 container sees the same storage. The auto scratch dir is gone after the job (its release
 task), the shared volume after the pool.
 """
@@ -38,7 +39,7 @@ def storage_config(tmp_path: Path) -> Path:
     jobs = configdir / "jobs.yaml"
     text = jobs.read_text().replace("- id: openmpi-ring", "- id: shared-storage")
     text = text.replace("  auto_complete: true\n", "  auto_complete: true\n  auto_scratch:\n"
-                        "    setup: dependency\n    num_instances: pool_current_dedicated\n"
+                        "    setup: block\n    num_instances: pool_current_dedicated\n"
                         "  shared_data_volumes:\n  - glustervol\n")
     text = re.sub(r"      mpi:\n(        .*\n)+", "", text)
     text = text.replace("command: ring 1000 1000", f"command: {WRITE!r}")

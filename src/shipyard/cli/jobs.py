@@ -13,7 +13,7 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shipyard.batch import waiting
 from shipyard.batch.errors import translated
-from shipyard.cli import cleanup, render
+from shipyard.cli import cleanup, render, scratch
 from shipyard.cli.app import abort, console, reported
 from shipyard.cli.context import App, pass_app
 from shipyard.config import JobSpec
@@ -65,7 +65,7 @@ def _add_job(app: App, job: JobSpec, pool_id: str, context: PoolContext,
     ssh = new_ssh_material() if multi else None
     tasks = task_options(job, context, ssh, id_format=app.config.task_id_format(job))
     client.create_job(job_options(job, pool_id))
-    client.create_tasks(job.id, tasks)
+    client.create_tasks(job.id, scratch.add_setup_first(client, job, tasks))
     if job.auto_complete:
         client.update_job(job.id, auto_complete_patch())
     app.say(f"job [bold]{job.id}[/bold]: {len(tasks)} task(s) added to pool {pool_id}")

@@ -202,9 +202,9 @@ def _unique_task_ids(tasks: tuple[TaskSpec, ...]) -> None:
 class AutoScratch(Model):
     """``auto_scratch``: a scratch space shared by the job's nodes, set up before its tasks.
 
-    ``setup``: ``dependency`` makes every task depend on the setup task; ``block`` (Batch
-    Shipyard's client waits for it) is given the same dependency here, so no task starts
-    before the space exists either way.
+    ``setup``: ``dependency`` makes every task depend on the setup task; with ``block``
+    ``jobs add`` also waits for it to succeed before adding the tasks, as Batch Shipyard's
+    client does (``cli/scratch.py``).
     """
 
     setup: Literal["block", "dependency"]

@@ -59,7 +59,7 @@ def setup_task(job: JobSpec, spec: PoolSpecification, current_dedicated: int | N
 
 
 def depend_on_setup(job: JobSpec, tasks: list[models.BatchTaskCreateOptions]) -> None:
-    """Make every task wait for the setup task (both ``setup`` modes, see JobSpec)."""
+    """Make every task wait for the setup task (both ``setup`` modes, see AutoScratch)."""
     if job.auto_scratch is None:
         return
     setup_id = job.auto_scratch.task_id
