@@ -3,8 +3,9 @@
 credentials.yaml, config.yaml, pool.yaml and jobs.yaml are read by :func:`load_config`
 into a :class:`ShipyardConfig`; nothing past this package sees a raw dict. Unknown keys,
 wrong types and bad values fail with one ``ConfigError`` line naming the file and the path
-(``jobs.yaml: job_specifications[0].taks: unknown key; did you mean 'tasks'?``). Keys we
-accept but do not implement yet fail the same way; ``unimplemented`` lists them.
+(``jobs.yaml: job_specifications[0].taks: unknown key; did you mean 'tasks'?``). Batch
+Shipyard settings shipyard does not support fail saying so (``a Batch Shipyard setting that
+shipyard does not support: ...``); ``unimplemented`` lists them.
 
     cfg = load_config("my-mpi-job")          # or $SHIPYARD_CONFIGDIR
     task = cfg.jobs[0].tasks[0]

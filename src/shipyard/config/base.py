@@ -18,7 +18,7 @@ from pydantic_core import PydanticCustomError
 #: The error type of every message written by this package.
 PROBLEM = "shipyard_config"
 
-#: A section we accept but do not model: it is rejected as not implemented when set, so a
+#: A section we accept but do not model: it is rejected as not supported when set, so a
 #: loaded config never carries one (see ``unimplemented``).
 Opaque: TypeAlias = JsonValue
 
