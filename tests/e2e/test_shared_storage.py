@@ -17,8 +17,9 @@ import subprocess
 from pathlib import Path
 
 from shipyard.engine.settings import EngineSettings
+from tests.e2e.poolsgone import nodes_left
 from tests.e2e.test_recipes import RECIPES, node_homes, run
-from tests.realengine import leftovers, wait_for
+from tests.realengine import wait_for
 
 WRITE = ("mpirun --allow-run-as-root -host $AZ_BATCH_HOST_LIST -np 3 --map-by ppr:1:node "
          "-x AZ_BATCH_TASK_DIR bash -c 'hostname > /shared/w-$(hostname) && "
@@ -70,6 +71,4 @@ def test_instances_share_the_volume_and_the_auto_scratch(
         removed = run(settings, configdir, "pool", "del", "--wait")
     assert removed.returncode == 0, removed.stdout + removed.stderr
     assert not shared.exists(), "the pool's shared storage outlived the pool"
-    stray = [x for x in leftovers(settings.data_dir)
-             if any(f"shy{n} " in x or f"shyv{n}@" in x for n in nodes)]
-    assert not stray, stray
+    wait_for("the pool's nodes to be gone", lambda: not nodes_left(settings, nodes), 30)
