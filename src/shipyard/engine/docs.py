@@ -190,8 +190,9 @@ def new_job_doc(body: Json, base_url: str) -> Json:
     if "jobReleaseTask" in doc:
         doc["jobReleaseTask"].setdefault("id", "jobrelease")
         doc["jobReleaseTask"].setdefault("maxWallClockTime", "PT15M")
-    doc["executionInfo"] = {"startTime": doc["creationTime"],
-                            "poolId": (body.get("poolInfo") or {}).get("poolId")}
+    doc["executionInfo"] = {"startTime": doc["creationTime"]}
+    if (body.get("poolInfo") or {}).get("poolId"):  # an auto pool's id comes when it exists
+        doc["executionInfo"]["poolId"] = body["poolInfo"]["poolId"]
     return doc
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from azure.batch import models
 
-from shipyard.engine import docs, requests
+from shipyard.engine import autopool, docs, requests
 from shipyard.engine.scheduler import JOB, PREP, TASK, Scheduler
 from shipyard.engine.settings import EngineSettings
 from shipyard.engine.store import Json, Record, RecordExists, Store
@@ -18,7 +18,7 @@ from shipyard.errors import BatchError
 
 #: Job properties a PATCH may change.
 _UPDATABLE = ("priority", "maxParallelTasks", "allowTaskPreemption", "onAllTasksComplete",
-              "constraints", "poolInfo", "metadata", "networkConfiguration")
+              "constraints", "metadata", "networkConfiguration")
 _COUNTED = ("active", "running", "completed", "succeeded", "failed")
 
 
@@ -36,12 +36,7 @@ class JobService:
 
     def create(self, body: dict[str, Any]) -> Json:
         requests.check_id(body.get("id"))
-        pool_info = body.get("poolInfo")
-        if not pool_info:
-            raise requests.missing("poolInfo")
-        if not pool_info.get("poolId"):
-            raise requests.bad_value("poolInfo", pool_info,
-                                     "the local engine runs jobs on an existing pool: set poolId")
+        autopool.check_pool_info(body.get("poolInfo"))
         requests.parse(models.BatchJobCreateOptions, body)
         requests.check_constraints(body.get("constraints"), "constraints")
         _check_priority(body.get("priority"))
@@ -68,11 +63,16 @@ class JobService:
         requests.parse(models.BatchJobUpdateOptions, body)
         requests.check_constraints(body.get("constraints"), "constraints")
         _check_priority(body.get("priority"))
+        if "poolInfo" in body:
+            autopool.check_pool_info(body["poolInfo"])
 
         def apply(record: Record) -> None:
             requests.check_etag(record.doc, if_match)
             if record.doc["state"] in ("completed", "terminating", "deleting"):
                 raise _job_completed(record.doc["state"])
+            if "poolInfo" in body:
+                autopool.check_pool_change(record.doc, body["poolInfo"])
+                autopool.apply_pool_change(record.doc, body["poolInfo"])
             for key in _UPDATABLE:
                 if key in body:
                     value = body[key]

@@ -13,12 +13,14 @@ import copy
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
 from shipyard.engine import docs, execution, runs, transitions
 from shipyard.engine.allocator import NODE, POOL, Allocator
+from shipyard.engine.autopool import pool_id_of
 from shipyard.engine.execution import Node
 from shipyard.engine.exits import ExitWatch
 from shipyard.engine.jobflow import JOB, PREP, TASK, JobFlow, dependency_action
@@ -62,6 +64,7 @@ class Scheduler:
         self._health_at = 0.0
         self._placed: list[Placed] = []
         self.exits = ExitWatch(self.kick)
+        self.hooks: list[Callable[[], None]] = []
 
     # -- the loop ---------------------------------------------------------------------
     def start(self) -> None:
@@ -93,11 +96,13 @@ class Scheduler:
                 log.exception("scheduler tick failed")
 
     def tick(self) -> list[Placed]:
-        """One pass; reads only the open tasks of each job. Returns the tasks to launch."""
+        """One pass after the ``hooks``; reads only open tasks. Returns the tasks to launch."""
         if time.monotonic() >= self._health_at:
             self._health_at = time.monotonic() + HEALTH_EVERY
             self.allocator.check_health()
         self._placed = []
+        for hook in self.hooks:
+            hook()
         live: dict[str, list[Record]] = {}
         for job in self.store.list(JOB):
             live[job.doc["id"]] = self.store.in_states(TASK, job.doc["id"], LIVE)
@@ -216,7 +221,7 @@ class Scheduler:
                           partial(self.store.get, TASK, job_id))
 
     def _place_one(self, job: Record, queue: ReadyQueue, capacity: Capacity) -> bool:
-        pool_id = (job.doc.get("poolInfo") or {}).get("poolId", "")
+        pool_id = pool_id_of(job.doc)
         while (task := queue.pop()) is not None:
             if self._try_place(job, task, capacity):
                 return True
@@ -225,7 +230,7 @@ class Scheduler:
         return False
 
     def _try_place(self, job: Record, task: Record, capacity: Capacity) -> bool:
-        pool = self.store.get(POOL, "", (job.doc.get("poolInfo") or {}).get("poolId", ""))
+        pool = self.store.get(POOL, "", pool_id_of(job.doc))
         if pool is None or pool.doc["state"] != "active":
             return False
         problem = requirements_error(pool.doc, task.doc)

@@ -15,6 +15,7 @@ import shutil
 
 import uvicorn
 
+from shipyard.engine import jobwiring
 from shipyard.engine.allocator import Allocator
 from shipyard.engine.api import BatchApp, Router
 from shipyard.engine.autoscale.service import AutoscaleService
@@ -64,6 +65,7 @@ class Engine:
         register_pools_extra(router, PoolExtras(self.store, self.allocator, self.pools),
                              self.autoscale)
         register_jobs(router, self.jobs, self.tasks)
+        jobwiring.install(router, self.pools, self.jobs, self.tasks)
         self.app = BatchApp(router, settings.account, settings.key, settings.url)
 
     def recover(self) -> None:

@@ -1,0 +1,49 @@
+"""Wire the job-side additions into an engine: job and task control, auto pools, job
+schedules and file deletion, with their routes and their scheduler hooks.
+
+The hooks run first in every scheduler tick under its lock. Each is guarded on its own:
+a fault in one (logged with its traceback) must not stop task placement, nor the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from shipyard.engine.api import Router
+from shipyard.engine.autopool import AutoPools
+from shipyard.engine.jobcontrol import JobControl
+from shipyard.engine.jobs import JobService
+from shipyard.engine.pools import PoolService
+from shipyard.engine.recurrence import Recurrence
+from shipyard.engine.routes_control import register as register_control
+from shipyard.engine.routes_schedules import register as register_schedules
+from shipyard.engine.schedules import ScheduleService
+from shipyard.engine.taskcontrol import TaskControl
+from shipyard.engine.tasks import TaskService
+
+log = logging.getLogger(__name__)
+
+
+def install(router: Router, pools: PoolService, jobs: JobService, tasks: TaskService) -> None:
+    """Register the routes and the scheduler hooks of the job-side additions."""
+    scheduler = jobs.scheduler
+    control = JobControl(jobs, scheduler)
+    autopools = AutoPools(jobs.store, pools)
+    recurrence = Recurrence(jobs.store, scheduler, autopools)
+    register_control(router, control, TaskControl(tasks), pools)
+    register_schedules(router, ScheduleService(jobs.settings, jobs.store, scheduler))
+    # Schedules first (they make jobs), then the pools those jobs need, then disabling.
+    for name, hook in (("job schedules", recurrence.tick), ("auto pools", autopools.tick),
+                       ("disabling jobs", control.tick)):
+        scheduler.hooks.append(_guarded(name, hook))
+
+
+def _guarded(name: str, hook: Callable[[], None]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            hook()
+        except Exception:
+            log.exception("%s: tick failed", name)
+
+    return run
