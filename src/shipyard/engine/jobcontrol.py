@@ -114,7 +114,7 @@ class JobControl:
 
     def settle(self, job: Record) -> None:
         if not self.store.count_states(TASK, job.doc["id"], _LIVE):
-            self._mutate(job.doc["id"], lambda r: docs.set_state(r.doc, "disabled"))
+            self._mutate(job.doc["id"], _disabled)
 
     def _deal_with_tasks(self, job_id: str, option: str) -> None:
         job = self.jobs.get(job_id)
@@ -134,6 +134,13 @@ class JobControl:
 def _to_disabling(record: Record) -> None:
     docs.set_state(record.doc, "disabling")
     docs.touch(record.doc)
+
+
+def _disabled(record: Record) -> None:
+    # The service shows previousState "active" after a disable: "disabling" is the passage,
+    # not a state the job is said to have left.
+    record.doc["state"] = "disabled"
+    record.doc["stateTransitionTime"] = docs.now()
 
 
 def _check_completion_mode(job: Json, wanted: str) -> None:
