@@ -47,6 +47,16 @@ def first_due(schedule: Json, now: float) -> float:
     return max(now, moment(schedule, "doNotRunUntil") or now)
 
 
+def set_due(record: Record, due: float | None) -> None:
+    """The next run, in the private clock and as ``executionInfo.nextRunTime``."""
+    record.private["due"] = due
+    info = record.doc.setdefault("executionInfo", {})
+    if due is None:
+        info.pop("nextRunTime", None)
+    else:
+        info["nextRunTime"] = wire.format_datetime(datetime.fromtimestamp(due, UTC))
+
+
 def jobs_of(store: Store, schedule_id: str) -> list[Record]:
     return [j for j in store.list(JOB)
             if str(j.private.get("schedule", "")).lower() == schedule_id.lower()]
@@ -137,15 +147,8 @@ class Recurrence:
         return pool_id
 
     def _save(self, record: Record, due: float | None) -> None:
-        def change(r: Record) -> None:
-            r.private["due"] = due
-            info = r.doc.setdefault("executionInfo", {})
-            if due is None:
-                info.pop("nextRunTime", None)
-            else:
-                info["nextRunTime"] = wire.format_datetime(datetime.fromtimestamp(due, UTC))
-
-        updated = self.store.mutate(SCHEDULE, "", record.doc["id"], change)
+        updated = self.store.mutate(SCHEDULE, "", record.doc["id"],
+                                    lambda r: set_due(r, due))
         record.doc, record.private = updated.doc, updated.private
 
     def _recent_open(self, record: Record) -> bool:

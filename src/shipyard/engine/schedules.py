@@ -15,7 +15,7 @@ from azure.batch import models
 from shipyard.engine import autopool, docs, requests, wire
 from shipyard.engine.autopool import SCHEDULE
 from shipyard.engine.jobs import _check_priority
-from shipyard.engine.recurrence import first_due, jobs_of, seconds
+from shipyard.engine.recurrence import first_due, jobs_of, seconds, set_due
 from shipyard.engine.scheduler import JOB, Scheduler
 from shipyard.engine.settings import EngineSettings
 from shipyard.engine.store import Json, Record, RecordExists, Store
@@ -60,9 +60,10 @@ class ScheduleService:
             if self.store.get(JOB, "", doc["id"]) is not None:
                 raise BatchError(409, "JobWithSameIdExists",
                                  "A job with the specified job schedule id exists.")
-            private = {"due": first_due(doc["schedule"], time.time()), "count": 0}
+            record = Record(doc, {"count": 0})
+            set_due(record, first_due(doc["schedule"], time.time()))
             try:
-                self.store.insert(SCHEDULE, "", doc["id"], Record(doc, private))
+                self.store.insert(SCHEDULE, "", doc["id"], record)
             except RecordExists as exc:
                 raise BatchError(409, "JobScheduleExists",
                                  "The specified job schedule already exists.") from exc
@@ -97,7 +98,7 @@ class ScheduleService:
             _check_open(record.doc, if_match)
             if "schedule" in body:
                 record.doc["schedule"] = body["schedule"]
-                record.private["due"] = _due_after_change(record, time.time())
+                set_due(record, _due_after_change(record, time.time()))
             if "jobSpecification" in body:
                 record.doc["jobSpecification"] = body["jobSpecification"]
             if replace or "metadata" in body:
