@@ -12,6 +12,8 @@ import pytest
 from azure.batch import BatchClient, models
 from azure.core.exceptions import ResourceNotFoundError
 
+from shipyard.engine import control
+from shipyard.engine.settings import EngineSettings
 from tests.contract.conftest import wait_for
 from tests.contract.jobhelpers import (
     details,
@@ -210,3 +212,30 @@ def test_recurrence_makes_jobs_one_open_at_a_time(client: BatchClient, nodeless:
 
 def ok_len(items: list[models.BatchJob], count: int) -> list[models.BatchJob] | None:
     return items if len(items) == count else None
+
+
+def test_schedule_clock_survives_engine_restart(
+        client: BatchClient, nodeless: str, settings: EngineSettings) -> None:
+    """The due time and the job count live in the store: a restart loses no run, repeats none."""
+    start = datetime.datetime.now(UTC) + datetime.timedelta(seconds=3)
+    spec = {"poolInfo": {"poolId": nodeless}}
+    schedule_id = create(client, {"doNotRunUntil": iso(start), "recurrenceInterval": "PT1H"},
+                         spec)
+    try:
+        assert control.stop(settings.data_dir) is not None
+        try:  # the run falls due while no engine is up
+            wait_for("doNotRunUntil to pass", lambda: datetime.datetime.now(UTC) > start, 10)
+        finally:
+            control.start(settings)
+        made = wait_for("job-1 after the restart", lambda: jobs_of(client, schedule_id), 20)
+        assert [j.id for j in made] == [f"{schedule_id}:job-1"]
+        next_run = client.get_job_schedule(schedule_id).execution_info.next_run_time
+        assert abs(next_run - start - datetime.timedelta(hours=1)) < datetime.timedelta(
+            seconds=1), "the recurrence counts from doNotRunUntil"
+        assert control.stop(settings.data_dir) is not None
+        control.start(settings)
+        holds_for("no job made twice", lambda: [j.id for j in jobs_of(client, schedule_id)]
+                  == [f"{schedule_id}:job-1"], 2)
+        assert client.get_job_schedule(schedule_id).execution_info.next_run_time == next_run
+    finally:
+        delete(client, schedule_id)
