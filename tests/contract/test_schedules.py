@@ -14,7 +14,7 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shipyard.engine import control
 from shipyard.engine.settings import EngineSettings
-from tests.contract.conftest import wait_for
+from tests.contract.conftest import delete_pool, pool_exists, wait_for
 from tests.contract.jobhelpers import (
     details,
     error_of,
@@ -239,3 +239,24 @@ def test_schedule_clock_survives_engine_restart(
         assert client.get_job_schedule(schedule_id).execution_info.next_run_time == next_run
     finally:
         delete(client, schedule_id)
+
+
+def test_schedule_auto_pool_lives_as_long_as_the_schedule(client: BatchClient) -> None:
+    auto = {"autoPoolIdPrefix": "jsp", "poolLifetimeOption": "jobschedule",
+            "pool": {"vmSize": "standard_d2_v3"}}
+    spec = {"poolInfo": {"autoPoolSpecification": auto}, "onAllTasksComplete": "terminatejob"}
+    schedule_id = create(client, {}, spec)
+    pool_id = ""
+    try:
+        made = wait_for("the schedule's job", lambda: jobs_of(client, schedule_id), 20, 0.25)
+        pool_id = wait_for("its auto pool", lambda: client.get_job(
+            made[0].id).execution_info.pool_id, 20)
+        assert pool_id.startswith("jsp_")
+        assert client.get_pool(pool_id).id == pool_id
+        wait_for("the schedule to complete", lambda: completed(client, schedule_id), 30)
+        wait_for(f"pool {pool_id} to go with the schedule",
+                 lambda: not pool_exists(client, pool_id), 60)
+    finally:
+        delete(client, schedule_id)
+        if pool_id:
+            delete_pool(client, pool_id)
