@@ -103,10 +103,9 @@ class AutoPools:
         self.pools = pools
 
     def tick(self) -> None:
-        for job in self.store.list(JOB):
+        for job in self.store.in_states(JOB, "", ("active",)):
             spec = auto_spec(job.doc.get("poolInfo"))
-            if (spec and job.doc["state"] == "active" and not pool_id_of(job.doc)
-                    and not job.private.get("autopool_failed")):
+            if spec and not pool_id_of(job.doc) and not job.private.get("autopool_failed"):
                 self._give_pool(job, spec)
         for record in self.store.list(AUTOPOOL):
             self._reap(record)

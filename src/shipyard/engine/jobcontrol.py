@@ -15,7 +15,7 @@ from typing import Any
 from azure.batch import models
 
 from shipyard.engine import autopool, docs, requests, wire
-from shipyard.engine.jobs import JobService, _check_priority, _job_completed
+from shipyard.engine.jobs import JobService, check_priority, job_ended
 from shipyard.engine.runs import Outcome
 from shipyard.engine.scheduler import JOB, TASK, Scheduler
 from shipyard.engine.store import Json, Record
@@ -47,7 +47,7 @@ class JobControl:
             job = self.jobs.get(job_id)
             requests.check_etag(job.doc, if_match)
             if job.doc["state"] in _ENDED:
-                raise _job_completed(job.doc["state"])
+                raise job_ended(job.doc["state"])
             if job.doc["state"] in ("disabling", "disabled"):
                 return job.doc
             self._mutate(job_id, _to_disabling)
@@ -62,7 +62,7 @@ class JobControl:
             job = self.jobs.get(job_id)
             requests.check_etag(job.doc, if_match)
             if job.doc["state"] in _ENDED:
-                raise _job_completed(job.doc["state"])
+                raise job_ended(job.doc["state"])
             if job.doc["state"] not in ("active", "enabling"):
                 def enable(record: Record) -> None:
                     # Enabling is over as soon as the scheduler may place tasks again.
@@ -84,19 +84,19 @@ class JobControl:
                                      "this property cannot be changed on an existing job")
         autopool.check_pool_info(body.get("poolInfo"))
         requests.check_constraints(body.get("constraints"), "constraints")
-        _check_priority(body.get("priority"))
+        check_priority(body.get("priority"))
 
         def apply(record: Record) -> None:
             requests.check_etag(record.doc, if_match)
             if record.doc["state"] in _ENDED:
-                raise _job_completed(record.doc["state"])
+                raise job_ended(record.doc["state"])
             _check_completion_mode(record.doc, body.get("onAllTasksComplete", "noaction"))
             autopool.check_pool_change(record.doc, body["poolInfo"])
             autopool.apply_pool_change(record.doc, body["poolInfo"])
             for key, default in _REPLACE_DEFAULTS.items():
                 record.doc[key] = body.get(key, default)
             record.doc["constraints"] = _job_constraints(body.get("constraints"))
-            _set_or_drop(record.doc, "metadata", body.get("metadata"))
+            set_or_drop(record.doc, "metadata", body.get("metadata"))
             docs.touch(record.doc)
 
         with self.scheduler.lock:
@@ -108,9 +108,8 @@ class JobControl:
     # -- the tick ------------------------------------------------------------------------
     def tick(self) -> None:
         """Finish disabling jobs whose last running task has ended."""
-        for job in self.store.list(JOB):
-            if job.doc["state"] == "disabling":
-                self.settle(job)
+        for job in self.store.in_states(JOB, "", ("disabling",)):
+            self.settle(job)
 
     def settle(self, job: Record) -> None:
         if not self.store.count_states(TASK, job.doc["id"], _LIVE):
@@ -158,7 +157,8 @@ def _job_constraints(given: Json | None) -> Json:
     return constraints
 
 
-def _set_or_drop(doc: Json, key: str, value: object) -> None:
+def set_or_drop(doc: Json, key: str, value: object) -> None:
+    """A PUT's list property: set when given and not empty, otherwise gone."""
     if value:
         doc[key] = value
     else:

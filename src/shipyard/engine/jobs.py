@@ -39,7 +39,7 @@ class JobService:
         autopool.check_pool_info(body.get("poolInfo"))
         requests.parse(models.BatchJobCreateOptions, body)
         requests.check_constraints(body.get("constraints"), "constraints")
-        _check_priority(body.get("priority"))
+        check_priority(body.get("priority"))
         doc = docs.new_job_doc(body, self.settings.url)
         with self.scheduler.lock:
             seq = len(self.store.list(JOB, None)) + 1
@@ -62,14 +62,14 @@ class JobService:
     def update(self, job_id: str, body: dict[str, Any], if_match: str | None) -> Json:
         requests.parse(models.BatchJobUpdateOptions, body)
         requests.check_constraints(body.get("constraints"), "constraints")
-        _check_priority(body.get("priority"))
+        check_priority(body.get("priority"))
         if "poolInfo" in body:
             autopool.check_pool_info(body["poolInfo"])
 
         def apply(record: Record) -> None:
             requests.check_etag(record.doc, if_match)
             if record.doc["state"] in ("completed", "terminating", "deleting"):
-                raise _job_completed(record.doc["state"])
+                raise job_ended(record.doc["state"])
             if "poolInfo" in body:
                 autopool.check_pool_change(record.doc, body["poolInfo"])
                 autopool.apply_pool_change(record.doc, body["poolInfo"])
@@ -95,7 +95,7 @@ class JobService:
             record = self.get(job_id)
             requests.check_etag(record.doc, if_match)
             if record.doc["state"] in ("completed", "terminating", "deleting"):
-                raise _job_completed(record.doc["state"])
+                raise job_ended(record.doc["state"])
             return self.scheduler.terminate_job(job_id, reason, user=True)
 
     def delete(self, job_id: str, if_match: str | None) -> None:
@@ -129,7 +129,7 @@ class JobService:
         return [r.doc for r in self.store.list(PREP, job_id)]
 
 
-def _job_completed(state: str) -> BatchError:
+def job_ended(state: str) -> BatchError:
     if state == "deleting":
         return BatchError(409, "JobBeingDeleted", "The specified job is being deleted.")
     if state == "terminating":
@@ -137,6 +137,6 @@ def _job_completed(state: str) -> BatchError:
     return BatchError(409, "JobCompleted", "The specified job is already in a completed state.")
 
 
-def _check_priority(value: object) -> None:
+def check_priority(value: object) -> None:
     if value is not None and (not isinstance(value, int) or not -1000 <= value <= 1000):
         raise requests.bad_value("priority", value, "priority is an integer from -1000 to 1000")

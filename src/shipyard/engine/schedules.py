@@ -14,7 +14,8 @@ from azure.batch import models
 
 from shipyard.engine import autopool, docs, requests, wire
 from shipyard.engine.autopool import SCHEDULE
-from shipyard.engine.jobs import _check_priority
+from shipyard.engine.jobcontrol import set_or_drop
+from shipyard.engine.jobs import check_priority
 from shipyard.engine.recurrence import first_due, jobs_of, seconds, set_due
 from shipyard.engine.scheduler import JOB, Scheduler
 from shipyard.engine.settings import EngineSettings
@@ -102,7 +103,7 @@ class ScheduleService:
             if "jobSpecification" in body:
                 record.doc["jobSpecification"] = body["jobSpecification"]
             if replace or "metadata" in body:
-                _set_or_drop(record.doc, "metadata", body.get("metadata"))
+                set_or_drop(record.doc, "metadata", body.get("metadata"))
             docs.touch(record.doc)
 
         return self._mutate(schedule_id, apply)
@@ -165,7 +166,7 @@ def _check_parts(body: dict[str, Any]) -> None:
         autopool.check_pool_info(spec.get("poolInfo"), "jobSpecification.poolInfo",
                                  schedule=True)
         requests.check_constraints(spec.get("constraints"), "jobSpecification.constraints")
-        _check_priority(spec.get("priority"))
+        check_priority(spec.get("priority"))
 
 
 def _check_schedule(schedule: Json) -> None:
@@ -200,9 +201,3 @@ def _due_after_change(record: Record, now: float) -> float | None:
     interval = seconds(schedule, "recurrenceInterval")
     return None if interval is None else max(first_due(schedule, now), now + interval)
 
-
-def _set_or_drop(doc: Json, key: str, value: object) -> None:
-    if value:
-        doc[key] = value
-    else:
-        doc.pop(key, None)

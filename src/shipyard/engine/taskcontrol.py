@@ -18,7 +18,7 @@ from azure.batch import models
 
 from shipyard.engine import docs, requests, runs, wire
 from shipyard.engine.files import file_not_found
-from shipyard.engine.jobs import _job_completed
+from shipyard.engine.jobs import job_ended
 from shipyard.engine.scheduler import TASK
 from shipyard.engine.store import Json, Record
 from shipyard.engine.tasks import TaskService
@@ -49,7 +49,7 @@ class TaskControl:
             job, task = self.tasks.jobs.get(job_id), self.tasks.get(job_id, task_id)
             requests.check_etag(task.doc, if_match)
             if job.doc["state"] in _JOB_ENDED:
-                raise _job_completed(job.doc["state"])
+                raise job_ended(job.doc["state"])
             info = task.doc.get("executionInfo") or {}
             if task.doc["state"] != "completed" or info.get("result") != "failure":
                 raise invalid_state("only a task that completed with a failure can be "
