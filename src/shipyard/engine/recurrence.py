@@ -70,11 +70,12 @@ class Recurrence:
         self.scheduler = scheduler
         self.autopools = autopools
 
-    def tick(self) -> None:
+    def tick(self, now: float | None = None) -> None:
+        """Advance every schedule to ``now`` (the clock, unless a test gives one)."""
         for record in self.store.list(SCHEDULE):
             state = record.doc["state"]
             if state == "active":
-                self._advance(record, time.time())
+                self._advance(record, time.time() if now is None else now)
             elif state == "terminating":
                 self._terminating(record)
             elif state == "deleting":
