@@ -13,7 +13,6 @@ import pytest
 from azure.batch import BatchClient, models
 from azure.core.exceptions import ResourceNotFoundError
 
-from tests.contract.conftest import delete_pool, pool_exists, wait_for
 from tests.contract.jobhelpers import (
     add_task,
     bash,
@@ -31,6 +30,7 @@ from tests.contract.jobhelpers import (
     wait_job,
     wait_task,
 )
+from tests.realengine import delete_pool, pool_exists, wait_for
 
 pytestmark = pytest.mark.root
 

@@ -14,7 +14,6 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shipyard.engine import control
 from shipyard.engine.settings import EngineSettings
-from tests.contract.conftest import delete_pool, pool_exists, wait_for
 from tests.contract.jobhelpers import (
     details,
     error_of,
@@ -25,6 +24,7 @@ from tests.contract.jobhelpers import (
     uid,
     wait_job,
 )
+from tests.realengine import delete_pool, pool_exists, wait_for
 
 pytestmark = pytest.mark.root
 
