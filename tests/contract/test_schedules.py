@@ -18,6 +18,7 @@ from tests.contract.jobhelpers import (
     details,
     error_of,
     holds_for,
+    job,
     job_gone,
     small_pool,
     terminate_job,
@@ -91,6 +92,9 @@ def test_schedule_crud_and_errors(client: BatchClient, nodeless: str) -> None:
 
         exc = error_of(lambda: create_again(client, schedule_id, nodeless))
         assert (exc.status_code, exc.error.code) == (409, "JobScheduleExists")
+        exc = error_of(lambda: client.create_job(models.BatchJobCreateOptions(
+            {"id": schedule_id, "poolInfo": {"poolId": nodeless}})))
+        assert (exc.status_code, exc.error.code) == (409, "JobScheduleWithSameIdExists")
 
         client.update_job_schedule(schedule_id, models.BatchJobScheduleUpdateOptions(
             {"metadata": [{"name": "k", "value": "w"}]}))
@@ -145,6 +149,10 @@ def test_schedule_refuses_what_the_service_refuses(client: BatchClient, nodeless
     assert (exc.status_code, exc.error.code) == (400, "MissingRequiredProperty")
     assert details(exc)["PropertyName"] == "jobSpecification.poolInfo"
     assert not [s for s in client.list_job_schedules() if s.job_specification.priority == 1]
+    with job(client, nodeless) as job_id:
+        exc = error_of(lambda: client.create_job_schedule(models.BatchJobScheduleCreateOptions(
+            {"id": job_id, "schedule": {}, "jobSpecification": spec})))
+        assert (exc.status_code, exc.error.code) == (409, "JobWithSameIdExists")
 
 
 def test_do_not_run_until_then_one_job_and_completion(
@@ -205,7 +213,9 @@ def test_recurrence_makes_jobs_one_open_at_a_time(client: BatchClient, nodeless:
 
         client.begin_terminate_job_schedule(schedule_id, polling_interval=0.5).result()
         assert client.get_job_schedule(schedule_id).state == "completed"
-        assert client.get_job(second.id).state == "completed", "terminate ends its job"
+        ended = client.get_job(second.id)
+        assert ended.state == "completed", "terminate ends its job"
+        assert ended.execution_info.terminate_reason == "TerminateJobSchedule"
     finally:
         delete(client, schedule_id)
 

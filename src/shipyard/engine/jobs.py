@@ -42,6 +42,9 @@ class JobService:
         check_priority(body.get("priority"))
         doc = docs.new_job_doc(body, self.settings.url)
         with self.scheduler.lock:
+            if self.store.get(autopool.SCHEDULE, "", doc["id"]) is not None:
+                raise BatchError(409, "JobScheduleWithSameIdExists",
+                                 "A job schedule with the specified job id exists.")
             seq = len(self.store.list(JOB, None)) + 1
             try:
                 self.store.insert(JOB, "", doc["id"], Record(doc, {"seq": seq, "nodes": []}))

@@ -161,7 +161,7 @@ class Recurrence:
     def _terminating(self, record: Record) -> None:
         for job in jobs_of(self.store, record.doc["id"]):
             if job.doc["state"] in ("active", "disabling", "disabled", "enabling"):
-                self.scheduler.terminate_job(job.doc["id"], "UserTerminate")
+                self.scheduler.terminate_job(job.doc["id"], "TerminateJobSchedule")
         if not self._recent_open(record):
             self._complete(record)
 
