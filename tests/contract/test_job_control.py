@@ -277,3 +277,41 @@ def test_auto_pool_kept_alive_and_spec_errors(client: BatchClient) -> None:
         exc = error_of(lambda bad=bad: auto_job(client, bad))
         assert (exc.status_code, exc.error.code) == (400, code), bad
         assert details(exc)["PropertyName"] == name
+
+
+# ---- job manager tasks --------------------------------------------------------------------
+
+def manager_done(client: BatchClient, job_id: str, task_id: str) -> models.BatchTask | None:
+    """The manager task once completed (it is added when the job becomes active)."""
+    with suppress(ResourceNotFoundError):
+        task = client.get_task(job_id, task_id)
+        return task if task.state == "completed" else None
+    return None
+
+
+def test_job_manager_task_runs_and_ends_its_job(client: BatchClient, one_node: str) -> None:
+    job_id = uid("jm")
+    client.create_job(models.BatchJobCreateOptions({
+        "id": job_id, "poolInfo": {"poolId": one_node},
+        "jobManagerTask": {"id": "manager", "commandLine": bash("echo managing")}}))
+    try:
+        done = wait_for("the manager task", lambda: manager_done(client, job_id, "manager"),
+                        60, 0.25)
+        assert done.execution_info.exit_code == 0
+        assert task_file(client, job_id, "manager", "stdout.txt") == b"managing\n"
+        ended = wait_job(client, job_id, "completed", timeout=30)
+        assert ended.execution_info.termination_reason == "JMComplete"
+    finally:
+        delete_job(client, job_id)
+
+    manager = {"id": "m", "commandLine": "/bin/true", "killJobOnCompletion": False}
+    with job(client, one_node, jobManagerTask=manager) as job_id:
+        wait_for("the manager task", lambda: manager_done(client, job_id, "m"), 60, 0.25)
+        holds_for("the job outliving its manager",
+                  lambda: client.get_job(job_id).state == "active", 2)
+
+    exc = error_of(lambda: client.create_job(models.BatchJobCreateOptions({
+        "id": uid("jm"), "poolInfo": {"poolId": one_node},
+        "jobManagerTask": {"id": "m"}})))
+    assert (exc.status_code, exc.error.code) == (400, "MissingRequiredProperty")
+    assert details(exc)["PropertyName"] == "jobManagerTask.commandLine"

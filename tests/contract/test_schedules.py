@@ -215,7 +215,7 @@ def test_recurrence_makes_jobs_one_open_at_a_time(client: BatchClient, nodeless:
         assert client.get_job_schedule(schedule_id).state == "completed"
         ended = client.get_job(second.id)
         assert ended.state == "completed", "terminate ends its job"
-        assert ended.execution_info.terminate_reason == "TerminateJobSchedule"
+        assert ended.execution_info.termination_reason == "TerminateJobSchedule"
     finally:
         delete(client, schedule_id)
 

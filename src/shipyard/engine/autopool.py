@@ -137,9 +137,7 @@ class AutoPools:
         """The pool could not be made: say why in the job, as the service does."""
         def failed(record: Record) -> None:
             record.private["autopool_failed"] = True
-            record.doc.setdefault("executionInfo", {})["schedulingError"] = {
-                "category": "usererror", "code": exc.code, "message": exc.detail,
-                "details": [{"name": k, "value": v} for k, v in exc.values]}
+            note_scheduling_error(record.doc, exc)
 
         self.store.mutate(JOB, "", job.doc["id"], failed)
 
@@ -161,6 +159,13 @@ class AutoPools:
         self.store.delete(AUTOPOOL, "", pool_id)
         log.info("auto pool %s released by %s %s (keepAlive %s)", pool_id, kind, owner_id,
                  keep)
+
+
+def note_scheduling_error(job: Json, exc: BatchError) -> None:
+    """Why the service could not do something for the job, in the job's executionInfo."""
+    job.setdefault("executionInfo", {})["schedulingError"] = {
+        "category": "usererror", "code": exc.code, "message": exc.detail,
+        "details": [{"name": k, "value": v} for k, v in exc.values]}
 
 
 def _owner_pool_info(kind: str, owner: Json) -> Json | None:

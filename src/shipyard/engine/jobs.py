@@ -10,7 +10,7 @@ from typing import Any
 
 from azure.batch import models
 
-from shipyard.engine import autopool, docs, requests
+from shipyard.engine import autopool, docs, jobmanager, requests
 from shipyard.engine.scheduler import JOB, PREP, TASK, Scheduler
 from shipyard.engine.settings import EngineSettings
 from shipyard.engine.store import Json, Record, RecordExists, Store
@@ -37,6 +37,7 @@ class JobService:
     def create(self, body: dict[str, Any]) -> Json:
         requests.check_id(body.get("id"))
         autopool.check_pool_info(body.get("poolInfo"))
+        jobmanager.check_manager(body.get("jobManagerTask"))
         requests.parse(models.BatchJobCreateOptions, body)
         requests.check_constraints(body.get("constraints"), "constraints")
         check_priority(body.get("priority"))

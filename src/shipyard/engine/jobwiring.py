@@ -1,5 +1,5 @@
 """Wire the job-side additions into an engine: job and task control, auto pools, job
-schedules and file deletion, with their routes and their scheduler hooks.
+schedules, job manager tasks and file deletion, with their routes and scheduler hooks.
 
 The hooks run first in every scheduler tick under its lock. Each is guarded on its own:
 a fault in one (logged with its traceback) must not stop task placement, nor the others.
@@ -13,6 +13,7 @@ from collections.abc import Callable
 from shipyard.engine.api import Router
 from shipyard.engine.autopool import AutoPools
 from shipyard.engine.jobcontrol import JobControl
+from shipyard.engine.jobmanager import JobManagers
 from shipyard.engine.jobs import JobService
 from shipyard.engine.pools import PoolService
 from shipyard.engine.recurrence import Recurrence
@@ -33,9 +34,10 @@ def install(router: Router, pools: PoolService, jobs: JobService, tasks: TaskSer
     recurrence = Recurrence(jobs.store, scheduler, autopools)
     register_control(router, control, TaskControl(tasks), pools)
     register_schedules(router, ScheduleService(jobs.settings, jobs.store, scheduler))
-    # Schedules first (they make jobs), then the pools those jobs need, then disabling.
+    managers = JobManagers(tasks, scheduler)
+    # Schedules first (they make jobs), then the pools and manager tasks those jobs need.
     for name, hook in (("job schedules", recurrence.tick), ("auto pools", autopools.tick),
-                       ("disabling jobs", control.tick)):
+                       ("job managers", managers.tick), ("disabling jobs", control.tick)):
         scheduler.hooks.append(_guarded(name, hook))
 
 

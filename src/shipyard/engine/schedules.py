@@ -12,7 +12,7 @@ from typing import Any
 
 from azure.batch import models
 
-from shipyard.engine import autopool, docs, requests, wire
+from shipyard.engine import autopool, docs, jobmanager, requests, wire
 from shipyard.engine.autopool import SCHEDULE
 from shipyard.engine.jobcontrol import set_or_drop
 from shipyard.engine.jobs import check_priority
@@ -166,6 +166,7 @@ def _check_parts(body: dict[str, Any]) -> None:
         autopool.check_pool_info(spec.get("poolInfo"), "jobSpecification.poolInfo",
                                  schedule=True)
         requests.check_constraints(spec.get("constraints"), "jobSpecification.constraints")
+        jobmanager.check_manager(spec.get("jobManagerTask"), "jobSpecification.jobManagerTask")
         check_priority(spec.get("priority"))
 
 
