@@ -146,3 +146,14 @@ def test_terminating_and_deleting_end_the_jobs_first(clock: tuple[Store, Recurre
     assert job_ids(store) == []
     recurrence.tick(T0 + 3)
     assert store.get(SCHEDULE, "", "s") is None
+
+
+def test_start_window_counts_from_a_past_do_not_run_until(
+        clock: tuple[Store, Recurrence]) -> None:
+    store, recurrence = clock
+    add(store, {"doNotRunUntil": at(-120), "startWindow": "PT1M"})
+    recurrence.tick(T0)
+    assert job_ids(store) == [], "its only chance closed a minute ago"
+    assert schedule(store)["state"] == "active"
+    recurrence.tick(T0 + 1)
+    assert schedule(store)["state"] == "completed"

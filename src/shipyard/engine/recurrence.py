@@ -43,8 +43,12 @@ def moment(schedule: Json, key: str) -> float | None:
 
 
 def first_due(schedule: Json, now: float) -> float:
-    """A new (or newly set) schedule is due at ``doNotRunUntil``, or at once."""
-    return max(now, moment(schedule, "doNotRunUntil") or now)
+    """A new (or newly set) schedule is due at ``doNotRunUntil``, or at once.
+
+    A ``doNotRunUntil`` already past counts from then: its ``startWindow`` may be over.
+    """
+    until = moment(schedule, "doNotRunUntil")
+    return now if until is None else until
 
 
 def set_due(record: Record, due: float | None) -> None:
