@@ -75,7 +75,7 @@ def running_pid(client: BatchClient, job_id: str, task_id: str) -> int:
 def test_disable_requeue_puts_running_task_back_and_enable_completes_it(
         client: BatchClient, one_node: str) -> None:
     with job(client, one_node) as job_id:
-        add_task(client, job_id, "t", bash("echo $$ > pid; exec sleep 5"))
+        add_task(client, job_id, "t", bash("echo $$ > pid; exec sleep 8"))
         pid = running_pid(client, job_id, "t")
         before = client.get_job(job_id)
         disable(client, job_id, "requeue")
@@ -112,7 +112,7 @@ def test_disable_terminate_ends_running_tasks(client: BatchClient, one_node: str
 
 def test_disable_wait_lets_running_tasks_finish(client: BatchClient, one_node: str) -> None:
     with job(client, one_node) as job_id:
-        add_task(client, job_id, "t", bash("echo $$ > pid; sleep 4"))
+        add_task(client, job_id, "t", bash("echo $$ > pid; sleep 6"))
         running_pid(client, job_id, "t")
         client.begin_disable_job(job_id, models.BatchJobDisableOptions(
             {"disableTasks": "wait"}), polling_interval=0.5)
