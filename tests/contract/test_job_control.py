@@ -266,6 +266,15 @@ def test_auto_pool_kept_alive_and_spec_errors(client: BatchClient) -> None:
         if pool_id:
             delete_pool(client, pool_id)
 
+    # A deleted job takes its pool along as well.
+    job_id = auto_job(client, {**spec, "keepAlive": False})
+    pool_id = auto_pool_of(client, job_id)
+    try:
+        delete_job(client, job_id)
+        wait_for(f"auto pool {pool_id} to go", lambda: not pool_exists(client, pool_id), 60)
+    finally:
+        delete_pool(client, pool_id)
+
     cases = [({"poolLifetimeOption": "jobschedule", "pool": {"vmSize": "standard_d2_v3"}},
               "InvalidPropertyValue", "poolInfo.autoPoolSpecification.poolLifetimeOption"),
              ({"poolLifetimeOption": "job"}, "MissingRequiredProperty",
