@@ -105,13 +105,15 @@ class Allocator:
         return [r for r in self.store.list(NODE, pool_id) if r.doc["state"] != "leavingpool"]
 
     def _finish_resize(self, pool_id: str) -> None:
-        members = self._members(pool_id)
+        # Nodes still leaving (removenodes drains them first) count, and keep it resizing.
+        members = self.store.list(NODE, pool_id)
+        leaving = any(m.doc["state"] == "leavingpool" for m in members)
 
         def settle(record: Record) -> None:
             record.doc["currentDedicatedNodes"] = sum(m.doc["isDedicated"] for m in members)
             record.doc["currentLowPriorityNodes"] = sum(
                 not m.doc["isDedicated"] for m in members)
-            if record.doc["state"] == "active":
+            if record.doc["state"] == "active" and not leaving:
                 if record.private.get("resize_stopped"):
                     docs.resize_stopped(record.doc)
                 docs.set_allocation_state(record.doc, "steady")
@@ -214,6 +216,11 @@ class Allocator:
                               record.doc["ipAddress"], bool(record.doc["isDedicated"]),
                               self.node_spec(record), int(record.private["pid"]))
 
+    def remove_node(self, record: Record) -> None:
+        """Take one node out of its pool for good (its disk too); the pool settles after."""
+        self._remove_node(record)
+        self._finish_resize(record.private["pool_id"])
+
     def _remove_node(self, record: Record) -> None:
         ref = NodeRef(record.private["pool_id"], record.doc["id"])
         self._mutate_node(ref, lambda r: docs.set_node_state(r.doc, "leavingpool"))
@@ -228,7 +235,7 @@ class Allocator:
         for pool in self.store.list(POOL):
             for record in self.store.list(NODE, pool.doc["id"]):
                 pid = record.private.get("pid")
-                if record.doc["state"] not in ("idle", "running") or not pid:
+                if record.doc["state"] not in ("idle", "running", "offline") or not pid:
                     continue
                 if not Path(f"/proc/{pid}").exists():
                     ref = NodeRef(pool.doc["id"], record.doc["id"])
@@ -260,29 +267,57 @@ class Allocator:
         try:
             if state == "leavingpool":
                 self._remove_node(record)
-            elif not (pid and _alive(spec, pid)):
-                self._reboot(ref, record)
+            elif state in ("deallocating", "deallocated"):
+                self.halt(ref)  # a deallocation the crash interrupted ends as one
+            elif state in ("rebooting", "reimaging") or not (pid and _alive(spec, pid)):
+                self._reboot(ref, record, keep_disk=state != "reimaging")
             elif state in ("creating", "starting"):
+                nodes.ensure_sshd(spec, pid)
                 self._mutate_node(ref, lambda r: _started(r, pid))
                 self._boot(ref)
-            elif (record.doc.get("startTaskInfo") or {}).get("state") == "running":
-                self._readopt_start_task(ref, record)
+            else:
+                nodes.ensure_sshd(spec, pid)
+                if (record.doc.get("startTaskInfo") or {}).get("state") == "running":
+                    self._readopt_start_task(ref, record)
         except RecordMissing:
             pass
         except ShipyardError as exc:
             self._fail_node(ref, "NodeRecoveryFailed", str(exc))
 
-    def _reboot(self, ref: NodeRef, record: Record) -> None:
+    def _reboot(self, ref: NodeRef, record: Record, keep_disk: bool = False) -> None:
         """The node's daemon is gone: bring it up again under the same id and address."""
-        spec = self.node_spec(record)
-        nodes.stop_node(spec, record.private.get("pid"))
         self._mutate_node(ref, lambda r: docs.set_node_state(r.doc, "starting"))
+        self.restart(ref, keep_disk)
+
+    def restart(self, ref: NodeRef, keep_disk: bool) -> None:
+        """Stop the node and start it again, same id and address, then boot it to idle.
+
+        With ``keep_disk`` its home stays (files, images, users, host key: a reboot);
+        without, it comes back as new (a reimage). The node keeps whatever transitional
+        state the caller set until its daemon answers, then turns ``starting``.
+        """
+        record = self._node(ref)
+        spec = self.node_spec(record)
+        stop = nodes.halt_node if keep_disk else nodes.stop_node
+        stop(spec, record.private.get("pid"))
+        self._mutate_node(ref, lambda r: r.private.__setitem__("pid", None))
         boot.prepare_node_dirs(spec.batch_dir)
         sharedmounts.link_node(self.settings, ref.pool_id, spec.batch_dir)
-        # stop_node removed the old data-root, so this one is seeded afresh like a new node.
+        # A wiped data-root is seeded afresh like a new node's; a kept one is left as it is.
         pid = self._start_daemon(spec, self._pool(ref.pool_id))
         self._mutate_node(ref, lambda r: _started(r, pid))
         self._boot(ref)
+
+    def halt(self, ref: NodeRef) -> None:
+        """Deallocate: every process and the network go, the disk stays; ``deallocated``."""
+        record = self._node(ref)
+        nodes.halt_node(self.node_spec(record), record.private.get("pid"))
+
+        def down(r: Record) -> None:
+            r.private["pid"] = None
+            docs.set_node_state(r.doc, "deallocated")
+
+        self._mutate_node(ref, down)
 
     def _start_daemon(self, spec: nodes.NodeSpec, pool: Record) -> int:
         """Start the node seeded from prepared image stores: a pool shares one unpack."""

@@ -17,7 +17,7 @@ from shipyard.engine.store import Json
 
 #: Node states in which a node holds no task and can be taken away by a shrinking resize.
 REMOVABLE_NODE_STATES = ("idle", "unusable", "starttaskfailed", "creating", "starting",
-                         "waitingforstarttask", "unknown")
+                         "waitingforstarttask", "unknown", "offline", "deallocated")
 
 
 def now() -> str:

@@ -34,7 +34,8 @@ class Capacity:
             keys = capacity.order.setdefault(pool.doc["id"].lower(), [])
             for record in store.list(NODE, pool.doc["id"]):
                 node = lookup(pool.doc["id"], record.doc["id"])
-                if node is None or record.doc.get("schedulingState", "enabled") != "enabled":
+                if node is None or record.doc["state"] not in ("idle", "running") or \
+                        record.doc.get("schedulingState", "enabled") != "enabled":
                     continue
                 key = (pool.doc["id"].lower(), record.doc["id"].lower())
                 capacity.free[key] = slots

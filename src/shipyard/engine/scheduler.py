@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 #: Exits wake the scheduler at once (``exits``); this is the slowest it looks anyway.
 POLL = 0.5
 LIVE = ("running", "preparing")
+#: Node states in which a node runs commands (offline: scheduling disabled, no tasks).
+UP = ("idle", "running", "offline")
 HEALTH_EVERY = 1.0
 LAUNCH_THREADS = 8
 
@@ -123,7 +125,9 @@ class Scheduler:
         record = self.store.get(NODE, pool_id, node_id)
         if record is None or not record.private.get("pid"):
             return None
-        if record.doc["state"] not in ("idle", "running"):
+        # A node going down with taskcompletion ("draining", see nodeops.py) still runs
+        # the tasks it has; placement only ever uses idle and running nodes.
+        if record.doc["state"] not in UP and not record.private.get("draining"):
             return None
         return self.allocator.node(record)
 
@@ -146,15 +150,16 @@ class Scheduler:
     def _update_node_counts(self, pool_id: str, node: Record, counts: list[int]) -> None:
         state = node.doc["state"]
         wanted_state = state
-        if state in ("idle", "running"):
-            wanted_state = "running" if counts[0] else "idle"
+        if state in UP:
+            resting = "offline" if node.doc.get("schedulingState") == "disabled" else "idle"
+            wanted_state = "running" if counts[0] else resting
         if (node.doc.get("runningTasksCount"), node.doc.get("runningTaskSlotsCount"),
                 state) == (counts[0], counts[1], wanted_state):
             return
 
         def apply(record: Record) -> None:
             record.doc["runningTasksCount"], record.doc["runningTaskSlotsCount"] = counts
-            if record.doc["state"] in ("idle", "running"):
+            if record.doc["state"] in UP:
                 docs.set_node_state(record.doc, wanted_state)
 
         self.store.mutate(NODE, pool_id, node.doc["id"], apply)

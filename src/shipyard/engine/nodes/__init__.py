@@ -5,7 +5,7 @@ completes, or raises ``NodeError`` / ``CommandError`` / ``CapacityError`` having
 partial work; a crashed engine's leftovers are reclaimed with ``sweep``.
 """
 
-from shipyard.engine.nodes.daemon import node_alive, start_node, stop_node
+from shipyard.engine.nodes.daemon import halt_node, node_alive, start_node, stop_node
 from shipyard.engine.nodes.images import node_docker, preload_image
 from shipyard.engine.nodes.launching import kill_launched, launch, read_exit
 from shipyard.engine.nodes.model import NodeSpec, PoolNet, subnet_for_slot
@@ -15,6 +15,7 @@ from shipyard.engine.nodes.network import (
     slot_in_use,
     subnet_conflicts,
 )
+from shipyard.engine.nodes.sshd import ensure as ensure_sshd
 from shipyard.engine.nodes.sweep import mark_bridge, sweep
 
 __all__ = [
@@ -22,6 +23,8 @@ __all__ = [
     "PoolNet",
     "create_pool_network",
     "delete_pool_network",
+    "ensure_sshd",
+    "halt_node",
     "kill_launched",
     "launch",
     "mark_bridge",

@@ -4,6 +4,9 @@ A node is a named network namespace with a veth into the pool bridge (``eth0`` i
 default route), plus a private mount and UTS namespace created by ``unshare`` and set up by
 ``nodeinit.py``, which execs the node's dockerd. The dockerd pid is the node's handle: it
 anchors its namespaces for ``launch`` and names the node's processes for ``stop_node``.
+Once the daemon answers, the node's own sshd starts inside it (sshd.py), with the node's
+accounts (users.py) bound over the host's. ``halt_node`` ends all of it but keeps the
+home, the node's disk: a reboot or a deallocation.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from shipyard.engine.nodes import host, imagestore, procs
+from shipyard.engine.nodes import host, imagestore, procs, sshd, users
 from shipyard.engine.nodes.images import DOCKER_ERRORS, docker_at, log_tail, ping, wait_answering
 from shipyard.engine.nodes.model import NodeSpec, PoolNet
 from shipyard.engine.nodes.nodeinit import HIDDEN_TREES, mounts, under
@@ -28,7 +31,7 @@ log = logging.getLogger(__name__)
 NODEINIT = Path(__file__).with_name("nodeinit.py")
 
 #: Paths a node sees differently from the host: a home under them would vanish for dockerd.
-NODE_PRIVATE = ("/tmp", "/run", "/var/run", "/dev/shm", "/mnt/batch")
+NODE_PRIVATE = ("/tmp", "/run", "/var/run", "/dev/shm", "/mnt/batch", "/home")
 
 # `ip netns add` makes /var/run/netns a shared mount on first use; two racing first uses
 # would stack two such mounts, so our threads take turns.
@@ -83,6 +86,7 @@ def start_node(spec: NodeSpec, net: PoolNet, timeout: float = 60,
         pid = _spawn_dockerd(spec)
         wait_answering(spec.docker_sock, pid, spec.log_file, f"node {spec.node_id}: dockerd",
                        timeout)
+        sshd.start(spec, pid)
     except (NodeError, CommandError, OSError) as exc:
         tail = log_tail(spec.log_file)
         try:
@@ -136,6 +140,8 @@ def _node_binds(spec: NodeSpec) -> list[tuple[Path, str]]:
         # Its own /etc/docker: no host daemon.json leaks in, and the daemon makes its own
         # key.json (the engine ID), instead of sharing the host daemon's identity.
         (spec.home / "etc-docker", "/etc/docker"),
+        # The node's own accounts and homes: node users never touch the host's.
+        *users.binds(spec.home),
     ]
 
 
@@ -144,6 +150,7 @@ def _prepare_dirs(spec: NodeSpec) -> None:
         d.mkdir(parents=True, exist_ok=True)
     (spec.home / "tmp").chmod(0o1777)
     (spec.home / "hosts").write_text(f"127.0.0.1\tlocalhost\n{spec.ip}\t{spec.hostname}\n")
+    users.prepare(spec.home)
 
 
 def _data_root(spec: NodeSpec, images: Sequence[str], cache: Path | None) -> None:
@@ -187,6 +194,29 @@ def stop_node(spec: NodeSpec, pid: int | None) -> None:
     ``pid`` is the dockerd pid the engine recorded; it is signalled only if it still is this
     node's dockerd, and a daemon whose pid was lost (None) is found by its command line.
     """
+    stuck = _end_node(spec, pid)
+    shutil.rmtree(spec.home, ignore_errors=True)
+    if stuck or spec.home.exists():
+        raise NodeError(f"node {spec.node_id} did not stop cleanly: processes "
+                        f"{sorted(stuck)} survived SIGKILL or {spec.home} remains")
+
+
+def halt_node(spec: NodeSpec, pid: int | None) -> None:
+    """End every process, the veth and the netns of the node, but keep its home (disk).
+
+    ``start_node`` on the same spec brings it back with its files, images, users and host
+    key: what a reboot, or a deallocation and a later start, leave of a VM.
+    """
+    stuck = _end_node(spec, pid)
+    # A stale pidfile naming a reused pid would keep the next dockerd from starting.
+    (spec.home / "docker.pid").unlink(missing_ok=True)
+    if stuck:
+        raise NodeError(f"node {spec.node_id} did not stop cleanly: processes "
+                        f"{sorted(stuck)} survived SIGKILL")
+
+
+def _end_node(spec: NodeSpec, pid: int | None) -> set[int]:
+    """Containers, dockerd, every other process, veth, netns, mounts; the pids that stay."""
     remove_containers(spec.docker_sock, f"node {spec.node_id}")
     anchors = _all_dockerds(spec)
     if pid is not None and is_node_dockerd(spec, pid):
@@ -198,10 +228,7 @@ def stop_node(spec: NodeSpec, pid: int | None) -> None:
     stuck |= procs.terminate(members | procs.node_pids(ns_ino, members), grace=5)
     remove_node_net(spec.netns, spec.veth)
     unmount_under(spec.home)
-    shutil.rmtree(spec.home, ignore_errors=True)
-    if stuck or spec.home.exists():
-        raise NodeError(f"node {spec.node_id} did not stop cleanly: processes "
-                        f"{sorted(stuck)} survived SIGKILL or {spec.home} remains")
+    return stuck
 
 
 def _all_dockerds(spec: NodeSpec) -> set[int]:

@@ -107,6 +107,8 @@ def setup(args: argparse.Namespace) -> None:
     mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=64m")
     os.mkdir("/run/lock", 0o1777)
     os.chmod("/run/lock", 0o1777)
+    # The node's sshd (sshd.py) refuses to start without its privilege separation dir.
+    os.mkdir("/run/sshd", 0o755)
     os.symlink("/dev/shm", "/run/shm")
     mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
     for pair in args.bind:
