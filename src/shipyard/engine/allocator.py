@@ -266,7 +266,7 @@ class Allocator:
         spec, pid, state = self.node_spec(record), record.private.get("pid"), record.doc["state"]
         try:
             if state == "leavingpool":
-                self._remove_node(record)
+                self.remove_node(record)
             elif state in ("deallocating", "deallocated"):
                 self.halt(ref)  # a deallocation the crash interrupted ends as one
             elif state in ("rebooting", "reimaging") or not (pid and _alive(spec, pid)):

@@ -21,9 +21,12 @@ from shipyard.engine.api import BatchApp, Router
 from shipyard.engine.autoscale.service import AutoscaleService
 from shipyard.engine.jobs import JobService
 from shipyard.engine.nodes.daemon import check_data_dir
+from shipyard.engine.nodeops import NodeOps
+from shipyard.engine.nodeusers import NodeUserService
 from shipyard.engine.poolextras import PoolExtras
 from shipyard.engine.pools import PoolService
 from shipyard.engine.routes_jobs import register as register_jobs
+from shipyard.engine.routes_nodes import register as register_nodes
 from shipyard.engine.routes_pools import register as register_pools
 from shipyard.engine.routes_pools_extra import register as register_pools_extra
 from shipyard.engine.scheduler import Scheduler
@@ -66,6 +69,8 @@ class Engine:
                              self.autoscale)
         register_jobs(router, self.jobs, self.tasks)
         jobwiring.install(router, self.pools, self.jobs, self.tasks)
+        self.node_ops = NodeOps(self.store, self.pools, self.allocator, self.scheduler)
+        register_nodes(router, self.node_ops, NodeUserService(self.pools, self.allocator))
         self.app = BatchApp(router, settings.account, settings.key, settings.url)
 
     def recover(self) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from shipyard.engine.nodes import host
+from shipyard.engine.nodes import host, procs
 
 FIRST_UID = 1000
 NOBODY = 65534
@@ -203,3 +203,23 @@ def _rewrite(path: Path, entries: list[list[str]]) -> None:
 def _lock(home: Path) -> threading.Lock:
     with _locks_guard:
         return _locks.setdefault(home, threading.Lock())
+
+
+def end_processes(netns: str, uid: int) -> None:
+    """End what a deleted user still runs on the node (its ssh sessions)."""
+    try:
+        inode = os.stat(host.netns_path(netns)).st_ino
+    except OSError:
+        return
+    owned = {pid for pid in procs.node_pids(inode) if _real_uid(pid) == uid}
+    procs.terminate(owned, grace=2)
+
+
+def _real_uid(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
