@@ -61,7 +61,8 @@ def register(router: Router, ops: NodeOps, accounts: NodeUserService) -> None:
         return empty(201, None, f"{_node_url(call)}/users/{quote(name, safe='')}")
 
     def replace_user(call: Call) -> Response:
-        accounts.replace(*call.params, call.json())
+        pool_id, node_id, name = call.params
+        accounts.replace(pool_id, node_id, name, call.json())
         return _answer(200, f"{_node_url(call)}/users/{quote(call.params[2], safe='')}")
 
     def delete_user(call: Call) -> Response:
