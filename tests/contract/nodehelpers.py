@@ -49,28 +49,29 @@ def place(data_dir: Path, node: models.BatchNode) -> Place:
     return Place(slot, index, data_dir / "n" / f"{slot}-{index}", str(node.ip_address))
 
 
-def pids_with_arg(arg: str) -> list[int]:
-    """Live processes with ``arg`` as one exact word of their command line."""
+def pids_with(text: str) -> list[int]:
+    """Live processes whose command line (words joined by spaces) contains ``text``."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            words = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            line = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
             state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if arg.encode() in words and state not in "ZX":
+        if text.encode() in line and state not in "ZX":
             found.append(int(entry))
     return found
 
 
 def dockerd_pids(where: Place) -> list[int]:
-    return pids_with_arg(f"--data-root={where.home / 'docker'}")
+    return pids_with(f"--data-root={where.home / 'docker'} ")
 
 
 def sshd_pids(where: Place) -> list[int]:
-    return pids_with_arg(str(where.home / "ssh" / "sshd_config"))
+    """The node's sshd listener (sshd shows its command line in its process title)."""
+    return pids_with(f"-f {where.home / 'ssh' / 'sshd_config'} ")
 
 
 def daemon_answers(where: Place) -> bool:
@@ -102,10 +103,11 @@ def watch_states(client: BatchClient, pool_id: str, node_id: str, until: str,
     seen: list[str] = []
 
     def reached() -> bool:
-        state = str(client.get_node(pool_id, node_id).state)
+        node = client.get_node(pool_id, node_id)
+        state = str(getattr(node.state, "value", node.state))
         if not seen or seen[-1] != state:
             seen.append(state)
-        assert state not in ("unusable", "starttaskfailed"), seen
+        assert state not in ("unusable", "starttaskfailed"), (seen, node.errors)
         return state == until
 
     wait_for(f"node {node_id} to be {until} (seen {seen})", reached, timeout, 0.2)

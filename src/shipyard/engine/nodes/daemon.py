@@ -163,8 +163,10 @@ def _create_node_net(spec: NodeSpec, net: PoolNet) -> None:
     with _netns_lock:
         host.run(["ip", "netns", "add", spec.netns])
     # Created straight into the namespace as eth0: no window with a stray host interface.
+    # Its MAC follows from its address, so a rebooted node keeps it: neighbours' ARP
+    # caches (the host's, other nodes') stay right instead of sending into the void.
     host.run(["ip", "link", "add", spec.veth, "type", "veth",
-              "peer", "name", "eth0", "netns", spec.netns])
+              "peer", "name", "eth0", "address", spec.mac, "netns", spec.netns])
     host.run(["ip", "link", "set", spec.veth, "master", net.bridge, "up"])
     inside = ["ip", "-n", spec.netns]
     host.run([*inside, "addr", "add", f"{spec.ip}/{net.subnet.prefixlen}", "dev", "eth0"])

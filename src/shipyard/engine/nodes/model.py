@@ -63,6 +63,11 @@ class NodeSpec:
         return f"shyv{self.slot}-{self.index}"
 
     @property
+    def mac(self) -> str:
+        """The node's eth0 address: locally administered, derived from its IP."""
+        return "02:53:" + ":".join(f"{octet:02x}" for octet in self.ip.packed)
+
+    @property
     def batch_dir(self) -> Path:
         return self.home / "batch"
 

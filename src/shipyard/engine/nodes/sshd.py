@@ -97,10 +97,14 @@ def start(spec: NodeSpec, daemon_pid: int, timeout: float = START_TIMEOUT) -> in
 
 
 def find(spec: NodeSpec) -> int | None:
-    """The pid of this node's sshd listener, found by its exact command line."""
-    want = sshd_argv(spec)
+    """The pid of this node's sshd listener, found by its command line.
+
+    sshd rewrites its process title to one string (``sshd: /usr/sbin/sshd -D -f <config>
+    ... [listener] ...``); the config path under the node's home is what tells it apart.
+    """
+    want = f"{SSHD} -D -f {config_file(spec)} "
     for proc in procs.all_procs():
-        if proc.state not in "ZX" and procs.cmdline(proc.pid) == want:
+        if proc.state not in "ZX" and want in " ".join(procs.cmdline(proc.pid)) + " ":
             return proc.pid
     return None
 
