@@ -4,6 +4,8 @@ remove, scheduling, extensions; with the option semantics and the node state seq
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -11,6 +13,7 @@ from azure.batch import BatchClient, models
 from azure.batch.models import _models  # the node option models are not exported
 from azure.core.exceptions import ResourceNotFoundError
 
+from shipyard.engine import control
 from shipyard.engine.settings import EngineSettings
 from tests.contract.conftest import delete_pool, pool_options, wait_for, wait_nodes
 from tests.contract.jobhelpers import (
@@ -267,3 +270,22 @@ def test_node_extensions(client: BatchClient, ops_pool: str) -> None:
 def _booted(states: list[str]) -> bool:
     """The node went through a boot (starting, then its start task) before idle."""
     return bool({"starting", "waitingforstarttask"} & set(states))
+
+
+def test_engine_restart_adopts_or_restarts_node_sshds(
+        client: BatchClient, ops_pool: str, settings: EngineSettings) -> None:
+    first, second = two(client, ops_pool)
+    lost, kept = place(settings.data_dir, first), place(settings.data_dir, second)
+    kept_pids = sshd_pids(kept)
+    assert control.stop(settings.data_dir) is not None
+    # An sshd that died while the engine was away is started again; a live one is kept.
+    for pid in sshd_pids(lost):
+        os.kill(pid, signal.SIGKILL)
+    wait_for("the killed sshd to go", lambda: not sshd_pids(lost), 10)
+    control.start(settings)
+    wait_for("the node's sshd to be back", lambda: sshd_greets(lost.ip), 60)
+    assert len(sshd_pids(lost)) == 1
+    assert sshd_pids(kept) == kept_pids
+    # Neither node was rebooted for it.
+    for node in (first, second):
+        assert client.get_node(ops_pool, str(node.id)).last_boot_time == node.last_boot_time
