@@ -2,9 +2,10 @@
 
 One worker thread per pool reconciles the node records with the targets, then marks the
 pool ``steady``; each new node then boots on its own thread (images, start task). Deleting
-a pool stops every node and removes its network. All of it is resumable: after a restart
-or a crash, ``recover`` picks up each pool and node from the store and finishes the work.
-Threads are daemons: stopping the engine never waits for a slow node.
+a pool stops every node and removes its network. ``restart``, ``halt`` and ``remove_node``
+are what the node operations (nodeops.py) do to one node. All of it is resumable: after a
+restart or a crash, ``recover`` picks up each pool and node from the store and finishes the
+work. Threads are daemons: stopping the engine never waits for a slow node.
 """
 
 from __future__ import annotations
@@ -200,7 +201,7 @@ class Allocator:
         attempt = 0
         while True:
             launched = boot.launch_start_task(node, start_task, env)
-            self._mutate_node(ref, partial(_start_task_running, launched=launched, wait=wait,
+            self._mutate_node(ref, partial(boot.mark_running, launched=launched, wait=wait,
                                            attempt=attempt))
             code = boot.wait_exit(launched, self._stopping.is_set)
             if self._stopping.is_set():
@@ -208,7 +209,7 @@ class Allocator:
             if code == 0 or attempt == retries:
                 break
             attempt += 1
-        self._mutate_node(ref, lambda r: _start_task_done(r, code, wait))
+        self._mutate_node(ref, lambda r: boot.mark_done(r, code, wait))
 
     def node(self, record: Record) -> execution.Node:
         """A node record as a place to run commands (its daemon must be up)."""
@@ -329,7 +330,7 @@ class Allocator:
         code = boot.wait_exit(launched, self._stopping.is_set)
         if not self._stopping.is_set():
             wait = bool((record.doc.get("startTask") or {}).get("waitForSuccess", True))
-            self._mutate_node(ref, lambda r: _start_task_done(r, code, wait))
+            self._mutate_node(ref, lambda r: boot.mark_done(r, code, wait))
 
     # -- pool deletion -----------------------------------------------------------------
     def _delete_pool(self, pool: Record) -> None:
@@ -413,20 +414,3 @@ def _started(record: Record, pid: int) -> None:
     record.private["pid"] = pid
     docs.node_booted(record.doc, AGENT_VERSION)
     docs.set_node_state(record.doc, "starting")
-
-
-def _start_task_running(record: Record, launched: execution.Launched, wait: bool,
-                        attempt: int) -> None:
-    record.private["start_task"] = launched.as_json()
-    record.doc["startTaskInfo"] = boot.start_task_info("running", retries=attempt)
-    docs.set_node_state(record.doc, "waitingforstarttask" if wait else "idle")
-
-
-def _start_task_done(record: Record, code: int | None, wait: bool) -> None:
-    info = record.doc.get("startTaskInfo") or {}
-    done = boot.start_task_info("completed", code, info.get("startTime"),
-                                info.get("retryCount", 0))
-    record.doc["startTaskInfo"] = done
-    if record.doc["state"] == "waitingforstarttask" or not wait:
-        failed = code != 0 and wait
-        docs.set_node_state(record.doc, "starttaskfailed" if failed else "idle")

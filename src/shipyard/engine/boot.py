@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shipyard.engine import execution
-from shipyard.engine.docs import now
+from shipyard.engine.docs import now, set_node_state
 from shipyard.engine.execution import NODE_ROOT, Launched, Node
-from shipyard.engine.store import Json
+from shipyard.engine.store import Json, Record
 
 #: Directories every Linux node has under its root, in the order the service lists them.
 NODE_DIRS = ("applications", "workitems", "fsmounts", "volatile", "startup", "shared")
@@ -73,3 +73,20 @@ def start_task_info(state: str, code: int | None = None, started: str | None = N
                 else "The start task's process ended without an exit code",
             }
     return info
+
+
+def mark_running(record: Record, launched: Launched, wait: bool, attempt: int) -> None:
+    """A node record whose start task was just launched (attempt ``attempt``)."""
+    record.private["start_task"] = launched.as_json()
+    record.doc["startTaskInfo"] = start_task_info("running", retries=attempt)
+    set_node_state(record.doc, "waitingforstarttask" if wait else "idle")
+
+
+def mark_done(record: Record, code: int | None, wait: bool) -> None:
+    """A node record whose start task ended with ``code``: idle, or starttaskfailed."""
+    info = record.doc.get("startTaskInfo") or {}
+    done = start_task_info("completed", code, info.get("startTime"), info.get("retryCount", 0))
+    record.doc["startTaskInfo"] = done
+    if record.doc["state"] == "waitingforstarttask" or not wait:
+        failed = code != 0 and wait
+        set_node_state(record.doc, "starttaskfailed" if failed else "idle")
