@@ -316,6 +316,7 @@ class Allocator:
 
         def down(r: Record) -> None:
             r.private["pid"] = None
+            r.private.pop("draining", None)
             docs.set_node_state(r.doc, "deallocated")
 
         self._mutate_node(ref, down)
@@ -412,5 +413,7 @@ def _plan(pool: Json, members: list[Record]) -> tuple[list[bool], list[Record]]:
 
 def _started(record: Record, pid: int) -> None:
     record.private["pid"] = pid
+    # A node that went down while draining (an engine restart mid-wait) comes back clean.
+    record.private.pop("draining", None)
     docs.node_booted(record.doc, AGENT_VERSION)
     docs.set_node_state(record.doc, "starting")
