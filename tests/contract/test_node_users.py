@@ -6,6 +6,7 @@ Each node runs its own sshd on its own address; a user made on a node exists the
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
@@ -51,20 +52,28 @@ def test_key_user_logs_in_to_each_node_and_runs_docker(
         user_name: str) -> None:
     passwd_before = Path("/etc/passwd").read_bytes()
     shadow_before = Path("/etc/shadow").read_bytes()
-    hostnames = []
+    hostnames: list[str] = []
+    host_keys: list[str] = []
     with key_pair() as (key, public):
         for node in two_nodes:
             create(client, shared_pool, str(node.id), user_name, isAdmin=True,
                    sshPublicKey=public)
             ip, port = login(client, shared_pool, str(node.id))
             assert ip == node.ip_address
-            done = ssh(user_name, ip, port, "hostname; id -un; docker ps", key=key)
+            done = ssh(user_name, ip, port, "hostname; id -un; docker info --format "
+                       "'{{.Name}}'; docker ps", key=key)
             assert done.returncode == 0, done.stderr
             lines = done.stdout.splitlines()
             assert lines[1] == user_name
-            assert lines[2].startswith("CONTAINER ID"), done.stdout
+            # The daemon that answers is the node's own (its name is the node's hostname).
+            assert lines[2] == lines[0]
+            assert lines[3].startswith("CONTAINER ID"), done.stdout
             hostnames.append(lines[0])
+            host_keys.append(subprocess.run(
+                ["ssh-keyscan", "-p", str(port), "-t", "ed25519", ip], capture_output=True,
+                text=True, timeout=30, check=True).stdout.split()[-1])
     assert len(set(hostnames)) == 2, hostnames
+    assert len(set(host_keys)) == 2, "each node has its own host key"
     # The accounts live on the nodes only.
     assert Path("/etc/passwd").read_bytes() == passwd_before
     assert Path("/etc/shadow").read_bytes() == shadow_before
