@@ -20,7 +20,7 @@ from pathlib import Path
 
 from azure.batch import BatchClient, models
 
-from tests.contract.conftest import wait_for
+from tests.realengine import wait_for
 
 SSH_TIMEOUT = 30
 

@@ -15,7 +15,6 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shipyard.engine import control
 from shipyard.engine.settings import EngineSettings
-from tests.contract.conftest import delete_pool, pool_options, wait_for, wait_nodes
 from tests.contract.jobhelpers import (
     add_task,
     bash,
@@ -38,6 +37,7 @@ from tests.contract.nodehelpers import (
     sshd_pids,
     watch_states,
 )
+from tests.realengine import delete_pool, pool_options, wait_for, wait_nodes
 
 #: Every boot of a node appends a line: a reboot keeps the file, a reimage starts it over.
 BOOT = bash('date +%s.%N >> "$AZ_BATCH_NODE_SHARED_DIR/boots.txt"')

@@ -20,8 +20,8 @@ from shipyard.engine.allocator import Allocator
 from shipyard.engine.api import BatchApp, Router
 from shipyard.engine.autoscale.service import AutoscaleService
 from shipyard.engine.jobs import JobService
-from shipyard.engine.nodes.daemon import check_data_dir
 from shipyard.engine.nodeops import NodeOps
+from shipyard.engine.nodes.daemon import check_data_dir
 from shipyard.engine.nodeusers import NodeUserService
 from shipyard.engine.poolextras import PoolExtras
 from shipyard.engine.pools import PoolService
