@@ -8,6 +8,8 @@ operation's ``DataServiceId``; removenodes 202 with the pool's new eTag; a user 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 from starlette.responses import Response
@@ -25,13 +27,15 @@ REMOTE_LOGIN = "Microsoft.Azure.Batch.Protocol.Entities.ComputeNodeGetRemoteLogi
 def register(router: Router, ops: NodeOps, accounts: NodeUserService) -> None:
     """Attach every node operation route to ``router``."""
 
+    actions: dict[str, Callable[[str, str, dict[str, Any]], None]] = {
+        "reboot": ops.reboot, "reimage": ops.reimage, "deallocate": ops.deallocate,
+        "start": lambda pool_id, node_id, _body: ops.start(pool_id, node_id),
+    }
+
     def node_action(name: str) -> None:
         def handle(call: Call) -> Response:
             pool_id, node_id = call.params
-            if name == "start":
-                ops.start(pool_id, node_id)
-            else:
-                getattr(ops, name)(pool_id, node_id, call.json())
+            actions[name](pool_id, node_id, call.json())
             return _answer(202, f"{_node_url(call)}/{name}")
 
         router.add("POST", f"pools/*/nodes/*/{name}", handle)
@@ -72,7 +76,7 @@ def register(router: Router, ops: NodeOps, accounts: NodeUserService) -> None:
     def remote_login(call: Call) -> Response:
         return _json(accounts.remote_login(*call.params), call, REMOTE_LOGIN)
 
-    for action in ("reboot", "reimage", "deallocate", "start"):
+    for action in actions:
         node_action(action)
     router.add("POST", "pools/*/nodes/*/disablescheduling", lambda c: scheduling(c, False))
     router.add("POST", "pools/*/nodes/*/enablescheduling", lambda c: scheduling(c, True))
