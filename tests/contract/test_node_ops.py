@@ -212,7 +212,11 @@ def test_remove_nodes_requeue_finishes_the_task_elsewhere(
     pool_id = uid("rm")
     client.create_pool(pool_options(pool_id, 2, command=None))
     try:
-        wait_nodes(client, pool_id, 2)
+        try:
+            wait_nodes(client, pool_id, 2)
+        except AssertionError as exc:
+            nodes = [(n.id, n.state, n.errors) for n in client.list_nodes(pool_id)]
+            raise AssertionError(f"{exc}; nodes: {nodes}") from None
         first, second = two(client, pool_id)
         where = place(settings.data_dir, first)
         disable(client, pool_id, str(second.id))
