@@ -3,8 +3,9 @@
 Each node has ``<home>/etc/{passwd,group,shadow}`` and ``<home>/home``; the node's mount
 namespace binds them over ``/etc/passwd``, ``/etc/group``, ``/etc/shadow`` and ``/home``
 (see daemon.py), so the node's sshd, ``id`` and ``ls -l`` see its users and the host's own
-accounts, files and homes are never touched. The files start as a copy of the host's
-system accounts (uid/gid below 1000, and nobody), which sshd's privilege separation needs.
+accounts, files and homes are never touched. The files start with the host's system
+accounts (uid/gid below 1000, and nobody; sshd's privilege separation needs its user),
+without any password: no host secret is copied to a node.
 
 A file bind mount pins the inode it was made with: a file replaced by rename (what
 ``useradd`` and ``sed -i`` do) would leave the node looking at the old copy. So every
@@ -73,8 +74,8 @@ def prepare(home: Path) -> None:
     groups = _system(_read(Path("/etc/group")))
     if not any(g[0] == "docker" for g in groups):
         groups.append(["docker", "x", str(_free_id(groups, 900)), ""])
-    names = {u[0] for u in users}
-    shadow = [s for s in _read(Path("/etc/shadow")) if s[0] in names]
+    # No host password hash is copied: the node's system accounts have none ("*").
+    shadow = [[u[0], "*", "0", "0", "99999", "7", "", "", ""] for u in users]
     _create(etc / "passwd", users, 0o644)
     _create(etc / "group", groups, 0o644)
     _create(etc / "shadow", shadow, 0o600)
