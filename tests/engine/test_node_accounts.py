@@ -41,7 +41,10 @@ def test_prepare_copies_only_system_accounts(tmp_path: Path) -> None:
     assert any(line.startswith("sshd:") for line in passwd)
     assert all(int(line.split(":")[2]) < 1000 or line.split(":")[2] == "65534" for line in passwd)
     assert "docker:" in (tmp_path / "etc" / "group").read_text()
-    assert (tmp_path / "etc" / "shadow").stat().st_mode & 0o777 == 0o600
+    shadow = (tmp_path / "etc" / "shadow")
+    assert shadow.stat().st_mode & 0o777 == 0o600
+    # No password hash of the host's reaches a node.
+    assert {line.split(":")[1] for line in shadow.read_text().splitlines()} == {"*"}
 
 
 def test_add_replace_delete_rewrite_in_place(tmp_path: Path) -> None:
