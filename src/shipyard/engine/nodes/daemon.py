@@ -168,6 +168,10 @@ def _create_node_net(spec: NodeSpec, net: PoolNet) -> None:
     host.run(["ip", "link", "add", spec.veth, "type", "veth",
               "peer", "name", "eth0", "address", spec.mac, "netns", spec.netns])
     host.run(["ip", "link", "set", spec.veth, "master", net.bridge, "up"])
+    # The host may still hold this address's MAC from an earlier node (another pool in the
+    # same slot, another engine): until that entry ages out (up to ~45 s) the host's
+    # packets to the new node would go nowhere. Forget it; the next packet asks again.
+    host.run(["ip", "neigh", "flush", "to", str(spec.ip)], check=False)
     inside = ["ip", "-n", spec.netns]
     host.run([*inside, "addr", "add", f"{spec.ip}/{net.subnet.prefixlen}", "dev", "eth0"])
     host.run([*inside, "link", "set", "eth0", "up"])
