@@ -153,6 +153,24 @@ def test_reboot_taskcompletion_waits_for_the_task(client: BatchClient, ops_pool:
         assert boots(client, ops_pool, node_id) == before + 1
 
 
+def test_job_preparation_runs_again_after_a_reboot(client: BatchClient, ops_pool: str) -> None:
+    first, second = (str(n.id) for n in two(client, ops_pool))
+    disable(client, ops_pool, second)
+    try:
+        prep = {"commandLine": bash('echo x >> "$AZ_BATCH_NODE_SHARED_DIR/preps.txt"')}
+        with job(client, ops_pool, jobPreparationTask=prep) as job_id:
+            add_task(client, job_id, "before", "hostname")
+            assert wait_task(client, job_id, "before").node_info.node_id == first
+            reboot(client, ops_pool, first, "requeue")
+            watch_states(client, ops_pool, first, "idle")
+            add_task(client, job_id, "after", "hostname")
+            assert wait_task(client, job_id, "after").node_info.node_id == first
+            # rerunOnNodeRebootAfterSuccess defaults to true: once per boot.
+            assert node_file(client, ops_pool, first, "shared/preps.txt") == b"x\nx\n"
+    finally:
+        client.enable_node_scheduling(ops_pool, second)
+
+
 def test_disabled_node_gets_no_new_task(client: BatchClient, ops_pool: str) -> None:
     first, second = (str(n.id) for n in two(client, ops_pool))
     disable(client, ops_pool, first, "taskcompletion")
