@@ -1,4 +1,5 @@
-"""Compute nodes on one Linux host: per-node namespaces, veth, private mounts and dockerd.
+"""Compute nodes on one Linux host: per-node namespaces, veth, private mounts and dockerd,
+and each node's own sshd (sshd.py) and user accounts (users.py).
 
 Called by the engine's pool manager, from worker threads. Every function here either
 completes, or raises ``NodeError`` / ``CommandError`` / ``CapacityError`` having undone its
