@@ -106,9 +106,11 @@ class Allocator:
         return [r for r in self.store.list(NODE, pool_id) if r.doc["state"] != "leavingpool"]
 
     def _finish_resize(self, pool_id: str) -> None:
-        # Nodes still leaving (removenodes drains them first) count, and keep it resizing.
+        # Nodes still leaving count; one that removenodes is taking out (its tasks first,
+        # see nodeops.py) keeps the pool resizing until it is gone.
         members = self.store.list(NODE, pool_id)
-        leaving = any(m.doc["state"] == "leavingpool" for m in members)
+        leaving = any(m.doc["state"] == "leavingpool" and m.private.get("removing")
+                      for m in members)
 
         def settle(record: Record) -> None:
             record.doc["currentDedicatedNodes"] = sum(m.doc["isDedicated"] for m in members)

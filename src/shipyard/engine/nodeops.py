@@ -257,6 +257,8 @@ class NodeOps:
         with suppress(RecordMissing):
             self.store.mutate(NODE, ref.pool_id, ref.node_id,
                               lambda r: docs.node_error(r.doc, "NodeOperationFailed", message))
+        # An unusable node the pool no longer wants (a failed removal) goes in the next pass.
+        self.allocator.kick(ref.pool_id)
 
 
 def _outcome(option: str) -> Outcome:
@@ -321,3 +323,5 @@ def _shrink(pool: Record, leaving: list[Record], if_match: str | None) -> None:
 def _leave(record: Record, option: str) -> None:
     docs.set_node_state(record.doc, "leavingpool")
     record.private["draining"] = option
+    # Holds the pool in ``resizing`` until the record is gone (Allocator._finish_resize).
+    record.private["removing"] = True
