@@ -72,6 +72,7 @@ class PoolService:
                 self.store.insert(POOL, "", doc["id"], Record(
                     doc, {"slot": slot, "subnet": str(subnet), **autoscale}))
             except RecordExists as exc:
+                self._release(slot, subnet)
                 raise BatchError(409, "PoolExists",
                                  "The specified pool already exists.") from exc
         self.allocator.kick(doc["id"])
@@ -161,11 +162,26 @@ class PoolService:
             subnet = nodes.subnet_for_slot(slot, self.settings.subnet_base)
             conflict = nodes.slot_in_use(slot) or nodes.subnet_conflicts(subnet)
             if conflict is None:
+                conflict = self._claim(slot, subnet)
+            if conflict is None:
                 return slot, subnet
             reasons.append(f"{subnet}: {conflict}")
         raise BatchError(409, "PoolQuotaReached",
                          "No free address range is left for another pool on this engine.",
                          [("Reason", "; ".join(reasons[-3:]) or "all slots in use")])
+
+    def _claim(self, slot: int, subnet: ipaddress.IPv4Network) -> str | None:
+        """Take the slot for good by creating its bridge (the marker first, as the allocator
+        does); why not, when another engine took it since ``slot_in_use`` looked."""
+        nodes.mark_bridge(self.settings.nodes_dir, slot, present=True)
+        if nodes.claim_bridge(nodes.PoolNet(slot, subnet)):
+            return None
+        nodes.mark_bridge(self.settings.nodes_dir, slot, present=False)
+        return "taken by another engine meanwhile"
+
+    def _release(self, slot: int, subnet: ipaddress.IPv4Network) -> None:
+        nodes.delete_pool_network(nodes.PoolNet(slot, subnet))
+        nodes.mark_bridge(self.settings.nodes_dir, slot, present=False)
 
     def check_capacity(self, new_nodes: int) -> None:
         """Refuse ``new_nodes`` more nodes when this machine's memory cannot hold them."""

@@ -11,6 +11,7 @@ from shipyard.engine.nodes.images import node_docker, preload_image
 from shipyard.engine.nodes.launching import kill_launched, launch, read_exit
 from shipyard.engine.nodes.model import NodeSpec, PoolNet, subnet_for_slot
 from shipyard.engine.nodes.network import (
+    claim_bridge,
     create_pool_network,
     delete_pool_network,
     slot_in_use,
@@ -22,6 +23,7 @@ from shipyard.engine.nodes.sweep import mark_bridge, sweep
 __all__ = [
     "NodeSpec",
     "PoolNet",
+    "claim_bridge",
     "create_pool_network",
     "delete_pool_network",
     "ensure_sshd",

@@ -62,6 +62,22 @@ def create_pool_network(net: PoolNet) -> None:
         host.run(["iptables", "-w", "-I", chain, *accept_rule(br)])
 
 
+def claim_bridge(net: PoolNet) -> bool:
+    """Create the pool's bridge; False if it exists already.
+
+    Creating the bridge is how an engine takes a slot: it is atomic, so two engines on one
+    machine that both found the slot free cannot both take it (their nodes would share
+    addresses on one bridge).
+    """
+    try:
+        host.run(["ip", "link", "add", net.bridge, "type", "bridge"])
+    except CommandError:
+        if host.link_exists(net.bridge):
+            return False
+        raise
+    return True
+
+
 def delete_pool_network(net: PoolNet) -> None:
     """Remove the bridge and exactly the rules ``create_pool_network`` added; idempotent."""
     delete_bridge_rules(net.bridge)
