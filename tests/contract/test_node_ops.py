@@ -197,7 +197,7 @@ def test_deallocate_then_start(client: BatchClient, ops_pool: str,
     where = place(settings.data_dir, first)
     before = boots(client, ops_pool, node_id)
     client.begin_deallocate_node(ops_pool, node_id, _models.BatchNodeDeallocateOptions(
-        {"nodeDeallocateOption": "taskcompletion"}), polling_interval=0.5).result()
+        {"nodeDeallocateOption": "retaineddata"}), polling_interval=0.5).result()
     assert client.get_node(ops_pool, node_id).state == "deallocated"
     assert not dockerd_pids(where) and not sshd_pids(where)
     assert not netns_exists(where.netns) and not link_exists(where.veth)
