@@ -190,6 +190,31 @@ def test_disabled_node_gets_no_new_task(client: BatchClient, ops_pool: str) -> N
     assert (exc.status_code, exc.error.code) == (409, "NodeAlreadyInTargetSchedulingState")
 
 
+@pytest.mark.parametrize("option", ["requeue", "terminate"])
+def test_disable_scheduling_deals_with_running_tasks(client: BatchClient, ops_pool: str,
+                                                     option: str) -> None:
+    first, second = (str(n.id) for n in two(client, ops_pool))
+    disable(client, ops_pool, second)
+    with job(client, ops_pool) as job_id:
+        add_task(client, job_id, "t", only_on(first))
+        assert running_on(client, job_id, "t") == first
+        client.enable_node_scheduling(ops_pool, second)
+        disable(client, ops_pool, first, option)
+        try:
+            task = wait_task(client, job_id, "t", timeout=60)
+            # requeue: back to active, then done on the other node; terminate: ended.
+            if option == "requeue":
+                assert (task.node_info.node_id, task.execution_info.result) == (
+                    second, "success")
+                assert task.execution_info.requeue_count == 1
+            else:
+                assert task.execution_info.failure_info.code == "TaskEnded"
+            wait_for("the disabled node to rest offline",
+                     lambda: client.get_node(ops_pool, first).state == "offline", 30)
+        finally:
+            client.enable_node_scheduling(ops_pool, first)
+
+
 def test_deallocate_then_start(client: BatchClient, ops_pool: str,
                                settings: EngineSettings) -> None:
     first, second = two(client, ops_pool)
