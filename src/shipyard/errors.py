@@ -7,6 +7,9 @@
     │   ├── NotRootError          the engine needs root on Linux
     │   ├── NodeError             a compute node failed to start, run or stop
     │   └── CapacityError         a pool does not fit (addresses, memory)
+    ├── StorageError              Azure Storage refused a transfer or cannot be reached;
+                                  ``code`` is the reason (a Batch failureInfo code in the
+                                  engine, a storage error code in the CLI)
     └── BatchError                the Batch service (real or local) refused a request;
                                   the engine raises it to answer with that status and code
 
@@ -60,6 +63,16 @@ class NodeError(EngineError):
 
 class CapacityError(EngineError):
     """A pool does not fit on this machine (addresses or memory)."""
+
+
+class StorageError(ShipyardError):
+    """A transfer to or from Azure Storage failed; ``code`` names why, ``details`` where."""
+
+    def __init__(self, code: str, message: str, hint: str | None = None,
+                 details: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(message, hint)
+        self.code = code
+        self.details = list(details)
 
 
 class BatchError(ShipyardError):

@@ -57,7 +57,8 @@ def stop(data_dir: Path | None) -> None:
 
 
 @local.command()
-@click.option("--json", "as_json", is_flag=True, help="Print url, account, key, pid, data_dir.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print url, account, key, pid, data_dir, storage.")
 @data_dir_option
 def status(as_json: bool, data_dir: Path | None) -> None:
     """Say whether the engine runs, and where."""
@@ -74,5 +75,8 @@ def status(as_json: bool, data_dir: Path | None) -> None:
         health = "answering" if running else "NOT answering"
         console.print(f"engine {health}: {state.url} account {state.account} "
                       f"(pid {state.pid}, data {state.data_dir})")
+        if state.storage:
+            console.print(f"storage (Azurite): {state.storage['blob_endpoint']} "
+                          f"account {state.storage['account']}")
     if not running:
         raise SystemExit(3)

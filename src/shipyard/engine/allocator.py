@@ -24,6 +24,7 @@ from pathlib import Path
 from shipyard.engine import boot, docs, execution, nodes, sharedmounts
 from shipyard.engine.nodes import imagestore
 from shipyard.engine.settings import EngineSettings
+from shipyard.engine.storage.link import StorageLink
 from shipyard.engine.store import Json, Record, RecordMissing, Store
 from shipyard.errors import ShipyardError
 
@@ -49,6 +50,8 @@ class Allocator:
         self._again: set[str] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        #: The account's linked storage (the engine's Azurite), given to every node.
+        self.auto_storage: StorageLink | None = None
 
     def stop(self) -> None:
         """Ask long waits to give up; state on disk stays resumable."""
@@ -217,7 +220,8 @@ class Allocator:
         """A node record as a place to run commands (its daemon must be up)."""
         return execution.Node(record.private["pool_id"], record.doc["id"],
                               record.doc["ipAddress"], bool(record.doc["isDedicated"]),
-                              self.node_spec(record), int(record.private["pid"]))
+                              self.node_spec(record), int(record.private["pid"]),
+                              self.auto_storage)
 
     def remove_node(self, record: Record) -> None:
         """Take one node out of its pool for good (its disk too); the pool settles after."""

@@ -36,10 +36,12 @@ class EngineState:
     pid: int
     data_dir: str
     port: int
+    #: The engine's Azurite: ``blob_endpoint``, ``account`` and ``key`` (development ones).
+    storage: dict[str, str] | None = None
 
     def public(self) -> dict[str, object]:
         return {"url": self.url, "account": self.account, "key": self.key, "pid": self.pid,
-                "data_dir": self.data_dir, "port": self.port}
+                "data_dir": self.data_dir, "port": self.port, "storage": self.storage}
 
 
 def read_state(data_dir: Path) -> EngineState | None:
@@ -47,7 +49,7 @@ def read_state(data_dir: Path) -> EngineState | None:
     try:
         raw = json.loads((data_dir / "engine.json").read_text())
         state = EngineState(raw["url"], raw["account"], raw["key"], int(raw["pid"]),
-                            raw["data_dir"], int(raw["port"]))
+                            raw["data_dir"], int(raw["port"]), raw.get("storage"))
     except (OSError, ValueError, KeyError):
         return None
     return state if _alive(state.pid) else None

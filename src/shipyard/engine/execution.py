@@ -5,23 +5,23 @@ directory, with ``stdout.txt``/``stderr.txt`` in its task directory; a task with
 ``containerSettings`` runs the same words inside the image on the node's own daemon, with
 the node's task root mounted at the same path. Exit codes land in files outside the task
 root (``/mnt/batch/exit``), so the file APIs never show them and a restarted engine can
-still read them. Resource files are fetched on the host side into the node's directories.
+still read them. Resource files are fetched on the host side into the node's directories
+(``storage.transfers``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import shlex
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from shipyard.engine import containers, nodes
+from shipyard.engine.storage import transfers
+from shipyard.engine.storage.link import StorageLink
 from shipyard.errors import NodeError
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 NODE_ROOT = PurePosixPath("/mnt/batch/tasks")
 EXIT_DIR = PurePosixPath("/mnt/batch/exit")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-DOWNLOAD_TIMEOUT = 60.0
 #: What emulated nodes are: many "machines" sharing the host's few cores. MPI defaults made
 #: for dedicated hardware pin every node's first rank to the same core and busy-poll, which
 #: costs 100x per message here (see bench/). These belong to the node, like AZ_BATCH_*, so a
@@ -55,6 +54,8 @@ class Node:
     dedicated: bool
     spec: nodes.NodeSpec
     daemon_pid: int
+    #: The account's linked storage (``autoStorageContainerName``), as the agent knows it.
+    auto_storage: StorageLink | None = None
 
     def host_path(self, node_path: PurePosixPath) -> Path:
         """The host side of a path under the node's ``/mnt/batch``."""
@@ -118,18 +119,8 @@ def prepare_dir(node: Node, task_dir: PurePosixPath) -> None:
 
 def fetch_resource_files(node: Node, files: list[dict[str, Any]] | None,
                          into: PurePosixPath) -> None:
-    """Download ``httpUrl`` resource files into ``into`` on the node, applying fileMode."""
-    for item in files or []:
-        url = item.get("httpUrl")
-        if not url:
-            raise NodeError("only httpUrl resource files are supported by the local engine; "
-                            f"got {sorted(k for k in item if item[k])}")
-        relative = item.get("filePath") or url.rstrip("/").rsplit("/", 1)[-1]
-        target = _inside(node.host_path(into), relative)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _download(url, target)
-        if item.get("fileMode"):
-            os.chmod(target, int(str(item["fileMode"]), 8))
+    """Download resource files into ``into`` on the node (see ``storage.transfers``)."""
+    transfers.download_resource_files(files, node.host_path(into), node.auto_storage)
 
 
 def launch(node: Node, command_line: str, env: dict[str, str], task_dir: PurePosixPath,
@@ -195,21 +186,3 @@ def pid_alive(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, IndexError):
         return False
-
-
-def _inside(root: Path, relative: str) -> Path:
-    target = (root / relative).resolve()
-    if root.resolve() not in target.parents:
-        raise NodeError(f"resource file path {relative!r} leaves the task directory")
-    return target
-
-
-def _download(url: str, target: Path) -> None:
-    try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as reply, \
-                open(target, "wb") as out:
-            while chunk := reply.read(1 << 20):
-                out.write(chunk)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        target.unlink(missing_ok=True)
-        raise NodeError(f"cannot download resource file {url}: {exc}") from exc

@@ -19,7 +19,7 @@ from shipyard.engine import containers, execution, wire
 from shipyard.engine.docs import now
 from shipyard.engine.execution import NODE_ROOT, Launched, Node
 from shipyard.engine.store import Json
-from shipyard.errors import ShipyardError
+from shipyard.errors import ShipyardError, StorageError
 
 #: Port of the service's own agent in ``AZ_BATCH_MASTER_NODE`` (not for MPI).
 MASTER_PORT = 6000
@@ -37,10 +37,19 @@ class Outcome:
     category: str = "usererror"
     retry: bool = True
     requeue: bool = False
+    details: tuple[tuple[str, str], ...] = ()
 
     @property
     def success(self) -> bool:
         return self.exit_code == 0 and self.failure_code is None
+
+
+def start_failure(error: BaseException) -> Outcome:
+    """How a task that could not start ends: a transfer's own code, else a preparation one."""
+    if isinstance(error, StorageError):
+        return Outcome(None, error.code, error.message, retry=False,
+                       details=tuple(error.details))
+    return Outcome(None, "TaskPreparationFailed", str(error), retry=False)
 
 
 def task_dir(job_id: str, task_id: str) -> PurePosixPath:

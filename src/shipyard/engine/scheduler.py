@@ -34,6 +34,7 @@ from shipyard.engine.placement import (
 )
 from shipyard.engine.runs import Outcome
 from shipyard.engine.settings import EngineSettings
+from shipyard.engine.storage.uploads import Uploads
 from shipyard.engine.store import Json, Record, Store
 
 __all__ = ["JOB", "PREP", "TASK", "Scheduler"]
@@ -67,6 +68,7 @@ class Scheduler:
         self._placed: list[Placed] = []
         self.exits = ExitWatch(self.kick)
         self.hooks: list[Callable[[], None]] = []
+        self.uploads = Uploads(self.kick)
 
     # -- the loop ---------------------------------------------------------------------
     def start(self) -> None:
@@ -79,6 +81,7 @@ class Scheduler:
         if self._thread is not None:
             self._thread.join(timeout=30)
         self.exits.close()
+        self.uploads.close()
 
     def kick(self) -> None:
         self._wake.set()
@@ -187,6 +190,9 @@ class Scheduler:
             outcome = runs.progress(task.doc, instances, self.node)
             self._watch(instances)
         self._save_private(job, task, "instances", instances)
+        if outcome is not None:  # outputFiles go up before the task completes
+            outcome = self.uploads.settle(job.doc["id"], task.doc, instances, outcome,
+                                          self.node)
         if outcome is not None:
             self.finish(job, task, outcome)
 
@@ -296,8 +302,7 @@ class Scheduler:
         self._mutate_task(job, task, started)
         if error is not None:  # a resource file or command line the node cannot take
             log.warning("task %s/%s cannot start: %s", job.doc["id"], task.doc["id"], error)
-            self.finish(job, task, Outcome(None, "TaskPreparationFailed", str(error),
-                                           retry=False))
+            self.finish(job, task, runs.start_failure(error))
             return
         self._watch(instances)
 

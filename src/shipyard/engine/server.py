@@ -12,6 +12,7 @@ import logging
 import os
 import platform
 import shutil
+import signal
 
 import uvicorn
 
@@ -31,6 +32,7 @@ from shipyard.engine.routes_pools import register as register_pools
 from shipyard.engine.routes_pools_extra import register as register_pools_extra
 from shipyard.engine.scheduler import Scheduler
 from shipyard.engine.settings import EngineSettings
+from shipyard.engine.storage.azurite import Azurite
 from shipyard.engine.store import Store
 from shipyard.engine.tasks import TaskService
 from shipyard.errors import EngineError, NotRootError
@@ -57,6 +59,7 @@ class Engine:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(settings.data_dir, 0o700)
         self.store = Store(settings.db_path)
+        self.azurite = Azurite(settings.data_dir)
         self.allocator = Allocator(settings, self.store)
         self.pools = PoolService(settings, self.store, self.allocator)
         self.scheduler = Scheduler(settings, self.store, self.allocator)
@@ -74,7 +77,8 @@ class Engine:
         self.app = BatchApp(router, settings.account, settings.key, settings.url)
 
     def recover(self) -> None:
-        """Re-adopt pools and nodes, then let the scheduler pick up every task run."""
+        """Start or re-adopt Azurite, re-adopt pools and nodes, then resume task runs."""
+        self.allocator.auto_storage = self.azurite.ensure()
         for line in self.allocator.recover():
             log.warning("reclaimed leftover: %s", line)
         self.scheduler.start()
@@ -85,13 +89,14 @@ class Engine:
         self.scheduler.stop()
         self.allocator.stop()
         self.store.close()
+        self.azurite.stop()  # pools and nodes stay; storage stops with the engine, its data kept
 
 
-def write_state(settings: EngineSettings) -> None:
+def write_state(settings: EngineSettings, engine: Engine) -> None:
     """The state file the CLI reads; 0600 because it holds the account key."""
     state = {"url": settings.url, "account": settings.account, "key": settings.key,
              "pid": os.getpid(), "data_dir": str(settings.data_dir), "port": settings.port,
-             "host": settings.host}
+             "host": settings.host, "storage": engine.azurite.link.public()}
     tmp = settings.state_file.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -104,16 +109,23 @@ def serve(settings: EngineSettings) -> None:
     check_host()
     check_data_dir(settings.data_dir)
     engine = Engine(settings)
-    engine.recover()
-    write_state(settings)
     config = uvicorn.Config(engine.app, host=settings.host, port=settings.port,
                             log_level="warning", access_log=False, lifespan="on")
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; with the default
+    # handler that kills the process before ``close`` stops Azurite and the scheduler.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
+        engine.recover()
+        write_state(settings, engine)
         uvicorn.Server(config).run()
     finally:
         engine.close()
         if _state_pid(settings) == os.getpid():
             settings.state_file.unlink(missing_ok=True)
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _state_pid(settings: EngineSettings) -> int | None:

@@ -56,6 +56,9 @@ def complete(record: Record, outcome: Outcome | None, subtasks: list[Json],
         code = outcome.failure_code or "FailureExitCode"
         message = outcome.message or f"The task process exited with exit code {outcome.exit_code}"
         info["failureInfo"] = {"category": outcome.category, "code": code, "message": message}
+        if outcome.details:
+            info["failureInfo"]["details"] = [{"name": k, "value": v}
+                                              for k, v in outcome.details]
     else:
         info.pop("failureInfo", None)
     record.private["retain_until"] = time.time() + wire.parse_duration(
