@@ -30,6 +30,7 @@ from shipyard.engine.routes_jobs import register as register_jobs
 from shipyard.engine.routes_nodes import register as register_nodes
 from shipyard.engine.routes_pools import register as register_pools
 from shipyard.engine.routes_pools_extra import register as register_pools_extra
+from shipyard.engine.routes_storage import register as register_storage
 from shipyard.engine.scheduler import Scheduler
 from shipyard.engine.settings import EngineSettings
 from shipyard.engine.storage.azurite import Azurite
@@ -74,6 +75,7 @@ class Engine:
         jobwiring.install(router, self.pools, self.jobs, self.tasks)
         self.node_ops = NodeOps(self.store, self.pools, self.allocator, self.scheduler)
         register_nodes(router, self.node_ops, NodeUserService(self.pools, self.allocator))
+        register_storage(router, self.pools, settings.account, settings.log_file)
         self.app = BatchApp(router, settings.account, settings.key, settings.url)
 
     def recover(self) -> None:

@@ -79,7 +79,9 @@ def _download_one(item: Json, into: Path, auto: StorageLink | None) -> list[Path
     relative = item.get("filePath") or ""
     if item.get("httpUrl"):
         url = str(item["httpUrl"])
-        target = inside(into, relative or url.rstrip("/").rsplit("/", 1)[-1].split("?")[0])
+        # A SAS signature may hold unescaped slashes: name the file from the path alone.
+        name = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+        target = inside(into, relative or name)
         _fetch_url(url, target)
         return [target]
     container = _container_of(item, auto)
