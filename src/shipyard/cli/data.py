@@ -17,6 +17,7 @@ from shipyard.batch.errors import translated
 from shipyard.cli import render
 from shipyard.cli.app import console, reported
 from shipyard.cli.context import App, pass_app
+from shipyard.cli.storage import ingress
 from shipyard.errors import ConfigError
 
 STREAM_TIMEOUT = 7 * 24 * 3600.0
@@ -25,6 +26,9 @@ STREAM_TIMEOUT = 7 * 24 * 3600.0
 @click.group()
 def data() -> None:
     """Files of tasks and nodes."""
+
+
+data.add_command(ingress)
 
 
 @data.group("files")

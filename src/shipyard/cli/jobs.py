@@ -13,7 +13,7 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shipyard.batch import waiting
 from shipyard.batch.errors import translated
-from shipyard.cli import cleanup, render, scratch
+from shipyard.cli import cleanup, render, scratch, storage
 from shipyard.cli.app import abort, console, reported
 from shipyard.cli.context import App, pass_app
 from shipyard.config import JobSpec
@@ -61,10 +61,13 @@ def _add_job(app: App, job: JobSpec, pool_id: str, context: PoolContext,
         with console.status(f"deleting the old job {job.id}"):
             waiting.gone(f"job {job.id} to be deleted", lambda: client.get_job(job.id),
                          END_TIMEOUT)
+    data = storage.plan(app)  # input_data, output_data, task_factory.file
+    job = data.expand(job)
     multi = any(t.multi_instance for t in job.tasks)
     ssh = new_ssh_material() if multi else None
-    tasks = task_options(job, context, ssh, id_format=app.config.task_id_format(job))
-    client.create_job(job_options(job, pool_id))
+    ids = app.config.task_id_format(job)
+    tasks = data.task_options(job, task_options(job, context, ssh, id_format=ids), ids)
+    client.create_job(data.job_options(job, job_options(job, pool_id)))
     client.create_tasks(job.id, scratch.add_setup_first(client, job, tasks))
     if job.auto_complete:
         client.update_job(job.id, auto_complete_patch())

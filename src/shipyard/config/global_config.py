@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from shipyard.config.base import Model, Opaque, Strings
+from shipyard.config.data import IngressFile
 from shipyard.config.volumes import Volumes
 
 
@@ -52,13 +53,13 @@ class AdditionalRegistries(Model):
 
 
 class GlobalResources(Model):
-    """``global_resources``: ``docker_images`` are preloaded on every node of the pool."""
+    """``global_resources``: ``docker_images`` preloaded on every node; ``files`` to ingress."""
 
     additional_registries: AdditionalRegistries | None = None
     docker_images: Strings = ()
     singularity_images: Opaque = None
     volumes: Volumes | None = None
-    files: Opaque = None
+    files: tuple[IngressFile, ...] = ()
 
 
 class GlobalConfig(Model):

@@ -24,7 +24,9 @@ credentials.yaml
 config.yaml
     ``batch_shipyard.encryption`` when enabled (credential encryption);
     ``global_resources.singularity_images``;
-    ``global_resources.files`` (data ingress); ``global_resources.additional_registries``.
+    ``global_resources.files[*].destination.shared_data_volume`` and
+    ``relative_destination_path`` (ingress straight to nodes; ingress to storage works);
+    ``global_resources.additional_registries``.
 pool.yaml (under ``pool_specification``)
     ``vm_configuration.custom_image``, ``autoscale``,
     ``transfer_files_on_pool_creation: true``, ``input_data``, ``resource_files``, ``rdp``,
@@ -33,14 +35,17 @@ pool.yaml (under ``pool_specification``)
     ``batch_insights_enabled``, ``additional_node_prep.environment_variables_keyvault_secret_id``.
 jobs.yaml, job level (``job_specifications[*]``)
     ``environment_variables_keyvault_secret_id``, ``user_identity``, ``auto_pool``,
-    ``recurrence``, ``gpu`` (the pre-3.8 switch; ``gpus`` replaced it), ``input_data``,
-    ``federation_constraints``.
+    ``recurrence``, ``gpu`` (the pre-3.8 switch; ``gpus`` replaced it),
+    ``input_data.azure_batch``, ``federation_constraints``.
 jobs.yaml, task level (``job_specifications[*].tasks[*]``)
     ``singularity_image``, ``singularity_execution``, ``additional_singularity_options``,
-    ``environment_variables_keyvault_secret_id``, ``gpu``, ``input_data``, ``output_data``,
-    and task
-    factories other than ``parametric_sweep`` and ``repeat``: ``task_factory.random``,
-    ``task_factory.file``, ``task_factory.custom``.
+    ``environment_variables_keyvault_secret_id``, ``gpu``, ``input_data.azure_batch``, and
+    task factories other than ``parametric_sweep``, ``repeat`` and ``file``:
+    ``task_factory.random``, ``task_factory.custom``.
+any level, data movement
+    ``is_file_share: true`` (Azure Files shares; blob containers work) and
+    ``blobxfer_extra_options`` in ``input_data``, ``output_data``, ``task_factory.file`` and
+    ``global_resources.files``.
 """
 
 from __future__ import annotations
@@ -109,6 +114,8 @@ _AAD = "Azure AD sign-in; use shared keys"
 _KEYVAULT = "KeyVault secrets; write the value itself"
 _SINGULARITY = ("Singularity containers; no Apptainer or Singularity package exists for "
                 "Debian 12, so no local node can run them; use docker_image")
+_SHARES = "Azure Files shares; use a blob container"
+_BLOBXFER = "blobxfer options; transfers go through Batch and the blob SDK"
 _J = "job_specifications[*]"
 _T = f"{_J}.tasks[*]"
 _P = "pool_specification"
@@ -135,7 +142,14 @@ UNIMPLEMENTED: tuple[Unimplemented, ...] = (
     Unimplemented("credentials.slurm", "Slurm on Batch"),
     Unimplemented("batch_shipyard.encryption", "credential encryption", _enabled),
     Unimplemented("global_resources.singularity_images", _SINGULARITY),
-    Unimplemented("global_resources.files", "data ingress"),
+    Unimplemented("global_resources.files[*].destination.shared_data_volume",
+                  "ingress to nodes; ingress to a storage account instead"),
+    Unimplemented("global_resources.files[*].destination.relative_destination_path",
+                  "ingress to nodes; ingress to a storage account instead"),
+    Unimplemented("global_resources.files[*].destination.data_transfer.is_file_share",
+                  _SHARES),
+    Unimplemented("global_resources.files[*].destination.data_transfer.blobxfer_extra_options",
+                  _BLOBXFER),
     Unimplemented("global_resources.additional_registries", "registry logins without images"),
     Unimplemented(f"{_P}.vm_configuration.custom_image", "custom images; use platform_image"),
     Unimplemented(f"{_P}.autoscale", "autoscale; set vm_count"),
@@ -158,14 +172,17 @@ UNIMPLEMENTED: tuple[Unimplemented, ...] = (
     Unimplemented(f"{_J}.auto_pool", "auto pools; create the pool first"),
     Unimplemented(f"{_J}.recurrence", "job schedules"),
     *_both_levels("gpu", "the pre-3.8 GPU switch; use gpus"),
-    *_both_levels("input_data", "data movement"),
+    *_both_levels("input_data.azure_batch", "input from other tasks' nodes"),
+    *_both_levels("input_data.azure_storage[*].is_file_share", _SHARES),
+    *_both_levels("input_data.azure_storage[*].blobxfer_extra_options", _BLOBXFER),
+    Unimplemented(f"{_T}.output_data.azure_storage[*].is_file_share", _SHARES),
+    Unimplemented(f"{_T}.output_data.azure_storage[*].blobxfer_extra_options", _BLOBXFER),
+    Unimplemented(f"{_T}.task_factory.file.azure_storage.is_file_share", _SHARES),
     Unimplemented(f"{_J}.federation_constraints", "federations"),
-    Unimplemented(f"{_T}.output_data", "data movement"),
     Unimplemented(f"{_T}.singularity_image", _SINGULARITY),
     Unimplemented(f"{_T}.singularity_execution", _SINGULARITY),
     Unimplemented(f"{_T}.additional_singularity_options", _SINGULARITY),
     Unimplemented(f"{_T}.task_factory.random", "random task factory"),
-    Unimplemented(f"{_T}.task_factory.file", "file task factory"),
     Unimplemented(f"{_T}.task_factory.custom", "custom task factory"),
 )
 

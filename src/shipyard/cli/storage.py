@@ -1,0 +1,129 @@
+"""Storage for the CLI: the local engine's account, rich transfer progress, ``data ingress``.
+
+``data ingress`` sends each ``global_resources.files`` source (a file or a directory, with
+``include``/``exclude`` over paths relative to it) to the container and virtual directory of
+its destination's ``data_transfer.remote_path``, creating the container if needed, with a
+progress bar of bytes and files. Jobs pick their data up with ``input_data`` or
+``task_factory.file``; ``plan`` gives ``jobs add`` the storage lookups it needs.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.progress import Progress as RichBar
+
+from shipyard.cli.app import console, reported
+from shipyard.cli.context import App, pass_app
+from shipyard.config.data import IngressFile
+from shipyard.engine import control
+from shipyard.engine.settings import EngineSettings, default_data_dir
+from shipyard.errors import ConfigError, EngineError
+from shipyard.storage.account import Account
+from shipyard.storage.blobs import Blobs, keep
+from shipyard.storage.plan import StoragePlan
+
+
+def local_account(link: str) -> Account:
+    """The local engine's Azurite account under ``link`` (starting the engine if needed)."""
+    state, _ = control.start(EngineSettings(data_dir=default_data_dir()))
+    if not state.storage:
+        raise EngineError("the local engine reports no storage (Azurite)",
+                          hint="restart it: shipyard local stop && shipyard local start")
+    return Account(link, state.storage["account"], state.storage["key"],
+                   state.storage["blob_endpoint"])
+
+
+def plan(app: App) -> StoragePlan:
+    """Storage lookups for one ``jobs add``."""
+    return StoragePlan(app.config, local_account)
+
+
+class TransferProgress:
+    """A rich bar of bytes with a count of files; silent with ``--raw``."""
+
+    def __init__(self, label: str, quiet: bool = False) -> None:
+        self.bar = RichBar(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                           TransferSpeedColumn(), TextColumn("files"),
+                           MofNCompleteColumn(), TimeRemainingColumn(), console=console,
+                           disable=quiet, transient=False)
+        self.label = label
+        self.bytes_task = self.bar.add_task(label, total=None, start=False)
+        self.files = 0
+
+    def __enter__(self) -> TransferProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.bar.stop()
+
+    def begin(self, total_bytes: int, total_files: int) -> None:
+        self.bar.update(self.bytes_task, total=total_bytes)
+        self.bar.start_task(self.bytes_task)
+        self.total_files = total_files
+
+    def advance(self, nbytes: int) -> None:
+        self.bar.advance(self.bytes_task, nbytes)
+
+    def file_done(self) -> None:
+        self.files += 1
+        self.bar.update(self.bytes_task, description=f"{self.label} "
+                        f"({self.files}/{self.total_files} files)")
+
+
+def ingress_files(entry: IngressFile, where: str) -> tuple[str, list[tuple[Path, str]]]:
+    """(container, [(local file, blob name)]) for one ``global_resources.files`` entry."""
+    remote = entry.destination.data_transfer.remote_path or ""
+    container, _, prefix = remote.strip("/").partition("/")
+    source = Path(entry.source.path).expanduser()
+    if not source.exists():
+        raise ConfigError(f"config.yaml: {where}.source.path: {source} does not exist")
+    paths = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+    base = source.parent if source.is_file() else source
+    out = []
+    for path in paths:
+        relative = path.relative_to(base).as_posix()
+        if keep(relative, entry.source.include, entry.source.exclude):
+            out.append((path, f"{prefix}/{relative}" if prefix else relative))
+    return container, out
+
+
+@click.command("ingress")
+@pass_app
+def ingress(app: App) -> None:
+    """Upload global_resources.files of config.yaml to their storage containers."""
+    with reported():
+        entries = app.config.global_resources.files
+        if not entries:
+            raise ConfigError("config.yaml: global_resources.files: nothing to ingress",
+                              hint="add a source and a destination with storage_account_settings")
+        storage = plan(app)
+        for index, entry in enumerate(entries):
+            _ingress_one(app, storage, entry, f"global_resources.files[{index}]")
+
+
+def _ingress_one(app: App, storage: StoragePlan, entry: IngressFile, where: str) -> None:
+    link = entry.destination.storage_account_settings
+    if not link:
+        raise ConfigError(f"config.yaml: {where}.destination.storage_account_settings: required "
+                          "(ingress to nodes is not implemented)")
+    container, files = ingress_files(entry, where)
+    blobs: Blobs = storage.blobs(link)
+    blobs.ensure_container(container)
+    started = time.monotonic()
+    with TransferProgress(f"{entry.source.path} -> {container}", quiet=app.raw) as progress:
+        sent = blobs.upload(container, files, progress)
+    seconds = time.monotonic() - started
+    app.say(f"ingressed {len(files)} file(s), {sent} bytes in {seconds:.1f} s to "
+            f"{blobs.account.blob_endpoint}/{container}")

@@ -1,0 +1,135 @@
+"""Data movement keys: ``input_data``, ``output_data``, ``task_factory.file`` and ingress files.
+
+``remote_path`` is ``container[/virtual/dir]`` in the storage account that
+``storage_account_settings`` names (a link of ``credentials.storage``; with a local Batch
+account a link not written there means the local engine's Azurite). ``include`` and
+``exclude`` are fnmatch patterns over blob names (ingress: over paths under ``source.path``).
+File shares (``is_file_share: true``) are refused as not implemented (``unimplemented``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from shipyard.config.base import Model, Opaque, Strings, problem, shown
+
+Condition = Literal["taskcompletion", "taskfailure", "tasksuccess"]
+TaskFilePath = Literal["file_path", "file_path_with_container", "file_name",
+                       "file_name_no_extension"]
+
+
+class RemotePath(Model):
+    """Where in Azure Storage: an account link and ``container[/dir]``; filters over names."""
+
+    storage_account_settings: str
+    remote_path: str
+    is_file_share: bool = False
+    include: Strings = ()
+    exclude: Strings = ()
+
+    @model_validator(mode="after")
+    def _container_first(self) -> RemotePath:
+        if not self.remote_path.strip("/"):
+            raise problem(f"must start with a container name (got {shown(self.remote_path)})",
+                          "remote_path")
+        return self
+
+    @property
+    def container(self) -> str:
+        return self.remote_path.strip("/").split("/", 1)[0]
+
+    @property
+    def prefix(self) -> str:
+        """The virtual directory below the container, ``''`` or ending in ``/``."""
+        rest = self.remote_path.strip("/").partition("/")[2]
+        return f"{rest}/" if rest else ""
+
+
+class StorageInput(RemotePath):
+    """One ``input_data.azure_storage`` entry: download before the job's or task's work."""
+
+    local_path: str | None = None
+    blobxfer_extra_options: str | None = None
+
+
+class StorageOutput(RemotePath):
+    """One ``output_data.azure_storage`` entry: upload after the task, on ``condition``."""
+
+    local_path: str | None = None
+    condition: Condition = "tasksuccess"
+    blobxfer_extra_options: str | None = None
+
+    @model_validator(mode="after")
+    def _native(self) -> StorageOutput:
+        # Batch output files have include patterns, not excludes (Batch Shipyard agrees).
+        if self.exclude:
+            raise problem("is not supported for output_data (Batch output files only "
+                          "include); narrow 'include' instead", "exclude")
+        return self
+
+
+class InputData(Model):
+    """``input_data``: Azure Storage sources (``azure_batch`` is not implemented)."""
+
+    azure_storage: tuple[StorageInput, ...] = ()
+    azure_batch: Opaque = None
+
+
+class OutputData(Model):
+    """``output_data``: Azure Storage destinations."""
+
+    azure_storage: tuple[StorageOutput, ...] = ()
+
+
+class FileFactory(Model):
+    """``task_factory.file``: one task per blob under ``azure_storage.remote_path``."""
+
+    azure_storage: RemotePath
+    task_filepath: TaskFilePath = "file_path"
+
+
+class IngressSource(Model):
+    """Local files to send: a directory (or file) with optional filters."""
+
+    path: str
+    include: Strings = ()
+    exclude: Strings = ()
+
+
+class IngressTransfer(Model):
+    """``destination.data_transfer``; the scp/rsync options only matter for node ingress."""
+
+    remote_path: str | None = None
+    is_file_share: bool = False
+    blobxfer_extra_options: str | None = None
+    method: str | None = None
+    ssh_private_key: str | None = None
+    scp_ssh_extra_options: str | None = None
+    rsync_extra_options: str | None = None
+    split_files_megabytes: int | None = None
+    max_parallel_transfers_per_node: int | None = None
+
+
+class IngressDestination(Model):
+    """Where ``data ingress`` sends one source: a storage account (nodes: not implemented)."""
+
+    storage_account_settings: str | None = None
+    data_transfer: IngressTransfer = Field(default_factory=IngressTransfer)
+    relative_destination_path: str | None = None
+    shared_data_volume: str | None = None
+
+    @model_validator(mode="after")
+    def _storage(self) -> IngressDestination:
+        if self.storage_account_settings and not self.data_transfer.remote_path:
+            raise problem("required with storage_account_settings", "data_transfer",
+                          "remote_path")
+        return self
+
+
+class IngressFile(Model):
+    """One ``global_resources.files`` entry."""
+
+    source: IngressSource
+    destination: IngressDestination
