@@ -16,6 +16,7 @@ from shipyard.cli.data import data
 from shipyard.cli.jobs import jobs
 from shipyard.cli.local import local
 from shipyard.cli.pool import pool
+from shipyard.cli.storage import storage
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 
@@ -45,7 +46,7 @@ def cli(ctx: click.Context, configdir: Path | None, credentials: Path | None,
     ctx.obj = App(configdir=configdir, files=files, raw=raw, yes=yes)
 
 
-for group in (pool, jobs, data, local):
+for group in (pool, jobs, data, local, storage):
     cli.add_command(group)
 cli.add_command(dashboard)
 jobs.add_command(timeline)

@@ -1,10 +1,12 @@
-"""Storage for the CLI: the local engine's account, rich transfer progress, ``data ingress``.
+"""Storage for the CLI: the local account, rich progress, ``data ingress``, ``storage``.
 
 ``data ingress`` sends each ``global_resources.files`` source (a file or a directory, with
 ``include``/``exclude`` over paths relative to it) to the container and virtual directory of
 its destination's ``data_transfer.remote_path``, creating the container if needed, with a
 progress bar of bytes and files. Jobs pick their data up with ``input_data`` or
 ``task_factory.file``; ``plan`` gives ``jobs add`` the storage lookups it needs.
+``storage list|download LINK CONTAINER[/DIR]`` show and fetch what jobs left there (a
+local config may name any link: it means the local engine's Azurite).
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from rich.progress import (
 )
 from rich.progress import Progress as RichBar
 
+from shipyard.cli import render
 from shipyard.cli.app import console, reported
 from shipyard.cli.context import App, pass_app
-from shipyard.config.data import IngressFile
+from shipyard.config.data import IngressFile, RemotePath
 from shipyard.engine import control
 from shipyard.engine.settings import EngineSettings, default_data_dir
 from shipyard.errors import ConfigError, EngineError
@@ -127,3 +130,52 @@ def _ingress_one(app: App, storage: StoragePlan, entry: IngressFile, where: str)
     seconds = time.monotonic() - started
     app.say(f"ingressed {len(files)} file(s), {sent} bytes in {seconds:.1f} s to "
             f"{blobs.account.blob_endpoint}/{container}")
+
+
+@click.group("storage")
+def storage() -> None:
+    """Blobs of the storage accounts of credentials.yaml (or the local engine's)."""
+
+
+remote_path_argument = click.argument("remote_path", metavar="CONTAINER[/DIR]")
+link_argument = click.argument("link", metavar="STORAGE_ACCOUNT_LINK")
+
+
+def _where(link: str, remote_path: str, include: tuple[str, ...]) -> RemotePath:
+    return RemotePath(storage_account_settings=link, remote_path=remote_path, include=include)
+
+
+@storage.command("list")
+@link_argument
+@remote_path_argument
+@click.option("--include", multiple=True, help="fnmatch pattern over blob names (repeatable).")
+@pass_app
+def list_blobs(app: App, link: str, remote_path: str, include: tuple[str, ...]) -> None:
+    """List the blobs under CONTAINER[/DIR] with their sizes."""
+    with reported():
+        found = plan(app).blobs(link).sizes(_where(link, remote_path, include))
+    if app.raw:
+        app.emit_raw([{"name": name, "size": size} for name, size in found])
+        return
+    console.print(render.table(f"blobs in {remote_path}", ("blob", "bytes"), found))
+
+
+@storage.command("download")
+@link_argument
+@remote_path_argument
+@click.argument("local_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--include", multiple=True, help="fnmatch pattern over blob names (repeatable).")
+@pass_app
+def download(app: App, link: str, remote_path: str, local_dir: Path,
+             include: tuple[str, ...]) -> None:
+    """Download the blobs under CONTAINER[/DIR] into LOCAL_DIR, blob names kept as paths."""
+    with reported():
+        where = _where(link, remote_path, include)
+        blobs = plan(app).blobs(link)
+        found = blobs.sizes(where)
+        if not found:
+            raise ConfigError(f"no blobs under {remote_path} in link '{link}'"
+                              + (f" matching {', '.join(include)}" if include else ""))
+        with TransferProgress(f"{remote_path} -> {local_dir}", quiet=app.raw) as progress:
+            received = blobs.download(where.container, found, local_dir, progress)
+    app.say(f"downloaded {len(found)} file(s), {received} bytes into {local_dir}")

@@ -107,11 +107,31 @@ class Blobs:
                 progress.file_done()
         return sent
 
-    def download(self, container: str, name: str, target: Path) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with self.translated(container), open(target, "wb") as out:
-            self.service.get_blob_client(container, name).download_blob(
-                max_concurrency=CONCURRENCY).readinto(out)
+    def sizes(self, where: RemotePath) -> list[tuple[str, int]]:
+        """(name, size) of the blobs ``names`` keeps, for listings and downloads."""
+        client = self.service.get_container_client(where.container)
+        with self.translated(where.container):
+            listed = list(client.list_blobs(name_starts_with=where.prefix or None))
+        return [(b.name, int(b.size or 0)) for b in listed
+                if keep(b.name, where.include, where.exclude)]
+
+    def download(self, container: str, blobs: Sequence[tuple[str, int]], into: Path,
+                 progress: Progress) -> int:
+        """Download (name, size) blobs below ``into``, names kept as paths; the bytes."""
+        progress.begin(sum(size for _, size in blobs), len(blobs))
+        root = into.resolve()
+        with self.translated(container):
+            for name, _ in blobs:
+                target = (root / name).resolve()
+                if root not in target.parents:
+                    raise StorageError("InvalidBlobName", f"blob {name!r} would land outside "
+                                       f"{into}")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with open(target, "wb") as out:
+                    self.service.get_blob_client(container, name).download_blob(
+                        max_concurrency=CONCURRENCY, progress_hook=_Hook(progress)).readinto(out)
+                progress.file_done()
+        return sum(size for _, size in blobs)
 
     @contextmanager
     def translated(self, container: str) -> Iterator[None]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -75,6 +76,7 @@ def _upload(node: Node, job_id: str, task: dict[str, Any], primary: dict[str, An
     directory = runs.task_dir(job_id, task["id"])
     out = _Log(node.host_path(directory))
     code = outcome.exit_code if outcome.exit_code is not None else -1
+    started = time.monotonic()
     try:
         count = transfers.upload_output_files(task["outputFiles"], code, directory / "wd",
                                               primary.get("env") or {}, node.host_path,
@@ -89,7 +91,7 @@ def _upload(node: Node, job_id: str, task: dict[str, Any], primary: dict[str, An
         return replace(outcome, failure_code="FileUploadMiscError", retry=False,
                        message=f"Miscellaneous error encountered while uploading: {exc}",
                        category="servererror")
-    out.say(f"uploaded {count} file(s)")
+    out.say(f"uploaded {count} file(s) in {time.monotonic() - started:.3f} s")
     return outcome
 
 
