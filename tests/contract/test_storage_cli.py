@@ -7,6 +7,7 @@ are checked by listing containers through the blob SDK, as a user would fetch th
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -20,8 +21,13 @@ from azure.batch import BatchClient
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
+from shipyard.config.data import RemotePath
+from shipyard.engine import control
 from shipyard.engine.settings import EngineSettings
-from tests.contract.conftest import IMAGE, wait_for
+from shipyard.errors import StorageError
+from shipyard.storage.account import Account
+from shipyard.storage.blobs import Blobs
+from tests.contract.conftest import IMAGE, free_port, wait_for
 from tests.contract.jobhelpers import delete_job, uid
 from tests.contract.storagehelpers import blobs, names
 
@@ -216,3 +222,30 @@ def test_lammps_recipe_reads_blob_input_and_leaves_log_and_dump_in_a_container(
         for name in ("lammps-input", "lammps-results"):
             with contextlib.suppress(ResourceNotFoundError):
                 blobs.delete_container(name)
+
+
+def test_missing_container_wrong_key_and_dead_endpoint_are_one_clear_line(
+        settings: EngineSettings, engine: control.EngineState, tmp_path: Path) -> None:
+    config = configdir(tmp_path / "cfg", "unused", "job_specifications:\n- id: x\n  tasks:\n"
+                       f"  - docker_image: {IMAGE}\n")
+    missing = shipyard(settings, config, "storage", "list", "mystorage", "no-such-container",
+                       check=False)
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert "container 'no-such-container' does not exist in storage account " \
+           "devstoreaccount1 (link 'mystorage')" in missing.stderr
+
+    assert engine.storage
+    endpoint = engine.storage["blob_endpoint"]
+    wrong = Account("mine", "devstoreaccount1", base64.b64encode(b"x" * 64).decode(), endpoint)
+    with pytest.raises(StorageError) as refused:
+        Blobs(wrong).names(RemotePath(storage_account_settings="mine", remote_path="any"))
+    assert "refused the credentials" in refused.value.message
+    assert "credentials.storage.mine.account_key" in (refused.value.hint or "")
+
+    dead = Account("gone", "devstoreaccount1", engine.storage["key"],
+                   f"http://127.0.0.1:{free_port()}/devstoreaccount1")
+    with pytest.raises(StorageError) as unreachable:
+        Blobs(dead).names(RemotePath(storage_account_settings="gone", remote_path="any"))
+    assert unreachable.value.code == "EndpointUnreachable"
+    assert "cannot reach storage account devstoreaccount1 (link 'gone')" in \
+        unreachable.value.message

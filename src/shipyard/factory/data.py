@@ -74,7 +74,7 @@ def task_input_dir(entry: StorageInput, where: str) -> str:
     path = (entry.local_path or "").strip()
     for prefix in (TASK_WD, "${AZ_BATCH_TASK_WORKING_DIR}"):
         if path == prefix or path.startswith(prefix + "/"):
-            path = path[len(prefix):]
+            path = path[len(prefix):].lstrip("/")
     if path.startswith(("/", "$")) or ".." in path.split("/"):
         raise ConfigError(f"jobs.yaml: {where}.local_path: must be inside {TASK_WD} for a "
                           f"task (got {path!r})", hint="or move the input to the job level")
