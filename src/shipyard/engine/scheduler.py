@@ -190,9 +190,8 @@ class Scheduler:
             outcome = runs.progress(task.doc, instances, self.node)
             self._watch(instances)
         self._save_private(job, task, "instances", instances)
-        if outcome is not None:  # outputFiles go up before the task completes
-            outcome = self.uploads.settle(job.doc["id"], task.doc, instances, outcome,
-                                          self.node)
+        # outputFiles go up before the task completes: None while they do.
+        outcome = self.uploads.settle(job.doc["id"], task.doc, instances, outcome, self.node)
         if outcome is not None:
             self.finish(job, task, outcome)
 

@@ -46,10 +46,10 @@ class Uploads:
         self._lock = threading.Lock()
 
     def settle(self, job_id: str, task: dict[str, Any], instances: list[dict[str, Any]],
-               outcome: Outcome, lookup: NodeLookup) -> Outcome | None:
-        """The outcome to complete the task with, or None while its uploads still run."""
-        if not task.get("outputFiles") or outcome.exit_code is None or outcome.requeue \
-                or not instances:
+               outcome: Outcome | None, lookup: NodeLookup) -> Outcome | None:
+        """The outcome to complete the task with, or None while it runs or uploads."""
+        if outcome is None or not task.get("outputFiles") or outcome.exit_code is None \
+                or outcome.requeue or not instances:
             return outcome
         key = (job_id, task["id"], str(instances[0].get("start")))
         with self._lock:
