@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from azure.storage.blob import (
@@ -16,13 +19,18 @@ from azure.storage.blob import (
 )
 
 from shipyard.engine import control
+from shipyard.engine.settings import EngineSettings
 from tests.contract.jobhelpers import uid
 
+SHIPYARD = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "shipyard")
 
-@pytest.fixture(scope="session")
-def blobs(engine: control.EngineState) -> BlobServiceClient:
-    assert engine.storage, "the engine reports no storage"
-    link = engine.storage
+
+@pytest.fixture()
+def blobs(settings: EngineSettings, engine: control.EngineState) -> BlobServiceClient:
+    # Read afresh: tests that restart the engine may leave it with another Azurite.
+    state = control.read_state(settings.data_dir) or engine
+    assert state.storage, "the engine reports no storage"
+    link = state.storage
     return BlobServiceClient(link["blob_endpoint"], credential={
         "account_name": link["account"], "account_key": link["key"]})
 
@@ -52,3 +60,13 @@ def sas_url(container: ContainerClient, permission: str = "racwdl",
 
 def names(container: ContainerClient, prefix: str | None = None) -> list[str]:
     return sorted(b.name for b in container.list_blobs(name_starts_with=prefix))
+
+
+def shipyard(settings: EngineSettings, config: Path, *args: str, cwd: Path | None = None,
+             check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SHIPYARD_DATA_DIR": str(settings.data_dir), "NO_COLOR": "1",
+           "COLUMNS": "200"}
+    done = subprocess.run([SHIPYARD, "--configdir", str(config), "-y", *args], env=env,
+                          capture_output=True, text=True, timeout=600, check=False, cwd=cwd)
+    assert done.returncode == 0 or not check, done.stdout + done.stderr
+    return done

@@ -6,6 +6,8 @@ from its development key, so Azurite checks them exactly as Azure would.
 
 from __future__ import annotations
 
+import os
+import signal
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +15,9 @@ import pytest
 from azure.batch import BatchClient, models
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
+from shipyard.engine import control
+from shipyard.engine.settings import EngineSettings
+from shipyard.engine.storage.azurite import Azurite
 from tests.contract.jobhelpers import (
     add_task,
     bash,
@@ -24,6 +29,7 @@ from tests.contract.jobhelpers import (
 )
 from tests.contract.storagehelpers import blobs, container, names, sas_url
 from tests.contract.test_multi_instance import add_mi, per_node
+from tests.realengine import wait_for
 
 pytestmark = pytest.mark.root
 __all__ = ["blobs", "container"]  # fixtures
@@ -174,3 +180,24 @@ def test_task_dir_holds_the_agents_upload_logs(client: BatchClient, shared_pool:
         log = b"".join(client.download_task_file(job_id, "t", "fileuploadout.txt"))
     assert {"fileuploadout.txt", "fileuploaderr.txt"} <= files
     assert b"r.txt" in log and b"sig=" not in log
+
+
+def test_storage_outlives_a_crash_and_stops_with_the_engine(
+        settings: EngineSettings, engine: control.EngineState,
+        container: ContainerClient) -> None:
+    container.upload_blob("kept.txt", b"still here")
+    azurite = Azurite(settings.data_dir)
+    found = azurite.find()
+    assert found is not None
+    state = control.read_state(settings.data_dir)
+    assert state is not None and state.storage
+    os.kill(state.pid, signal.SIGKILL)
+    wait_for("the engine to die", lambda: control.read_state(settings.data_dir) is None, 10)
+    assert azurite.find() == found  # storage keeps serving while the engine is down
+    restarted, _ = control.start(settings)
+    assert azurite.find() == found and restarted.storage == state.storage  # adopted
+    control.stop(settings.data_dir)
+    assert azurite.find() is None, "Azurite outlived the engine's stop"
+    again, _ = control.start(settings)
+    assert again.storage == state.storage  # same port, so URLs handed out stay valid
+    assert container.download_blob("kept.txt").readall() == b"still here"

@@ -8,17 +8,11 @@ are checked by listing containers through the blob SDK, as a user would fetch th
 from __future__ import annotations
 
 import base64
-import contextlib
-import json
-import os
-import shutil
-import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
 from azure.batch import BatchClient
-from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
 from shipyard.config.data import RemotePath
@@ -27,14 +21,13 @@ from shipyard.engine.settings import EngineSettings
 from shipyard.errors import StorageError
 from shipyard.storage.account import Account
 from shipyard.storage.blobs import Blobs
-from tests.contract.conftest import IMAGE, free_port, wait_for
 from tests.contract.jobhelpers import delete_job, uid
-from tests.contract.storagehelpers import blobs, names
+from tests.contract.storagehelpers import blobs, names, shipyard
+from tests.realengine import IMAGE, free_port, wait_for
 
 pytestmark = pytest.mark.root
 __all__ = ["blobs"]  # fixture
 
-SHIPYARD = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "shipyard")
 CREDENTIALS = "credentials:\n  batch:\n    account_service_url: local\n"
 POOL = "pool_specification:\n  id: {pool}\n  vm_size: Standard_D2s_v3\n  vm_count:\n" \
        "    dedicated: 3\n"
@@ -49,16 +42,6 @@ def configdir(root: Path, pool: str, jobs: str, files: str = "") -> Path:
         + textwrap.indent(textwrap.dedent(files), "  "))
     (root / "jobs.yaml").write_text(textwrap.dedent(jobs))
     return root
-
-
-def shipyard(settings: EngineSettings, config: Path, *args: str, cwd: Path | None = None,
-             check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SHIPYARD_DATA_DIR": str(settings.data_dir), "NO_COLOR": "1",
-           "COLUMNS": "200"}
-    done = subprocess.run([SHIPYARD, "--configdir", str(config), "-y", *args], env=env,
-                          capture_output=True, text=True, timeout=600, check=False, cwd=cwd)
-    assert done.returncode == 0 or not check, done.stdout + done.stderr
-    return done
 
 
 def wait_all(client: BatchClient, job_id: str, count: int) -> dict[str, object]:
@@ -188,40 +171,6 @@ def test_task_factory_file_makes_one_task_per_blob(
     finally:
         delete_job(client, job_id)
         blobs.delete_container(items)
-
-
-def test_lammps_recipe_reads_blob_input_and_leaves_log_and_dump_in_a_container(
-        settings: EngineSettings, engine: object, blobs: BlobServiceClient,
-        tmp_path: Path) -> None:
-    """recipes/lammps/storage-config end to end, as its README tells a user to run it."""
-    root = Path(__file__).resolve().parents[2]
-    build = subprocess.run([str(root / "recipes" / "build.sh"), "lammps"], capture_output=True,
-                           text=True, timeout=1800, check=False)
-    assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
-    config = tmp_path / "config"
-    shutil.copytree(root / "recipes" / "lammps" / "storage-config", config)
-    try:
-        assert "ingressed 1 file(s)" in shipyard(settings, config, "data", "ingress",
-                                                 cwd=root).stdout
-        shipyard(settings, config, "pool", "add")
-        run = shipyard(settings, config, "jobs", "add", "--tail", "stdout.txt").stdout
-        assert "Loop time of" in run
-        listed = shipyard(settings, config, "--raw", "storage", "list", "mystorage",
-                          "lammps-results/melt").stdout
-        assert sorted(b["name"] for b in json.loads(listed)) == [
-            "melt/dump.melt", "melt/log.lammps"]
-        shipyard(settings, config, "storage", "download", "mystorage", "lammps-results/melt",
-                 str(tmp_path / "results"))
-        log = (tmp_path / "results" / "melt" / "log.lammps").read_text()
-        dump = (tmp_path / "results" / "melt" / "dump.melt").read_text()
-        assert "Loop time of" in log and "Created 4000 atoms" in log
-        assert dump.count("ITEM: TIMESTEP") == 3  # steps 0, 50 and 100
-        shipyard(settings, config, "jobs", "del", "--wait")
-    finally:
-        shipyard(settings, config, "pool", "del", "--wait", check=False)
-        for name in ("lammps-input", "lammps-results"):
-            with contextlib.suppress(ResourceNotFoundError):
-                blobs.delete_container(name)
 
 
 def test_missing_container_wrong_key_and_dead_endpoint_are_one_clear_line(

@@ -317,6 +317,7 @@ def test_resource_files_are_downloaded_into_wd(client: BatchClient, shared_pool:
         broken = wait_task(client, job_id, "broken")
         assert broken.execution_info.result == "failure"
         assert broken.execution_info.failure_info is not None
+        assert broken.execution_info.failure_info.code == "BlobNotFound"  # the server's 404
         with pytest.raises(ResourceNotFoundError):
             task_file(client, job_id, "broken", "wd/ran")
 

@@ -4,9 +4,9 @@ Azurite is a child of the engine in the same way node daemons are: started in it
 session so a ``kill -9`` of the engine leaves it serving, found again by the next engine
 through its command line (``--location`` is this engine's ``storage`` dir, so two engines
 on one machine never adopt each other's), and stopped by pid with the engine. Its port is
-picked free at first start, reused by later starts while it is free and read back from
-the command line on adoption, so the blob URLs a job was given stay valid across engine
-restarts.
+picked free at first start (below the ephemeral range, so no outgoing connection takes it
+while Azurite is down), reused by later starts and read back from the command line on
+adoption, so the blob URLs a job was given stay valid across engine restarts.
 
 Telemetry is switched off: Azurite would otherwise phone home from a machine whose
 engine is meant to be self-contained.
@@ -14,6 +14,7 @@ engine is meant to be self-contained.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import os
@@ -32,6 +33,9 @@ DEFAULT_BINARY = Path("/opt/shipyard/azurite/node_modules/.bin/azurite-blob")
 BINARY_ENV = "SHIPYARD_AZURITE"
 START_TIMEOUT = 30.0
 HOST = "127.0.0.1"
+#: Azurite's own default is 10000; engines of one machine spread over the next 20,000.
+PORT_BASE = 10000
+PORT_SPAN = 20000
 
 
 def binary() -> Path:
@@ -97,16 +101,11 @@ class Azurite:
             port = int(self.port_file.read_text())
         except (OSError, ValueError):
             return None
-        with socket.socket() as sock:
-            try:
-                sock.bind((HOST, port))
-            except OSError:
-                return None
-        return port
+        return port if _bindable(port) else None
 
     def _start(self) -> StorageLink:
         self.location.mkdir(parents=True, exist_ok=True)
-        port = self._last_port() or _free_port()
+        port = self._last_port() or _free_port(self.location)
         self.port_file.write_text(str(port))
         argv = [str(binary()), "--blobHost", HOST, "--blobPort", str(port),
                 "--location", str(self.location), "--silent", "--skipApiVersionCheck",
@@ -148,10 +147,29 @@ def _answers(port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def _free_port() -> int:
+def _free_port(location: Path) -> int:
+    """A free port below the kernel's ephemeral range, first try derived from ``location``.
+
+    Outgoing connections take their local ports from the ephemeral range (32768 and up), so
+    a port there may be taken while Azurite is down and the job's URLs would go stale.
+    """
+    start = int(hashlib.sha256(str(location).encode()).hexdigest(), 16) % PORT_SPAN
+    for offset in range(PORT_SPAN):
+        port = PORT_BASE + (start + offset) % PORT_SPAN
+        if _bindable(port):
+            return port
+    raise EngineError(f"no free port for Azurite in {PORT_BASE}-{PORT_BASE + PORT_SPAN - 1}")
+
+
+def _bindable(port: int) -> bool:
+    """Whether Azurite could listen on ``port``: Node sets SO_REUSEADDR, so TIME_WAIT is fine."""
     with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
 
 
 def _tail(path: Path, lines: int = 10) -> str:
