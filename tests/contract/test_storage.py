@@ -21,6 +21,7 @@ from shipyard.engine.storage.azurite import Azurite
 from tests.contract.jobhelpers import (
     add_task,
     bash,
+    details,
     error_of,
     job,
     node_ips,
@@ -125,8 +126,8 @@ def test_bad_sas_and_missing_container_fail_the_task_with_the_service_codes(
     # The process ran and succeeded; the upload is what failed, and the exit code stays.
     assert failure(tasks["expired"]) == ("FileUploadAccessDenied", "usererror", 0)
     assert tasks["expired"].execution_info.result == "failure"
-    details = {d.name: d.value for d in tasks["tampered"].execution_info.failure_info.details}
-    assert "sig=" not in str(details) and details["Url"].endswith("/in.txt")
+    info = {d.name: d.value for d in tasks["tampered"].execution_info.failure_info.details}
+    assert "sig=" not in str(info) and info["Url"].endswith("/in.txt")
 
 
 def test_common_resource_files_reach_every_node_of_a_multi_instance_task(
@@ -139,7 +140,8 @@ def test_common_resource_files_reach_every_node_of_a_multi_instance_task(
         add_mi(client, job_id, "mi", nodes,
                bash('cp "$AZ_BATCH_TASK_DIR/common/app.conf" "$AZ_BATCH_TASK_DIR/seen.txt"'),
                bash("cat primary.txt"), common=common,
-               resourceFiles=[{"httpUrl": sas_url(container, "r", blob="primary.txt")}])
+               resourceFiles=[{"httpUrl": sas_url(container, "r", blob="primary.txt"),
+                               "filePath": "primary.txt"}])
         task = wait_task(client, job_id, "mi", timeout=120)
         seen = per_node(client, shared_pool, job_id, "mi", "seen.txt")
         stdout = b"".join(client.download_task_file(job_id, "mi", "stdout.txt"))
@@ -201,3 +203,24 @@ def test_storage_outlives_a_crash_and_stops_with_the_engine(
     again, _ = control.start(settings)
     assert again.storage == state.storage  # same port, so URLs handed out stay valid
     assert container.download_blob("kept.txt").readall() == b"still here"
+
+
+def test_malformed_storage_fields_are_refused_at_create_and_change_nothing(
+        client: BatchClient, shared_pool: str) -> None:
+    url = "http://127.0.0.1:1/devstoreaccount1/c?sig=x"
+    cases = [
+        ({"resourceFiles": [{"httpUrl": url, "storageContainerUrl": url}]},
+         "InvalidPropertyValue", "resourceFiles[0]"),
+        ({"resourceFiles": [{"httpUrl": url}]}, "MissingRequiredProperty",
+         "resourceFiles[0].filePath"),
+        ({"outputFiles": [{"filePattern": "*", "destination": {"container": {}},
+                           "uploadOptions": {"uploadCondition": "taskSuccess"}}]},
+         "MissingRequiredProperty", "outputFiles[0].destination.container.containerUrl"),
+    ]
+    with job(client, shared_pool) as job_id:
+        for extra, code, prop in cases:
+            refused = error_of(lambda extra=extra: add_task(client, job_id, "t", "/bin/true",
+                                                            **extra))
+            assert (refused.status_code, refused.error.code) == (400, code)
+            assert details(refused)["PropertyName"] == prop
+        assert list(client.list_tasks(job_id)) == []

@@ -198,3 +198,31 @@ def test_missing_container_wrong_key_and_dead_endpoint_are_one_clear_line(
     assert unreachable.value.code == "EndpointUnreachable"
     assert "cannot reach storage account devstoreaccount1 (link 'gone')" in \
         unreachable.value.message
+
+
+def test_resource_files_naming_private_blobs_get_a_read_sas(
+        settings: EngineSettings, client: BatchClient, shared_pool: str,
+        blobs: BlobServiceClient, tmp_path: Path) -> None:
+    private, job_id = uid("tools"), uid("job")
+    blobs.create_container(private).upload_blob("bin/tool.sh", b"echo tool ran\n")
+    url = f"{blobs.url.rstrip('/')}/{private}/bin/tool.sh"  # no SAS: the container is private
+    config = configdir(tmp_path / "cfg", shared_pool, f"""\
+        job_specifications:
+        - id: {job_id}
+          auto_complete: true
+          tasks:
+          - id: t
+            docker_image: {IMAGE}
+            resource_files:
+            - file_path: tool.sh
+              blob_source: {url}
+            command: sh tool.sh
+        """)
+    try:
+        shipyard(settings, config, "jobs", "add")
+        task = wait_all(client, job_id, 1)["t"]
+        assert task.execution_info.result == "success", task.execution_info  # type: ignore
+        assert b"".join(client.download_task_file(job_id, "t", "stdout.txt")) == b"tool ran\n"
+    finally:
+        delete_job(client, job_id)
+        blobs.delete_container(private)

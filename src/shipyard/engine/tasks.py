@@ -16,6 +16,7 @@ from shipyard.engine.allocator import NODE
 from shipyard.engine.files import file_not_found
 from shipyard.engine.jobs import JobService
 from shipyard.engine.scheduler import TASK, Scheduler
+from shipyard.engine.storage.checks import check_task_files
 from shipyard.engine.store import Json, Record, RecordExists, Store
 from shipyard.errors import BatchError
 
@@ -143,6 +144,7 @@ def _check_task(job: Json, body: dict[str, Any]) -> None:
     if "commandLine" not in body:
         raise requests.missing("commandLine")
     requests.parse(models.BatchTaskCreateOptions, body)
+    check_task_files(body)
     requests.check_constraints(body.get("constraints"), "constraints")
     slots = body.get("requiredSlots")
     if slots is not None and (not isinstance(slots, int) or slots < 1):
