@@ -30,7 +30,7 @@ from tests.contract.jobhelpers import (
 )
 from tests.contract.storagehelpers import blobs, container, names, sas_url
 from tests.contract.test_multi_instance import add_mi, per_node
-from tests.realengine import wait_for
+from tests.realengine import delete_pool, pool_options, wait_for, wait_nodes
 
 pytestmark = pytest.mark.root
 __all__ = ["blobs", "container"]  # fixtures
@@ -224,3 +224,33 @@ def test_malformed_storage_fields_are_refused_at_create_and_change_nothing(
             assert (refused.status_code, refused.error.code) == (400, code)
             assert details(refused)["PropertyName"] == prop
         assert list(client.list_tasks(job_id)) == []
+
+
+def test_start_task_and_job_preparation_report_their_transfer_failures(
+        client: BatchClient, shared_pool: str, container: ContainerClient) -> None:
+    container.upload_blob("setup.sh", b"true")
+    tampered = sas_url(container, "r", blob="setup.sh").replace("sig=", "sig=AAAA")
+    pool_id = uid("sp")
+    client.create_pool(pool_options(pool_id, 1, command=None, startTask={
+        "commandLine": "/bin/true", "waitForSuccess": True,
+        "resourceFiles": [{"httpUrl": tampered, "filePath": "setup.sh"}]}))
+    try:
+        (node,) = wait_nodes(client, pool_id, 1, states=("starttaskfailed",))
+        info = node.start_task_info
+        assert (info.failure_info.code, info.result) == ("BlobAccessDenied", "failure")
+    finally:
+        delete_pool(client, pool_id)
+    gone = {"storageContainerUrl": sas_url(container, "rl").replace(
+        container.container_name, "no-such-container", 1)}
+    with job(client, shared_pool, jobPreparationTask={
+            "commandLine": "/bin/true", "resourceFiles": [gone]}) as job_id:
+        add_task(client, job_id, "t", "/bin/true")
+
+        def prep_failures() -> list[str]:
+            return [s.job_preparation_task_execution_info.failure_info.code for s in
+                    client.list_job_preparation_and_release_task_status(job_id)
+                    if s.job_preparation_task_execution_info
+                    and s.job_preparation_task_execution_info.failure_info]
+
+        codes = wait_for("the job preparation task to fail", prep_failures, 60)
+    assert set(codes) == {"ResourceContainerAccessDenied"}  # signed for another container

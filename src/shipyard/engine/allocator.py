@@ -26,7 +26,7 @@ from shipyard.engine.nodes import imagestore
 from shipyard.engine.settings import EngineSettings
 from shipyard.engine.storage.link import StorageLink
 from shipyard.engine.store import Json, Record, RecordMissing, Store
-from shipyard.errors import ShipyardError
+from shipyard.errors import ShipyardError, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,10 @@ class Allocator:
         attempt = 0
         while True:
             launched = boot.launch_start_task(node, start_task, env)
+            if isinstance(launched, StorageError):  # a resource file failed, as on Azure
+                self._mutate_node(ref, partial(boot.start_task_unfetched, error=launched,
+                                               wait=wait))
+                return
             self._mutate_node(ref, partial(boot.mark_running, launched=launched, wait=wait,
                                            attempt=attempt))
             code = boot.wait_exit(launched, self._stopping.is_set)

@@ -16,6 +16,7 @@ from shipyard.engine import execution
 from shipyard.engine.docs import now, set_node_state
 from shipyard.engine.execution import NODE_ROOT, Launched, Node
 from shipyard.engine.store import Json, Record
+from shipyard.errors import StorageError
 
 #: Directories every Linux node has under its root, in the order the service lists them.
 NODE_DIRS = ("applications", "workitems", "fsmounts", "volatile", "startup", "shared")
@@ -38,11 +39,26 @@ def start_task_environment(base: dict[str, str], start_task: Json) -> dict[str, 
     return env
 
 
-def launch_start_task(node: Node, start_task: Json, env: dict[str, str]) -> Launched:
+def launch_start_task(node: Node, start_task: Json, env: dict[str, str]
+                      ) -> Launched | StorageError:
+    """The started start task, or the transfer error that kept it from starting."""
     execution.prepare_dir(node, STARTUP)
-    execution.fetch_resource_files(node, start_task.get("resourceFiles"), STARTUP / "wd")
+    try:
+        execution.fetch_resource_files(node, start_task.get("resourceFiles"), STARTUP / "wd")
+    except StorageError as exc:
+        return exc
     return execution.launch(node, start_task.get("commandLine", ""), env, STARTUP,
                             start_task.get("containerSettings"))
+
+
+def start_task_unfetched(record: Record, error: StorageError, wait: bool) -> None:
+    """A start task whose resource files failed: completed with the service's failureInfo."""
+    info = start_task_info("completed", None, retries=0)
+    info["failureInfo"] = {"category": "usererror", "code": error.code,
+                           "message": error.message,
+                           "details": [{"name": k, "value": v} for k, v in error.details]}
+    record.doc["startTaskInfo"] = info
+    set_node_state(record.doc, "starttaskfailed" if wait else "idle")
 
 
 def wait_exit(launched: Launched, should_stop: Callable[[], bool],

@@ -17,6 +17,7 @@ from shipyard.engine import docs, execution, runs, wire
 from shipyard.engine.execution import Launched, Node
 from shipyard.engine.runs import Outcome
 from shipyard.engine.store import Json, Record
+from shipyard.errors import StorageError
 
 if TYPE_CHECKING:
     from shipyard.engine.scheduler import Scheduler
@@ -106,7 +107,8 @@ class JobFlow:
         except Exception as exc:  # shown in the status, never fatal to the engine
             log.warning("job %s: %s on %s failed to start: %s", job.doc["id"], name,
                         node.node_id, exc)
-            return _special_done(info, None, str(exc)), None
+            failure = exc.code if isinstance(exc, StorageError) else None
+            return _special_done(info, None, str(exc), failure), None
         return info, launched
 
     def _prep_record(self, job: Record, node: Node) -> Record:
@@ -244,7 +246,8 @@ class JobFlow:
                 shutil.rmtree(node.host_path(directory), ignore_errors=True)
 
 
-def _special_done(info: Json, code: int | None, error: str | None = None) -> Json:
+def _special_done(info: Json, code: int | None, error: str | None = None,
+                  failure: str | None = None) -> Json:
     done: Json = {**info, "state": "completed", "endTime": docs.now(),
                   "result": "success" if code == 0 else "failure"}
     if code is not None:
@@ -252,7 +255,7 @@ def _special_done(info: Json, code: int | None, error: str | None = None) -> Jso
     if code != 0:
         done["failureInfo"] = {"category": "usererror",
                                "code": "FailureExitCode" if code is not None else
-                               "TaskPreparationFailed",
+                               failure or "TaskPreparationFailed",
                                "message": error or f"The task exited with exit code {code}"}
     return done
 
