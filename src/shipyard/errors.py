@@ -2,6 +2,7 @@
 
     ShipyardError                 anything shipyard reports to a user
     ├── ConfigError               bad input in the config files or flags
+    │   └── ConfigProblems        every problem of a config dir at once (file, path, reason)
     ├── CommandError              a subprocess failed (argv, exit code, output tail)
     ├── EngineError               the local engine cannot do what was asked
     │   ├── NotRootError          the engine needs root on Linux
@@ -35,6 +36,39 @@ class ShipyardError(Exception):
 
 class ConfigError(ShipyardError):
     """Bad input: a config file, a flag or a request body."""
+
+
+class ConfigProblems(ConfigError):
+    """Every problem found in the config files; the first is the message, all are listed.
+
+    Each problem is one line ``file: key.path: reason``; the hint counts the others.
+    """
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        first, rest = self.problems[0], self.problems[1:]
+        hint = None
+        if rest:
+            files = sorted({p.split(":", 1)[0] for p in rest})
+            if len(files) == 1:  # one file: name it once
+                rest = [p.split(": ", 1)[-1] for p in rest]
+            shown = "; ".join(rest[:3]) + ("; ..." if len(rest) > 3 else "")
+            hint = f"{len(rest)} more in {', '.join(files)}: {shown}"
+        super().__init__(first, hint)
+
+
+def config_problems(errors: Sequence[ConfigError]) -> ConfigError:
+    """One error for many: the only one as it is, else every problem listed in one."""
+    if len(errors) == 1:
+        return errors[0]
+    lines: list[str] = []
+    for error in errors:
+        if isinstance(error, ConfigProblems):
+            lines.extend(error.problems)
+        else:
+            lines.append(error.message if error.hint is None else
+                         f"{error.message} ({error.hint})")
+    return ConfigProblems(lines)
 
 
 class CommandError(ShipyardError):

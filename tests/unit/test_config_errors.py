@@ -150,7 +150,8 @@ MISSING = [
      "jobs.yaml: job_specifications[0].tasks[0].multi_instance.num_instances: "
      "required key is missing"),
     ("credentials.yaml", AZURE_CREDENTIALS.replace("    account_key: a2V5\n", ""),
-     "credentials.yaml: credentials.batch.account_key: required for an Azure Batch account"),
+     "credentials.yaml: credentials.batch.account_key: required for an Azure Batch account "
+     "(or an aad section for Entra ID sign-in)"),
     ("jobs.yaml", "job_specifications:\n- id: not/valid\n  tasks:\n  - docker_image: img\n",
      "jobs.yaml: job_specifications[0].id: must be 1 to 64 letters, digits, hyphens or "
      "underscores (got 'not/valid')"),

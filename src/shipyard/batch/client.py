@@ -1,53 +1,73 @@
-"""Building a ``BatchClient`` for a real account or for the local engine.
+"""Building a ``BatchClient`` for an Azure Batch account or for the local engine.
 
-The local engine is the embedded default: with no credentials (or
-``account_service_url: local``) the engine of this machine is started if needed and
-its development account is used. Nothing else differs between the two paths.
+The client side never starts anything: the CLI (``cli/context.py``) starts the local
+engine when the config names it and hands its address and key in as an ``Endpoint``.
+An Azure account signs with its shared key or, with ``aad`` settings, with a Microsoft
+Entra ID token (``identity.py``). Nothing else differs between the two paths.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from azure.batch import BatchClient
-from azure.core.credentials import AzureNamedKeyCredential
-
-from shipyard.engine import control
-from shipyard.engine.settings import EngineSettings, default_data_dir
 from shipyard.errors import ConfigError
 
+if TYPE_CHECKING:
+    from azure.batch import BatchClient
+    from azure.core.credentials import TokenCredential
+
 LOCAL = "local"
+#: The Entra ID resource of Azure Batch (Batch Shipyard's default ``aad.endpoint``).
+BATCH_RESOURCE = "https://batch.core.windows.net/"
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where the Batch API is and how to sign for it. ``repr`` never shows the key."""
+    """Where the Batch API is and how to sign for it. ``repr`` never shows a secret.
+
+    ``key`` is the shared key; with Entra ID it is ``None`` and ``token`` signs instead,
+    for the ``resource`` (``aad.endpoint``).
+    """
 
     url: str
     account: str
-    key: str
+    key: str | None
     local: bool
+    token: TokenCredential | None = field(default=None, repr=False, compare=False)
+    resource: str = BATCH_RESOURCE
 
     def __repr__(self) -> str:
-        return f"Endpoint(url={self.url!r}, account={self.account!r}, local={self.local})"
+        how = "entra-id" if self.token is not None else "shared-key"
+        return (f"Endpoint(url={self.url!r}, account={self.account!r}, local={self.local}, "
+                f"auth={how})")
 
 
-def resolve(service_url: str | None, key: str | None, account: str | None = None) -> Endpoint:
-    """The endpoint for credentials.yaml values; ``None``/``local`` is the local engine."""
-    if not service_url or service_url.strip().lower() == LOCAL:
-        state, _ = control.start(EngineSettings(data_dir=default_data_dir()))
-        return Endpoint(state.url, state.account, state.key, local=True)
+def azure_endpoint(service_url: str, key: str | None, account: str | None = None,
+                   token: TokenCredential | None = None,
+                   resource: str = BATCH_RESOURCE) -> Endpoint:
+    """The endpoint of an Azure Batch account URL, signed by its key or a token."""
     parsed = urlparse(service_url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ConfigError(f"credentials.yaml: credentials.batch.account_service_url: "
                           f"{service_url!r} is not an http(s) URL or 'local'")
-    if not key:
+    if not key and token is None:
         raise ConfigError("credentials.yaml: credentials.batch.account_key: required for "
-                          f"{service_url}")
+                          f"{service_url} (or credentials.batch.aad for Entra ID)")
     name = account or parsed.hostname.split(".", 1)[0]
-    return Endpoint(service_url.rstrip("/"), name, key, local=False)
+    return Endpoint(service_url.rstrip("/"), name, key, local=False, token=token,
+                    resource=resource)
 
 
 def make_client(endpoint: Endpoint) -> BatchClient:
+    """A client that signs every request for ``endpoint``."""
+    from azure.batch import BatchClient
+    from azure.core.credentials import AzureNamedKeyCredential
+
+    if endpoint.token is not None:
+        scope = endpoint.resource.rstrip("/") + "//.default"
+        return BatchClient(endpoint.url, endpoint.token, credential_scopes=[scope])
+    if endpoint.key is None:
+        raise ConfigError(f"no key or Entra ID credential for {endpoint.url}")
     return BatchClient(endpoint.url, AzureNamedKeyCredential(endpoint.account, endpoint.key))

@@ -17,6 +17,33 @@ from shipyard.config.base import Model, Opaque, problem, shown
 LOCAL = "local"
 
 
+class TokenCache(Model):
+    """``aad.token_cache``: accepted as Batch Shipyard writes it; azure-identity caches itself."""
+
+    enabled: bool = True
+    filename: str | None = None
+
+
+class AadSettings(Model):
+    """Microsoft Entra ID (Azure AD) sign-in, as Batch Shipyard's ``aad`` sections hold it.
+
+    One of ``auth_key`` (a service principal's secret), ``rsa_private_key_pem`` (a path to
+    its certificate's PEM) or ``user``/``password``; none of them means the signed-in
+    identity of this machine (``az login``, managed identity, environment).
+    """
+
+    authority_url: str | None = None
+    endpoint: str | None = None
+    directory_id: str | None = None
+    application_id: str | None = None
+    auth_key: SecretStr | None = None
+    rsa_private_key_pem: str | None = None
+    x509_cert_sha1_thumbprint: str | None = None
+    user: str | None = None
+    password: SecretStr | None = None
+    token_cache: TokenCache | None = None
+
+
 class BatchCredentials(Model):
     """The Batch account: ``local``, or an Azure account URL and its shared key."""
 
@@ -25,7 +52,7 @@ class BatchCredentials(Model):
     account_key_keyvault_secret_id: str | None = None
     account_service_url: str
     resource_group: str | None = None
-    aad: Opaque = None
+    aad: AadSettings | None = None
     application_insights: Opaque = None
     test_cluster: bool = False
 
@@ -36,13 +63,6 @@ class BatchCredentials(Model):
         if value != LOCAL and not (parts.scheme in ("http", "https") and parts.hostname):
             raise problem(f"must be 'local' or an https:// account URL (got {shown(value)})")
         return value
-
-    @model_validator(mode="after")
-    def _key_for_azure(self) -> BatchCredentials:
-        keyless = self.account_key is None and self.account_key_keyvault_secret_id is None
-        if not self.is_local and keyless and self.aad is None:
-            raise problem("required for an Azure Batch account", "account_key")
-        return self
 
     @property
     def is_local(self) -> bool:
@@ -101,7 +121,7 @@ class ManagementCredentials(Model):
 class Credentials(Model):
     """``credentials``: ``batch`` is required; the rest only matter on Azure or for registries."""
 
-    aad: Opaque = None
+    aad: AadSettings | None = None
     batch: BatchCredentials
     storage: StorageCredentials = Field(default_factory=StorageCredentials)
     docker_registry: dict[str, RegistryLogin] = Field(default_factory=dict)
@@ -110,6 +130,26 @@ class Credentials(Model):
     keyvault: Opaque = None
     monitoring: Opaque = None
     slurm: Opaque = None
+
+    @model_validator(mode="after")
+    def _key_for_azure(self) -> Credentials:
+        batch = self.batch
+        keyless = batch.account_key is None and batch.account_key_keyvault_secret_id is None
+        if not batch.is_local and keyless and batch.aad is None and self.aad is None:
+            raise problem("required for an Azure Batch account (or an aad section for "
+                          "Entra ID sign-in)", "batch", "account_key")
+        return self
+
+    @property
+    def batch_aad(self) -> AadSettings | None:
+        """Entra ID settings for Batch: ``batch.aad`` over the shared ``aad``."""
+        if self.batch.aad is None:
+            return self.aad
+        if self.aad is None:
+            return self.batch.aad
+        shared = self.aad.model_dump(exclude_unset=True)
+        return AadSettings.model_validate(
+            {**shared, **self.batch.aad.model_dump(exclude_unset=True)})
 
 
 class CredentialsFile(Model):

@@ -1,32 +1,45 @@
 """Checks that span files: each file can be valid alone and still not fit the others.
 
-Each check runs only when the files it needs are present, and raises one ``ConfigError``
-naming the file and path at fault.
+Each check runs only when the files it needs are present and yields its problems, each
+naming the file and path at fault; all of them are raised together as ``ConfigProblems``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from functools import partial
+
 from shipyard.config.bundle import ShipyardConfig
 from shipyard.config.jobs import JobSpec, TaskSpec
 from shipyard.config.pool import PoolSpecification
-from shipyard.errors import ConfigError
+from shipyard.errors import ConfigError, config_problems
 
 
 def check_across_files(cfg: ShipyardConfig) -> None:
-    """Run every cross-file check that the present files allow."""
+    """Run every cross-file check that the present files allow; raise all problems."""
+    problems = list(_problems(cfg))
+    if problems:
+        raise config_problems(problems)
+
+
+def _problems(cfg: ShipyardConfig) -> Iterator[ConfigError]:
+    checks: list[Callable[[], None]] = []
     if not cfg.is_local:
-        _storage_link(cfg)
+        checks.append(lambda: _storage_link(cfg))
         if cfg.pool_file is not None:
-            _azure_pool(cfg.pool_file)
-    if cfg.jobs_file is None:
-        return
-    for j, job in enumerate(cfg.jobs_file):
+            checks.append(partial(_azure_pool, cfg.pool_file))
+    for j, job in enumerate(cfg.jobs_file or ()):
         for t, task in enumerate(job.tasks):
             where = f"job_specifications[{j}].tasks[{t}]"
             if cfg.global_file is not None:
-                _preloaded(cfg, job, task, where)
+                checks.append(partial(_preloaded, cfg, job, task, where))
             if cfg.pool_file is not None and task.multi_instance is not None:
-                _mpi_pool(cfg.pool_file, where)
+                checks.append(partial(_mpi_pool, cfg.pool_file, where))
+    for check in checks:
+        try:
+            check()
+        except ConfigError as exc:
+            yield exc
 
 
 def _storage_link(cfg: ShipyardConfig) -> None:

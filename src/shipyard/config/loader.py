@@ -7,6 +7,7 @@ explicitly) the current directory. A file named explicitly replaces the one in t
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -22,7 +23,7 @@ from shipyard.config.messages import config_error
 from shipyard.config.pool import PoolFile
 from shipyard.config.unimplemented import reject_unimplemented
 from shipyard.config.yamlio import read_yaml
-from shipyard.errors import ConfigError
+from shipyard.errors import ConfigError, config_problems
 
 ENV_CONFIGDIR = "SHIPYARD_CONFIGDIR"
 
@@ -37,17 +38,25 @@ def load_config(
     config: StrPath | None = None,
     pool: StrPath | None = None,
     jobs: StrPath | None = None,
+    batch_aad: Mapping[str, str] | None = None,
 ) -> ShipyardConfig:
-    """Parse a config dir into models; any problem is one ``ConfigError`` naming file and path.
+    """Parse a config dir into models; problems raise one ``ConfigProblems`` listing all.
 
-    A missing credentials.yaml means the local engine; other missing files only fail when
-    a command asks for them (``cfg.pool``, ``cfg.jobs``, ``cfg.global_config``).
+    Every file is read and checked even when an earlier one has problems, so one run
+    shows everything to fix. A missing credentials.yaml means the local engine; other
+    missing files only fail when a command asks for them (``cfg.pool``, ``cfg.jobs``,
+    ``cfg.global_config``). ``batch_aad`` (the ``--aad-*`` options) is laid over
+    ``credentials.batch.aad`` before checking, as Batch Shipyard does.
     """
     sources = locate(configdir, credentials=credentials, config=config, pool=pool, jobs=jobs)
-    creds = parse_file(sources.credentials, CredentialsFile)
-    global_file = parse_file(sources.config, GlobalConfig)
-    pool_file = parse_file(sources.pool, PoolFile)
-    jobs_file = parse_file(sources.jobs, JobsFile)
+    problems: list[ConfigError] = []
+    creds = _collect(problems, lambda: parse_file(sources.credentials, CredentialsFile,
+                                                  _with_aad(batch_aad)))
+    global_file = _collect(problems, lambda: parse_file(sources.config, GlobalConfig))
+    pool_file = _collect(problems, lambda: parse_file(sources.pool, PoolFile))
+    jobs_file = _collect(problems, lambda: parse_file(sources.jobs, JobsFile))
+    if problems:
+        raise config_problems(problems)
     cfg = ShipyardConfig(
         sources=sources,
         credentials=creds.credentials if creds else LOCAL_CREDENTIALS,
@@ -57,6 +66,30 @@ def load_config(
     )
     check_across_files(cfg)
     return cfg
+
+
+def _collect(problems: list[ConfigError], parse: Callable[[], M | None]) -> M | None:
+    """Run one file's parse; keep its problems and go on with the next file."""
+    try:
+        return parse()
+    except ConfigError as exc:
+        problems.append(exc)
+    return None
+
+
+def _with_aad(batch_aad: Mapping[str, str] | None) -> Callable[[object], object]:
+    """Lay the ``--aad-*`` values over ``credentials.batch.aad`` of the raw document."""
+    def patch(data: object) -> object:
+        if not batch_aad or not isinstance(data, dict):
+            return data
+        creds = data.get("credentials")
+        batch = creds.get("batch") if isinstance(creds, dict) else None
+        if not isinstance(batch, dict):
+            return data
+        aad = batch.get("aad") if isinstance(batch.get("aad"), dict) else {}
+        merged_batch = {**batch, "aad": {**aad, **batch_aad}}
+        return {**data, "credentials": {**creds, "batch": merged_batch}}
+    return patch
 
 
 def _as_path(value: StrPath | None) -> Path | None:
@@ -96,11 +129,14 @@ def locate(configdir: StrPath | None = None, **explicit: StrPath | None) -> Conf
     return ConfigSources(configdir=directory, **found)
 
 
-def parse_file(path: Path | None, model: type[M]) -> M | None:
+def parse_file(path: Path | None, model: type[M],
+               patch: Callable[[object], object] | None = None) -> M | None:
     """One file into its model; ``None`` when there is no file."""
     if path is None:
         return None
     data = read_yaml(path)
+    if patch is not None:
+        data = patch(data)
     try:
         parsed = model.model_validate({} if data is None else data)
     except ValidationError as exc:

@@ -13,11 +13,10 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from shipyard.config.base import PROBLEM, shown
-from shipyard.errors import ConfigError
+from shipyard.errors import ConfigProblems
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _QUOTED = re.compile(r"'([^']*)'")
-_MORE_SHOWN = 3
 
 
 def render_path(path: Sequence[str | int]) -> str:
@@ -98,12 +97,7 @@ def _root_causes(errors: list[ErrorDetails]) -> list[ErrorDetails]:
             if not any(len(other) > len(loc) and other[: len(loc)] == loc for other in locs)]
 
 
-def config_error(filename: str, exc: ValidationError) -> ConfigError:
-    """Every problem pydantic found in one file, as one error: the first, and a count."""
+def config_error(filename: str, exc: ValidationError) -> ConfigProblems:
+    """Every problem pydantic found in one file, as one error listing them all."""
     problems = [describe(err) for err in _root_causes(exc.errors(include_url=False))]
-    hint = None
-    if len(problems) > 1:
-        listed = "; ".join(problems[1 : 1 + _MORE_SHOWN])
-        more = "; ..." if len(problems) > 1 + _MORE_SHOWN else ""
-        hint = f"{len(problems) - 1} more in {filename}: {listed}{more}"
-    return ConfigError(f"{filename}: {problems[0]}", hint=hint)
+    return ConfigProblems([f"{filename}: {text}" for text in problems])

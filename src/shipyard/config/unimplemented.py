@@ -13,8 +13,8 @@ script options, ...) are accepted and kept instead.
 This module's ``UNIMPLEMENTED`` table is the one list; a test keeps this docstring in step.
 
 credentials.yaml
-    ``credentials.aad``, ``credentials.batch.aad``, ``credentials.storage.aad``,
-    ``credentials.management.aad`` (Azure AD sign-in: use shared keys);
+    ``credentials.storage.aad``, ``credentials.management.aad`` (Entra ID sign-in for
+    storage and management: use shared keys);
     ``credentials.batch.account_key_keyvault_secret_id``,
     ``credentials.storage.*.account_key_keyvault_secret_id``,
     ``credentials.docker_registry.*.password_keyvault_secret_id``, ``credentials.keyvault``
@@ -57,7 +57,7 @@ from pydantic import BaseModel
 
 from shipyard.config.base import set_fields
 from shipyard.config.messages import render_path
-from shipyard.errors import ConfigError
+from shipyard.errors import ConfigProblems
 
 Path = tuple[str | int, ...]
 _ANY_INDEX = "[*]"
@@ -110,7 +110,7 @@ def _part_matches(wanted: str, part: str | int) -> bool:
     return isinstance(part, str) and wanted in ("*", part)
 
 
-_AAD = "Azure AD sign-in; use shared keys"
+_AAD = "Entra ID sign-in for storage and management; use shared keys"
 _KEYVAULT = "KeyVault secrets; write the value itself"
 _SINGULARITY = ("Singularity containers; no Apptainer or Singularity package exists for "
                 "Debian 12, so no local node can run them; use docker_image")
@@ -127,8 +127,6 @@ def _both_levels(key: str, reason: str, when: Callable[[object], bool] = request
 
 
 UNIMPLEMENTED: tuple[Unimplemented, ...] = (
-    Unimplemented("credentials.aad", _AAD),
-    Unimplemented("credentials.batch.aad", _AAD),
     Unimplemented("credentials.storage.aad", _AAD),
     Unimplemented("credentials.management.aad", _AAD),
     Unimplemented("credentials.batch.account_key_keyvault_secret_id", _KEYVAULT),
@@ -212,8 +210,7 @@ def _hits(root: BaseModel) -> Iterator[str]:
 
 
 def reject_unimplemented(filename: str, root: BaseModel) -> None:
-    """Raise one ``ConfigError`` for the first unimplemented key set in this file."""
+    """Raise one ``ConfigProblems`` listing every unimplemented key set in this file."""
     hits = list(_hits(root))
     if hits:
-        more = f"{len(hits) - 1} more in {filename}: " + "; ".join(hits[1:4])
-        raise ConfigError(f"{filename}: {hits[0]}", hint=more if len(hits) > 1 else None)
+        raise ConfigProblems([f"{filename}: {hit}" for hit in hits])
