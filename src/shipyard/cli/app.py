@@ -1,18 +1,25 @@
-"""What every command shares: the console, and turning our errors into one line and an exit code."""
+"""What every command shares: the console, and turning errors into one line and an exit code.
+
+Every command is decorated with :func:`reported`, the CLI's one error boundary: SDK
+exceptions become our error tree (``batch.errors``), and our errors end the command
+with one line and what to do next (a config with several problems lists each one);
+``--debug`` keeps the traceback.
+"""
 
 from __future__ import annotations
 
+import functools
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import NoReturn, TypeVar
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar, cast
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
-from shipyard.errors import ShipyardError
+from shipyard.errors import ConfigProblems, ShipyardError
 
-F = TypeVar("F", bound=Callable[..., object])
+F = TypeVar("F", bound=Callable[..., Any])
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -20,19 +27,36 @@ err_console = Console(stderr=True, highlight=False)
 
 def abort(message: str, hint: str | None = None, code: int = 1) -> NoReturn:
     """End the command with one line (and what to do next), no traceback."""
-    line = f"[red]error:[/red] {message}"
+    line = f"[red]error:[/red] {escape(message)}"
     if hint:
-        line += f"\n[dim]{hint}[/dim]"
+        line += f"\n[dim]{escape(hint)}[/dim]"
     err_console.print(line)
     sys.exit(code)
 
 
-@contextmanager
-def reported() -> Iterator[None]:
-    """Translate our error tree at the CLI boundary; ``--debug`` keeps the traceback."""
-    try:
-        yield
-    except ShipyardError as exc:
-        if click.get_current_context().find_root().params.get("debug"):
-            raise
-        abort(exc.message, exc.hint)
+def _report(exc: ShipyardError) -> NoReturn:
+    if isinstance(exc, ConfigProblems) and len(exc.problems) > 1:
+        lines = "\n".join(f"  {escape(problem)}" for problem in exc.problems)
+        err_console.print(f"[red]error:[/red] {len(exc.problems)} problems in the config:\n"
+                          f"{lines}")
+        sys.exit(1)
+    abort(exc.message, exc.hint)
+
+
+def reported(command: F) -> F:
+    """Run ``command`` inside the CLI's error boundary (SDK errors translated, one line)."""
+    @functools.wraps(command)
+    def boundary(*args: Any, **kwargs: Any) -> Any:
+        from shipyard.batch.errors import translated
+        from shipyard.cli.context import App
+
+        app = click.get_current_context().find_object(App)
+        try:
+            with translated(app.where if app is not None else ""):
+                return command(*args, **kwargs)
+        except ShipyardError as exc:
+            if app is not None and app.debug:
+                raise
+            _report(exc)
+
+    return cast(F, boundary)

@@ -12,8 +12,6 @@ from typing import Any
 
 import click
 
-from shipyard.batch import observe
-from shipyard.batch.errors import translated
 from shipyard.cli.app import console, reported
 from shipyard.cli.context import App, pass_app
 from shipyard.errors import ConfigError
@@ -39,15 +37,15 @@ def _listen(port: int) -> socket.socket:
 @click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
               help="Port on 127.0.0.1 (0: any free port).")
 @pass_app
+@reported
 def dashboard(app: App, port: int) -> None:
     """Serve a live web page of the account's pools, nodes, jobs, tasks and files."""
     import uvicorn  # the server only loads for this command
 
     from shipyard.dashboard.app import create_app
 
-    with reported():
-        endpoint = app.endpoint
-        sock = _listen(port)
+    endpoint = app.endpoint
+    sock = _listen(port)
     url = f"http://{HOST}:{sock.getsockname()[1]}/"
     site = create_app(app.client, endpoint.url)
     console.print(f"dashboard of account {endpoint.account} ({endpoint.url}) at "
@@ -62,18 +60,17 @@ def dashboard(app: App, port: int) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the timeline as FILE.png, FILE.html or FILE.svg.")
 @pass_app
+@reported
 def timeline(app: App, jobid: str, taskid: str, out: Path | None) -> None:
     """Where the time of a (multi-instance) task went, node by node."""
+    from shipyard.batch import observe
     from shipyard.dashboard import render
 
-    with reported():
-        if out is not None:
-            render.kind(out)  # a wrong suffix fails before anything is read
-    with reported(), translated(app.endpoint.url):
-        data = observe.task_timeline(app.client, jobid, taskid).as_json()
     if out is not None:
-        with reported():
-            render.write(data, out)
+        render.kind(out)  # a wrong suffix fails before anything is read
+    data = observe.task_timeline(app.client, jobid, taskid).as_json()
+    if out is not None:
+        render.write(data, out)
     if app.raw:
         app.emit_raw(data)
         return

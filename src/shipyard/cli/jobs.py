@@ -1,27 +1,29 @@
-"""``shipyard jobs``: add the jobs of jobs.yaml (optionally tailing a file), list, end them."""
+"""``shipyard jobs``: add the jobs of jobs.yaml (optionally tailing a file), list, end them.
+
+Disabling, enabling, migrating and statistics are in ``jobctl``; ``jobs tasks`` in
+``tasks``; both are attached at the end.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING
 
 import click
-from azure.batch import BatchClient, models
-from azure.batch.models import _models as sdk_models  # the terminate options are not exported
-from azure.core.exceptions import ResourceNotFoundError
 
 from shipyard.batch import waiting
-from shipyard.batch.errors import translated
-from shipyard.cli import cleanup, render, scratch, storage
+from shipyard.cli import cleanup, render
 from shipyard.cli.app import abort, console, reported
 from shipyard.cli.context import App, pass_app
-from shipyard.config import JobSpec
 from shipyard.errors import BatchError
-from shipyard.factory.job import auto_complete_patch, job_options
-from shipyard.factory.ssh import new_ssh_material
-from shipyard.factory.tasks import PoolContext, task_options
-from shipyard.factory.volumes import volume_context
+
+if TYPE_CHECKING:
+    from azure.batch import BatchClient, models
+
+    from shipyard.config import JobSpec
+    from shipyard.factory.tasks import PoolContext
 
 JOB_TIMEOUT = 7 * 24 * 3600.0
 END_TIMEOUT = 900.0
@@ -29,29 +31,41 @@ END_TIMEOUT = 900.0
 
 @click.group()
 def jobs() -> None:
-    """Jobs and their tasks."""
+    """Jobs actions."""
 
 
 @jobs.command("add")
 @click.option("--tail", "tail", metavar="FILE",
               help="Stream this file of the last task (e.g. stdout.txt) until it completes.")
 @click.option("--recreate", is_flag=True, help="Delete jobs that already exist first.")
+@click.option("--dry-run", is_flag=True, help="Check the config and print every request; "
+                                              "send nothing.")
 @pass_app
-def add(app: App, tail: str | None, recreate: bool) -> None:
-    """Add every job of jobs.yaml with its tasks to the pool of pool.yaml."""
-    with reported(), translated(app.endpoint.url):
-        pool_id = app.config.pool.id
-        context = _pool_context(app, pool_id)
-        app.warn_local_hardware()
-        last: tuple[str, str] | None = None
-        for job in app.config.jobs:
-            last = _add_job(app, job, pool_id, context, recreate) or last
-        if tail and last:
-            _tail(app, *last, tail)
+@reported
+def add(app: App, tail: str | None, recreate: bool, dry_run: bool) -> None:
+    """Add jobs (every job of jobs.yaml with its tasks, to pool.yaml's pool)."""
+    if dry_run:
+        from shipyard.cli import dryrun
+
+        dryrun.show_jobs(app)
+        return
+    pool_id = app.config.pool.id
+    context = _pool_context(app, pool_id)
+    app.warn_local_hardware()
+    last: tuple[str, str] | None = None
+    for job in app.config.jobs:
+        last = _add_job(app, job, pool_id, context, recreate) or last
+    if tail and last:
+        _tail(app, *last, tail)
 
 
 def _add_job(app: App, job: JobSpec, pool_id: str, context: PoolContext,
              recreate: bool) -> tuple[str, str] | None:
+    from shipyard.cli import scratch, storage
+    from shipyard.factory.job import auto_complete_patch, job_options
+    from shipyard.factory.ssh import new_ssh_material
+    from shipyard.factory.tasks import task_options
+
     client = app.client
     if _exists(client, job.id):
         if not recreate:
@@ -95,11 +109,11 @@ def _tail(app: App, job_id: str, task_id: str, name: str) -> None:
 
 @jobs.command("list")
 @pass_app
+@reported
 def list_jobs(app: App) -> None:
     """List jobs with their state and task counts."""
-    with reported(), translated(app.endpoint.url):
-        found = list(app.client.list_jobs())
-        counts = {j.id: app.client.get_job_task_counts(j.id).task_counts for j in found}
+    found = list(app.client.list_jobs())
+    counts = {j.id: app.client.get_job_task_counts(j.id).task_counts for j in found}
     if app.raw:
         app.emit_raw([j.as_dict() for j in found])
         return
@@ -109,16 +123,31 @@ def list_jobs(app: App) -> None:
          counts[j.id].running, counts[j.id].succeeded, counts[j.id].failed) for j in found)))
 
 
+def _scope(function: Callable[..., None]) -> Callable[..., None]:
+    """The scoping flags of ``jobs term`` and ``jobs del``."""
+    for option in reversed((
+        click.option("--all-jobs", is_flag=True, help="Every job in the Batch account."),
+        click.option("--jobid", help="Only this job [default: every job of jobs.yaml]."),
+        click.option("--termtasks", is_flag=True, help="Terminate the tasks first."),
+        click.option("--wait", is_flag=True, help="Wait until it is done."),
+    )):
+        function = option(function)
+    return function
+
+
 @jobs.command("term")
-@click.option("--wait", is_flag=True, help="Wait until the jobs completed.")
-@click.option("--jobid", help="Only this job [default: every job of jobs.yaml].")
+@_scope
 @click.option("--reason", default="UserTerminate", show_default=True)
 @pass_app
-def term(app: App, wait: bool, jobid: str | None, reason: str) -> None:
+@reported
+def term(app: App, all_jobs: bool, jobid: str | None, termtasks: bool, wait: bool,
+         reason: str) -> None:
     """Terminate jobs: running tasks stop and job release tasks clean the nodes."""
+    from azure.batch.models import _models as sdk_models  # not exported by SDK 15.1
+
     # SDK 15.1 refuses a terminate without a body, so a reason is always sent.
     options = sdk_models.BatchJobTerminateOptions(termination_reason=reason)
-    _end_jobs(app, jobid, "Terminate", "terminating", wait,
+    _end_jobs(app, job_ids(app, jobid, all_jobs), "Terminate", "terminating", wait, termtasks,
               start=lambda job_id: app.client.begin_terminate_job(
                   job_id, options, polling_interval=1),
               done=lambda job_id: waiting.poll(
@@ -127,67 +156,50 @@ def term(app: App, wait: bool, jobid: str | None, reason: str) -> None:
 
 
 @jobs.command("del")
-@click.option("--wait", is_flag=True, help="Wait until the jobs are gone.")
-@click.option("--jobid", help="Only this job [default: every job of jobs.yaml].")
+@_scope
 @pass_app
-def delete(app: App, wait: bool, jobid: str | None) -> None:
+@reported
+def delete(app: App, all_jobs: bool, jobid: str | None, termtasks: bool, wait: bool) -> None:
     """Delete jobs and their tasks (job release tasks still run)."""
-    _end_jobs(app, jobid, "Delete", "deleting", wait,
+    _end_jobs(app, job_ids(app, jobid, all_jobs), "Delete", "deleting", wait, termtasks,
               start=lambda job_id: app.client.begin_delete_job(job_id, polling_interval=1),
               done=lambda job_id: waiting.gone(
                   f"job {job_id} to be deleted", partial(app.client.get_job, job_id),
                   END_TIMEOUT))
 
 
-def _end_jobs(app: App, jobid: str | None, verb: str, state: str, wait: bool,
+def job_ids(app: App, jobid: str | None, all_jobs: bool = False) -> list[str]:
+    """The jobs a command acts on: ``--jobid``, ``--all-jobs``, else jobs.yaml's."""
+    if jobid:
+        return [jobid]
+    if all_jobs:
+        return [j.id for j in app.client.list_jobs()]
+    return [j.id for j in app.config.jobs]
+
+
+def _end_jobs(app: App, ids: list[str], verb: str, state: str, wait: bool, termtasks: bool,
               start: Callable[[str], object], done: Callable[[str], object]) -> None:
     """Confirm, start ending every named job, then optionally wait for each to end."""
-    with reported(), translated(app.endpoint.url):
-        ids = [jobid] if jobid else [j.id for j in app.config.jobs]
-        app.confirm(f"{verb} {', '.join(ids)} and stop all their tasks?")
-        for job_id in ids:
-            start(job_id)
-            app.say(f"job {job_id} {state}")
-        if wait:
-            for job_id in ids:
-                done(job_id)
-                app.say(f"job {job_id} {'completed' if verb == 'Terminate' else 'deleted'}")
-
-
-@jobs.group("tasks")
-def tasks() -> None:
-    """Tasks of a job."""
-
-
-@tasks.command("list")
-@click.option("--jobid", help="Only this job [default: every job of jobs.yaml].")
-@pass_app
-def list_tasks(app: App, jobid: str | None) -> None:
-    """List tasks with state, exit code and node."""
-    with reported(), translated(app.endpoint.url):
-        ids = [jobid] if jobid else [j.id for j in app.config.jobs]
-        found = {job_id: list(app.client.list_tasks(job_id)) for job_id in ids}
-    if app.raw:
-        app.emit_raw({j: [t.as_dict() for t in ts] for j, ts in found.items()})
+    if not ids:
+        app.say("no jobs")
         return
-    for job_id, job_tasks in found.items():
-        console.print(render.tasks_table(job_id, job_tasks))
+    app.confirm(f"{verb} {', '.join(ids)} and stop all their tasks?")
+    for job_id in ids:
+        if termtasks:
+            _terminate_tasks(app, job_id)
+        start(job_id)
+        app.say(f"job {job_id} {state}")
+    if wait:
+        for job_id in ids:
+            done(job_id)
+            app.say(f"job {job_id} {'completed' if verb == 'Terminate' else 'deleted'}")
 
 
-@tasks.command("term")
-@click.option("--jobid", required=True)
-@click.option("--taskid", required=True)
-@click.option("--wait", is_flag=True, help="Wait until its containers are removed.")
-@pass_app
-def term_task(app: App, jobid: str, taskid: str, wait: bool) -> None:
-    """Terminate a task; a multi-instance task's containers are removed on every node."""
-    with reported(), translated(app.endpoint.url):
-        app.confirm(f"Terminate task {jobid}/{taskid}?")
-        task = app.client.get_task(jobid, taskid)
-        app.client.terminate_task(jobid, taskid)
-        app.say(f"task {jobid}/{taskid} terminated")
-        if task.multi_instance_settings is not None:
-            cleanup.remove_containers(app, jobid, wait=wait)
+def _terminate_tasks(app: App, job_id: str) -> None:
+    for task in app.client.list_tasks(job_id):
+        if render.value(task.state) in ("active", "running", "preparing"):
+            app.client.terminate_task(job_id, task.id)
+            app.say(f"task {job_id}/{task.id} terminated")
 
 
 @jobs.command("cmi")
@@ -196,18 +208,20 @@ def term_task(app: App, jobid: str, taskid: str, wait: bool) -> None:
 @click.option("--jobid", help="Only this job [default: every job of jobs.yaml].")
 @click.option("--wait", is_flag=True, help="Wait until the containers are removed.")
 @pass_app
+@reported
 def cmi(app: App, delete_cleanup: bool, jobid: str | None, wait: bool) -> None:
-    """Remove the containers multi-instance tasks left on the nodes (or the cleanup jobs)."""
-    with reported(), translated(app.endpoint.url):
-        ids = [jobid] if jobid else [j.id for j in app.config.jobs]
-        for job_id in ids:
-            if delete_cleanup:
-                cleanup.delete_cleanup_job(app, job_id)
-            else:
-                cleanup.remove_containers(app, job_id, wait=wait)
+    """Cleanup multi-instance jobs: remove the containers they left (or the cleanup jobs)."""
+    for job_id in job_ids(app, jobid):
+        if delete_cleanup:
+            cleanup.delete_cleanup_job(app, job_id)
+        else:
+            cleanup.remove_containers(app, job_id, wait=wait)
 
 
 def _pool_context(app: App, pool_id: str) -> PoolContext:
+    from shipyard.factory.tasks import PoolContext
+    from shipyard.factory.volumes import volume_context
+
     found = app.client.get_pool(pool_id)
     return PoolContext(spec=app.config.pool,
                        current_dedicated=found.current_dedicated_nodes or 0,
@@ -216,6 +230,8 @@ def _pool_context(app: App, pool_id: str) -> PoolContext:
 
 
 def _exists(client: BatchClient, job_id: str) -> bool:
+    from azure.core.exceptions import ResourceNotFoundError
+
     try:
         client.get_job(job_id)
     except ResourceNotFoundError:
@@ -226,3 +242,14 @@ def _exists(client: BatchClient, job_id: str) -> bool:
 def _completed(client: BatchClient, job_id: str) -> models.BatchJob | None:
     job = client.get_job(job_id)
     return job if job.state == "completed" else None
+
+
+def _attach() -> None:
+    from shipyard.cli.jobctl import disable, enable, migrate, stats
+    from shipyard.cli.tasks import tasks
+
+    for command in (disable, enable, migrate, stats, tasks):
+        jobs.add_command(command)
+
+
+_attach()

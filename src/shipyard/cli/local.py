@@ -36,12 +36,12 @@ def local() -> None:
 @click.option("--key", default=DEV_KEY, envvar="SHIPYARD_KEY", show_default=False,
               help="Base64 account key [default: the documented development key].")
 @data_dir_option
+@reported
 def start(port: int, host: str, account: str, key: str, data_dir: Path | None) -> None:
     """Start the engine in the background (does nothing if it already runs)."""
     settings = EngineSettings(data_dir=data_dir or default_data_dir(), host=host, port=port,
                               account=account, key=key)
-    with reported():
-        state, started = control.start(settings)
+    state, started = control.start(settings)
     verb = "started" if started else "already running"
     console.print(f"engine {verb}: {state.url} account {state.account} (pid {state.pid}, "
                   f"data {state.data_dir})")
@@ -49,10 +49,10 @@ def start(port: int, host: str, account: str, key: str, data_dir: Path | None) -
 
 @local.command()
 @data_dir_option
+@reported
 def stop(data_dir: Path | None) -> None:
     """Stop the engine; pools and nodes stay and come back with the next start."""
-    with reported():
-        pid = control.stop(data_dir or default_data_dir())
+    pid = control.stop(data_dir or default_data_dir())
     console.print("engine was not running" if pid is None else f"engine stopped (pid {pid})")
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from pathlib import Path
 
 import click
 
 from shipyard import __version__
+from shipyard.cli import options
 from shipyard.cli.context import App
 from shipyard.cli.dashboard import dashboard, timeline
 from shipyard.cli.data import data
@@ -18,38 +18,28 @@ from shipyard.cli.local import local
 from shipyard.cli.pool import pool
 from shipyard.cli.storage import storage
 
-FILE = click.Path(dir_okay=False, path_type=Path)
+#: The command groups; a new group module adds itself here (options are added below).
+GROUPS: tuple[click.Command, ...] = (data, jobs, local, pool, storage)
 
 
-@click.group()
-@click.version_option(__version__, prog_name="shipyard")
-@click.option("--configdir", type=click.Path(file_okay=False, path_type=Path),
-              envvar="SHIPYARD_CONFIGDIR", help="Directory with the four YAML files.")
-@click.option("--credentials", type=FILE, help="credentials.yaml to use instead.")
-@click.option("--config", type=FILE, help="config.yaml to use instead.")
-@click.option("--pool", "pool_file", type=FILE, help="pool.yaml to use instead.")
-@click.option("--jobs", "jobs_file", type=FILE, help="jobs.yaml to use instead.")
-@click.option("--raw", is_flag=True, help="Print JSON for scripts instead of tables.")
-@click.option("-y", "--yes", is_flag=True, help="Assume yes for every confirmation.")
-@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="shipyard")
 @click.pass_context
-def cli(ctx: click.Context, configdir: Path | None, credentials: Path | None,
-        config: Path | None, pool_file: Path | None, jobs_file: Path | None, raw: bool,
-        yes: bool, debug: bool) -> None:
-    """Containerized multi-node MPI jobs on Azure Batch, or on the local engine."""
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING)
-    if not debug:
-        # The SDK logs tracebacks of errors it then raises; we report those ourselves.
-        logging.getLogger("azure").setLevel(logging.CRITICAL)
-    files = {"credentials": credentials, "config": config, "pool": pool_file,
-             "jobs": jobs_file}
-    ctx.obj = App(configdir=configdir, files=files, raw=raw, yes=yes)
+def cli(ctx: click.Context) -> None:
+    """Containerized multi-node MPI jobs on Azure Batch, or on the local engine.
+
+    Batch Shipyard's commands and config files: shipyard <command> <subcommand>
+    <options>; the shared options (--configdir, -y, --raw, ...) go after the
+    subcommand, or before the command.
+    """
+    ctx.ensure_object(App).configure_logging()
 
 
-for group in (pool, jobs, data, local, storage):
+for group in GROUPS:
     cli.add_command(group)
 cli.add_command(dashboard)
 jobs.add_command(timeline)
+options.install(cli)
 
 
 def main() -> None:

@@ -1,63 +1,90 @@
-"""``shipyard pool``: add, delete, list, resize the pool of pool.yaml, and list its nodes."""
+"""``shipyard pool``: add, delete, list, resize the pool of pool.yaml; exists and stats.
+
+Nodes (``pool nodes``), remote users and SSH (``pool user``, ``pool ssh``) and container
+images (``pool images``) live in their own modules and are attached at the end.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from typing import TYPE_CHECKING
+
 import click
-from azure.batch import models
 
 from shipyard.batch import waiting
-from shipyard.batch.errors import translated
 from shipyard.cli import render
 from shipyard.cli.app import console, reported
 from shipyard.cli.context import App, pass_app
-from shipyard.factory.pool import pool_options
+
+if TYPE_CHECKING:
+    from azure.batch import models
 
 POOL_TIMEOUT = 1800.0
 
 
 @click.group()
 def pool() -> None:
-    """Pools of compute nodes."""
+    """Pool actions."""
 
 
 @pool.command("add")
 @click.option("--no-wait", is_flag=True, help="Return once the pool is created.")
+@click.option("--recreate", is_flag=True, help="Delete the pool first if it exists.")
+@click.option("--dry-run", is_flag=True, help="Check the config and print the request; "
+                                              "send nothing.")
 @pass_app
-def add(app: App, no_wait: bool) -> None:
-    """Create the pool of pool.yaml and wait until its nodes are idle."""
-    with reported(), translated(app.endpoint.url):
-        options = pool_options(app.config)
-        app.warn_local_hardware()
-        app.client.create_pool(options)
-        app.say(f"pool [bold]{options.id}[/bold] created at {app.endpoint.url}")
-        if not no_wait:
-            _wait_ready(app, options.id, _target(options))
+@reported
+def add(app: App, no_wait: bool, recreate: bool, dry_run: bool) -> None:
+    """Add a pool to the Batch account."""
+    from shipyard.factory.pool import pool_options
+
+    options = pool_options(app.config)
+    app.warn_local_hardware()
+    if dry_run:
+        from shipyard.cli import dryrun
+
+        dryrun.show_pool(app, options)
+        return
+    if recreate and _exists(app, options.id):
+        _delete(app, options.id, wait=True)
+    app.client.create_pool(options)
+    app.say(f"pool [bold]{options.id}[/bold] created at {app.endpoint.url}")
+    if not no_wait:
+        _wait_ready(app, options.id, _target(options))
+        if app.config.pool.ssh is not None:
+            from shipyard.cli import remote
+
+            remote.add_users(app, options.id)
 
 
 @pool.command("del")
 @click.option("--wait", is_flag=True, help="Wait until the pool is gone.")
 @click.option("--poolid", help="Pool to delete [default: pool.yaml's].")
 @pass_app
+@reported
 def delete(app: App, wait: bool, poolid: str | None) -> None:
-    """Delete the pool and every node in it."""
-    with reported(), translated(app.endpoint.url):
-        pool_id = poolid or app.config.pool.id
-        app.confirm(f"Delete pool {pool_id} and all its nodes?")
-        app.client.begin_delete_pool(pool_id, polling_interval=1)
-        app.say(f"pool {pool_id} is being deleted")
-        if wait:
-            with console.status(f"deleting pool {pool_id}"):
-                waiting.gone(f"pool {pool_id} to be deleted",
-                             lambda: app.client.get_pool(pool_id), POOL_TIMEOUT)
-            app.say(f"pool {pool_id} deleted")
+    """Delete a pool from the Batch account."""
+    pool_id = poolid or app.config.pool.id
+    app.confirm(f"Delete pool {pool_id} and all its nodes?")
+    _delete(app, pool_id, wait)
+
+
+def _delete(app: App, pool_id: str, wait: bool) -> None:
+    app.client.begin_delete_pool(pool_id, polling_interval=1)
+    app.say(f"pool {pool_id} is being deleted")
+    if wait:
+        with console.status(f"deleting pool {pool_id}"):
+            waiting.gone(f"pool {pool_id} to be deleted",
+                         lambda: app.client.get_pool(pool_id), POOL_TIMEOUT)
+        app.say(f"pool {pool_id} deleted")
 
 
 @pool.command("list")
 @pass_app
+@reported
 def list_pools(app: App) -> None:
-    """List pools with their allocation and node counts."""
-    with reported(), translated(app.endpoint.url):
-        pools = list(app.client.list_pools())
+    """List all pools in the Batch account."""
+    pools = list(app.client.list_pools())
     if app.raw:
         app.emit_raw([p.as_dict() for p in pools])
         return
@@ -68,40 +95,82 @@ def list_pools(app: App) -> None:
          f"{p.target_low_priority_nodes}", p.vm_size) for p in pools)))
 
 
+@pool.command("exists")
+@click.option("--pool-id", "--poolid", "pool_id", help="Pool [default: pool.yaml's].")
+@pass_app
+@reported
+def exists(app: App, pool_id: str | None) -> None:
+    """Say whether the pool exists (exit code 0 either way)."""
+    pool_id = pool_id or app.config.pool.id
+    found = _exists(app, pool_id)
+    if app.raw:
+        app.emit_raw({"pool_id": pool_id, "exists": found})
+    else:
+        console.print(f"pool {pool_id} {'exists' if found else 'does not exist'}")
+
+
+def _exists(app: App, pool_id: str) -> bool:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:  # SDK 15.1's pool_exists raises on the service's 404 instead of returning False
+        return bool(app.client.pool_exists(pool_id))
+    except ResourceNotFoundError:
+        return False
+
+
 @pool.command("resize")
 @click.option("--wait", is_flag=True, help="Wait until the new nodes are idle.")
 @pass_app
+@reported
 def resize(app: App, wait: bool) -> None:
-    """Resize the pool to pool.yaml's vm_count."""
-    with reported(), translated(app.endpoint.url):
-        spec = app.config.pool
-        counts = models.BatchPoolResizeOptions(
-            target_dedicated_nodes=spec.vm_count.dedicated,
-            target_low_priority_nodes=spec.vm_count.low_priority)
-        app.client.begin_resize_pool(spec.id, counts, polling_interval=1)
-        app.say(f"pool {spec.id} resizing to {spec.vm_count.dedicated} dedicated, "
-                f"{spec.vm_count.low_priority} low-priority nodes")
-        if wait:
-            _wait_ready(app, spec.id, spec.vm_count.dedicated + spec.vm_count.low_priority)
+    """Resize a pool to pool.yaml's vm_count."""
+    from azure.batch import models
+
+    spec = app.config.pool
+    counts = models.BatchPoolResizeOptions(
+        target_dedicated_nodes=spec.vm_count.dedicated,
+        target_low_priority_nodes=spec.vm_count.low_priority)
+    app.client.begin_resize_pool(spec.id, counts, polling_interval=1)
+    app.say(f"pool {spec.id} resizing to {spec.vm_count.dedicated} dedicated, "
+            f"{spec.vm_count.low_priority} low-priority nodes")
+    if wait:
+        _wait_ready(app, spec.id, spec.vm_count.dedicated + spec.vm_count.low_priority)
 
 
-@pool.group("nodes")
-def nodes() -> None:
-    """Nodes of the pool."""
-
-
-@nodes.command("list")
+@pool.command("stats")
 @click.option("--poolid", help="Pool [default: pool.yaml's].")
 @pass_app
-def list_nodes(app: App, poolid: str | None) -> None:
-    """List the pool's nodes with state, address and start task result."""
-    with reported(), translated(app.endpoint.url):
-        pool_id = poolid or app.config.pool.id
-        found = list(app.client.list_nodes(pool_id))
+@reported
+def stats(app: App, poolid: str | None) -> None:
+    """Get statistics about a pool: nodes by state, running tasks, slots."""
+    pool_id = poolid or app.config.pool.id
+    found = app.client.get_pool(pool_id)
+    nodes = list(app.client.list_nodes(pool_id))
+    summary = pool_summary(found, nodes)
     if app.raw:
-        app.emit_raw([n.as_dict() for n in found])
-    else:
-        console.print(render.nodes_table(pool_id, found))
+        app.emit_raw(summary)
+        return
+    console.print(render.table(f"pool {pool_id}", ("statistic", "value"),
+                               ((key, value) for key, value in summary.items())))
+
+
+def pool_summary(found: models.BatchPool, nodes: list[models.BatchNode]) -> dict[str, object]:
+    """What ``pool stats`` shows: allocation, node counts by state, running tasks, slots."""
+    states = Counter(render.value(n.state) for n in nodes)
+    dedicated = sum(1 for n in nodes if n.is_dedicated)
+    slots = found.task_slots_per_node or 1
+    return {
+        "state": render.value(found.state),
+        "allocation_state": render.value(found.allocation_state),
+        "vm_size": found.vm_size,
+        "nodes": len(nodes),
+        "dedicated_nodes": dedicated,
+        "low_priority_nodes": len(nodes) - dedicated,
+        **{f"nodes_{state}": count for state, count in sorted(states.items())},
+        "running_tasks": sum(n.running_tasks_count or 0 for n in nodes),
+        "task_slots": slots * len(nodes),
+        "task_slots_in_use": sum(n.running_task_slots_count or 0 for n in nodes),
+    }
 
 
 def _wait_ready(app: App, pool_id: str, count: int) -> None:
@@ -117,3 +186,15 @@ def _wait_ready(app: App, pool_id: str, count: int) -> None:
 
 def _target(options: models.BatchPoolCreateOptions) -> int:
     return (options.target_dedicated_nodes or 0) + (options.target_low_priority_nodes or 0)
+
+
+def _attach() -> None:
+    from shipyard.cli.images import images
+    from shipyard.cli.nodes import nodes
+    from shipyard.cli.remote import ssh, user
+
+    for group in (nodes, images, user, ssh):
+        pool.add_command(group)
+
+
+_attach()

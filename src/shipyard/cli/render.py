@@ -14,7 +14,7 @@ from rich.table import Table
 from shipyard.cli.app import console
 
 
-def _value(obj: Any) -> str:
+def value(obj: Any) -> str:
     value = getattr(obj, "value", obj)
     return "-" if value is None else str(value)
 
@@ -24,7 +24,7 @@ def table(title: str, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]])
     for column in columns:
         grid.add_column(column)
     for row in rows:
-        grid.add_row(*(_value(cell) for cell in row))
+        grid.add_row(*(value(cell) for cell in row))
     return grid
 
 
@@ -39,7 +39,7 @@ def tasks_table(job_id: str, tasks: list[models.BatchTask]) -> Table:
 
 
 def summary(items: Iterable[Any]) -> str:
-    counts = Counter(_value(getattr(item, "state", None)) for item in items)
+    counts = Counter(value(getattr(item, "state", None)) for item in items)
     return ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none yet"
 
 
@@ -64,7 +64,7 @@ def _start_task(node: models.BatchNode) -> str:
     if info is None:
         return "-"
     if info.exit_code is None:
-        return _value(info.state)
+        return value(info.state)
     return f"exit {info.exit_code}"
 
 

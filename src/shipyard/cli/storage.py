@@ -13,32 +13,28 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.progress import Progress as RichBar
 
 from shipyard.cli import render
 from shipyard.cli.app import console, reported
 from shipyard.cli.context import App, pass_app
-from shipyard.config.data import IngressFile, RemotePath
-from shipyard.engine import control
-from shipyard.engine.settings import EngineSettings, default_data_dir
 from shipyard.errors import ConfigError, EngineError
-from shipyard.storage.account import Account
-from shipyard.storage.blobs import Blobs, keep
-from shipyard.storage.plan import StoragePlan
+
+if TYPE_CHECKING:  # storage, config models and rich's bars load when a command runs
+    from shipyard.config.data import IngressFile, RemotePath
+    from shipyard.storage.account import Account
+    from shipyard.storage.blobs import Blobs
+    from shipyard.storage.plan import StoragePlan
 
 
 def local_account(link: str) -> Account:
     """The local engine's Azurite account under ``link`` (starting the engine if needed)."""
+    from shipyard.engine import control
+    from shipyard.engine.settings import EngineSettings, default_data_dir
+    from shipyard.storage.account import Account
+
     state, _ = control.start(EngineSettings(data_dir=default_data_dir()))
     if not state.storage:
         raise EngineError("the local engine reports no storage (Azurite)",
@@ -49,6 +45,8 @@ def local_account(link: str) -> Account:
 
 def plan(app: App) -> StoragePlan:
     """Storage lookups for one ``jobs add``."""
+    from shipyard.storage.plan import StoragePlan
+
     return StoragePlan(app.config, local_account)
 
 
@@ -56,6 +54,16 @@ class TransferProgress:
     """A rich bar of bytes with a count of files; silent with ``--raw``."""
 
     def __init__(self, label: str, quiet: bool = False) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+        from rich.progress import Progress as RichBar
+
         self.bar = RichBar(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                            TransferSpeedColumn(), TextColumn("files"),
                            MofNCompleteColumn(), TimeRemainingColumn(), console=console,
@@ -87,6 +95,8 @@ class TransferProgress:
 
 def ingress_files(entry: IngressFile, where: str) -> tuple[str, list[tuple[Path, str]]]:
     """(container, [(local file, blob name)]) for one ``global_resources.files`` entry."""
+    from shipyard.storage.blobs import keep
+
     remote = entry.destination.data_transfer.remote_path or ""
     container, _, prefix = remote.strip("/").partition("/")
     source = Path(entry.source.path).expanduser()
@@ -104,16 +114,16 @@ def ingress_files(entry: IngressFile, where: str) -> tuple[str, list[tuple[Path,
 
 @click.command("ingress")
 @pass_app
+@reported
 def ingress(app: App) -> None:
-    """Upload global_resources.files of config.yaml to their storage containers."""
-    with reported():
-        entries = app.config.global_resources.files
-        if not entries:
-            raise ConfigError("config.yaml: global_resources.files: nothing to ingress",
-                              hint="add a source and a destination with storage_account_settings")
-        storage = plan(app)
-        for index, entry in enumerate(entries):
-            _ingress_one(app, storage, entry, f"global_resources.files[{index}]")
+    """Ingress data: upload config.yaml's global_resources.files to storage."""
+    entries = app.config.global_resources.files
+    if not entries:
+        raise ConfigError("config.yaml: global_resources.files: nothing to ingress",
+                          hint="add a source and a destination with storage_account_settings")
+    storage = plan(app)
+    for index, entry in enumerate(entries):
+        _ingress_one(app, storage, entry, f"global_resources.files[{index}]")
 
 
 def _ingress_one(app: App, storage: StoragePlan, entry: IngressFile, where: str) -> None:
@@ -142,6 +152,8 @@ link_argument = click.argument("link", metavar="STORAGE_ACCOUNT_LINK")
 
 
 def _where(link: str, remote_path: str, include: tuple[str, ...]) -> RemotePath:
+    from shipyard.config.data import RemotePath
+
     return RemotePath(storage_account_settings=link, remote_path=remote_path, include=include)
 
 
@@ -150,10 +162,10 @@ def _where(link: str, remote_path: str, include: tuple[str, ...]) -> RemotePath:
 @remote_path_argument
 @click.option("--include", multiple=True, help="fnmatch pattern over blob names (repeatable).")
 @pass_app
+@reported
 def list_blobs(app: App, link: str, remote_path: str, include: tuple[str, ...]) -> None:
     """List the blobs under CONTAINER[/DIR] with their sizes."""
-    with reported():
-        found = plan(app).blobs(link).sizes(_where(link, remote_path, include))
+    found = plan(app).blobs(link).sizes(_where(link, remote_path, include))
     if app.raw:
         app.emit_raw([{"name": name, "size": size} for name, size in found])
         return
@@ -166,16 +178,16 @@ def list_blobs(app: App, link: str, remote_path: str, include: tuple[str, ...]) 
 @click.argument("local_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--include", multiple=True, help="fnmatch pattern over blob names (repeatable).")
 @pass_app
+@reported
 def download(app: App, link: str, remote_path: str, local_dir: Path,
              include: tuple[str, ...]) -> None:
     """Download the blobs under CONTAINER[/DIR] into LOCAL_DIR, blob names kept as paths."""
-    with reported():
-        where = _where(link, remote_path, include)
-        blobs = plan(app).blobs(link)
-        found = blobs.sizes(where)
-        if not found:
-            raise ConfigError(f"no blobs under {remote_path} in link '{link}'"
-                              + (f" matching {', '.join(include)}" if include else ""))
-        with TransferProgress(f"{remote_path} -> {local_dir}", quiet=app.raw) as progress:
-            received = blobs.download(where.container, found, local_dir, progress)
+    where = _where(link, remote_path, include)
+    blobs = plan(app).blobs(link)
+    found = blobs.sizes(where)
+    if not found:
+        raise ConfigError(f"no blobs under {remote_path} in link '{link}'"
+                          + (f" matching {', '.join(include)}" if include else ""))
+    with TransferProgress(f"{remote_path} -> {local_dir}", quiet=app.raw) as progress:
+        received = blobs.download(where.container, found, local_dir, progress)
     app.say(f"downloaded {len(found)} file(s), {received} bytes into {local_dir}")

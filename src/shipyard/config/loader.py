@@ -84,9 +84,10 @@ def _with_aad(batch_aad: Mapping[str, str] | None) -> Callable[[object], object]
             return data
         creds = data.get("credentials")
         batch = creds.get("batch") if isinstance(creds, dict) else None
-        if not isinstance(batch, dict):
+        if not isinstance(creds, dict) or not isinstance(batch, dict):
             return data
-        aad = batch.get("aad") if isinstance(batch.get("aad"), dict) else {}
+        found = batch.get("aad")
+        aad: dict[str, object] = found if isinstance(found, dict) else {}
         merged_batch = {**batch, "aad": {**aad, **batch_aad}}
         return {**data, "credentials": {**creds, "batch": merged_batch}}
     return patch

@@ -1,0 +1,150 @@
+"""Dry runs of ``pool add`` and ``jobs add``: every request built, printed, none sent.
+
+The config is loaded and checked (every problem of every file at once), then the pool or
+every job with every task is built by the same factory calls the real commands make and
+printed: the request bodies as JSON with ``--raw``, a readable summary otherwise. No
+client is made and no engine started. Two things are only known at submission and are
+shown as such: the pool's current node count (``vm_count`` of pool.yaml is assumed, for
+``num_instances: pool_current_*``) and each job's SSH key pair (generated per job, never
+printed).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from shipyard.cli.app import console
+from shipyard.cli.context import App
+from shipyard.errors import ConfigError, config_problems
+
+if TYPE_CHECKING:
+    from azure.batch import models
+
+    from shipyard.config import JobSpec
+
+#: What stands in the printed request for the per-job SSH key pair.
+GENERATED = "<generated per job at submission; not shown>"
+
+
+def _masked(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with the SSH key pair's environment values replaced by ``GENERATED``."""
+    from shipyard.factory.ssh import ENV_PRIVATE_KEY, ENV_PUBLIC_KEY
+
+    for setting in body.get("environmentSettings") or []:
+        if setting.get("name") in (ENV_PRIVATE_KEY, ENV_PUBLIC_KEY):
+            setting["value"] = GENERATED
+    return body
+
+
+def job_requests(app: App, job: JobSpec) -> dict[str, Any]:
+    """The create-job body, every create-task body and the auto-complete patch of ``job``."""
+    from shipyard.factory.job import auto_complete_patch, job_options
+    from shipyard.factory.ssh import new_ssh_material
+    from shipyard.factory.tasks import PoolContext, task_options
+    from shipyard.factory.volumes import volume_context
+
+    spec = app.config.pool
+    context = PoolContext(current_dedicated=spec.vm_count.dedicated,
+                          current_low_priority=spec.vm_count.low_priority, spec=spec,
+                          local=app.config.is_local, volumes=volume_context(app.config))
+    multi = any(t.multi_instance for t in job.tasks)
+    ssh = new_ssh_material() if multi else None
+    tasks = task_options(job, context, ssh, id_format=app.config.task_id_format(job))
+    return {
+        "job": job_options(job, spec.id).as_dict(),
+        "tasks": [_masked(task.as_dict()) for task in tasks],
+        "then": auto_complete_patch().as_dict() if job.auto_complete else None,
+    }
+
+
+def show_pool(app: App, options: models.BatchPoolCreateOptions) -> None:
+    """Print the create-pool request."""
+    body = options.as_dict()
+    if app.raw:
+        app.emit_raw({"dry_run": True, "create_pool": body})
+        return
+    console.print(f"[bold]dry run[/bold]: nothing sent. create pool [bold]{options.id}[/bold]")
+    for line in pool_summary(body):
+        click.echo(f"  {line}")
+
+
+def show_jobs(app: App) -> None:
+    """Build every job of jobs.yaml; print them, or every problem found while building."""
+    built: list[dict[str, Any]] = []
+    problems: list[ConfigError] = []
+    for job in app.config.jobs:
+        try:
+            built.append(job_requests(app, job))
+        except ConfigError as exc:
+            problems.append(exc)
+    if problems:
+        raise config_problems(problems)
+    if app.raw:
+        app.emit_raw({"dry_run": True, "assumed_pool_nodes": _assumed(app), "jobs": built})
+        return
+    nodes = _assumed(app)
+    console.print(f"[bold]dry run[/bold]: nothing sent; pool {app.config.pool.id} assumed "
+                  f"to have {nodes['dedicated']} dedicated and {nodes['low_priority']} "
+                  "low-priority node(s)")
+    for requests in built:
+        for line in job_summary(requests):
+            click.echo(line)
+
+
+def _assumed(app: App) -> dict[str, int]:
+    count = app.config.pool.vm_count
+    return {"dedicated": count.dedicated, "low_priority": count.low_priority}
+
+
+def pool_summary(body: dict[str, Any]) -> list[str]:
+    """The create-pool body as readable lines."""
+    machine = body.get("virtualMachineConfiguration") or {}
+    image = machine.get("imageReference") or {}
+    containers = machine.get("containerConfiguration") or {}
+    lines = [
+        f"vm size: {body.get('vmSize')}, nodes: {body.get('targetDedicatedNodes', 0)} "
+        f"dedicated, {body.get('targetLowPriorityNodes', 0)} low priority",
+        f"image: {image.get('publisher')}/{image.get('offer')}/{image.get('sku')}"
+        f"/{image.get('version')} (node agent {machine.get('nodeAgentSKUId')})",
+        f"inter-node communication: {body.get('enableInterNodeCommunication', False)}, "
+        f"task slots per node: {body.get('taskSlotsPerNode', 1)}",
+        f"preloaded images: {', '.join(containers.get('containerImageNames') or []) or '-'}",
+    ]
+    start = body.get("startTask")
+    if start:
+        lines.append(f"start task: {start.get('commandLine')}")
+    return lines
+
+
+def job_summary(requests: dict[str, Any]) -> list[str]:
+    """One job's requests as readable lines: the job, then each task's command lines."""
+    job = requests["job"]
+    lines = [f"job {job['id']} on pool {job['poolInfo']['poolId']}"]
+    for key in ("jobPreparationTask", "jobReleaseTask"):
+        if job.get(key):
+            lines.append(f"  {key}: {job[key]['commandLine']}")
+    for task in requests["tasks"]:
+        lines.extend(_task_lines(task))
+    if requests["then"]:
+        lines.append(f"  then update job: {requests['then']}")
+    return lines
+
+
+def _task_lines(task: dict[str, Any]) -> list[str]:
+    lines = [f"  task {task['id']}"]
+    multi = task.get("multiInstanceSettings")
+    if multi:
+        lines.append(f"    instances: {multi.get('numberOfInstances')}")
+        lines.append(f"    coordination: {multi.get('coordinationCommandLine')}")
+        lines.append(f"    application: {task['commandLine']}")
+    else:
+        lines.append(f"    command: {task['commandLine']}")
+    env = task.get("environmentSettings") or []
+    if env:
+        lines.append("    environment: " + ", ".join(
+            f"{e['name']}={e.get('value', '')}" for e in env))
+    if task.get("containerSettings"):
+        lines.append(f"    container: {task['containerSettings']}")
+    return lines

@@ -1,0 +1,157 @@
+"""``shipyard jobs disable|enable|migrate|stats``: a job's scheduling, its pool, its figures.
+
+Disabling stops new tasks from starting; ``--requeue`` (the default), ``--terminate`` or
+``--wait`` say what becomes of the running ones. Migrating is what Azure Batch requires
+for a new ``poolInfo``: disable, update the job's pool, enable again.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from shipyard.batch import waiting
+from shipyard.cli import render
+from shipyard.cli.app import console, reported
+from shipyard.cli.context import App, pass_app
+from shipyard.errors import ConfigError
+
+if TYPE_CHECKING:
+    from azure.batch import models
+
+STATE_TIMEOUT = 3600.0
+F = TypeVar("F", bound=Callable[..., Any])
+
+jobid_option = click.option("--jobid", help="Only this job [default: every job of jobs.yaml].")
+
+
+def _running_tasks_action(function: F) -> F:
+    """``--requeue``, ``--terminate`` and ``--wait``: what happens to running tasks."""
+    for option in reversed((
+        click.option("--requeue", is_flag=True, help="Requeue running tasks [default]."),
+        click.option("--terminate", is_flag=True, help="Terminate running tasks."),
+        click.option("--wait", is_flag=True, help="Let running tasks complete."),
+    )):
+        function = option(function)
+    return function
+
+
+def _action(requeue: bool, terminate: bool, wait: bool) -> str:
+    chosen = [name for name, on in (("requeue", requeue), ("terminate", terminate),
+                                    ("wait", wait)) if on]
+    if len(chosen) > 1:
+        raise ConfigError(f"give only one of --requeue, --terminate and --wait "
+                          f"(got {', '.join('--' + c for c in chosen)})")
+    return chosen[0] if chosen else "requeue"
+
+
+def _ids(app: App, jobid: str | None) -> list[str]:
+    from shipyard.cli.jobs import job_ids
+
+    return job_ids(app, jobid)
+
+
+def _in_state(app: App, job_id: str, state: str) -> models.BatchJob | None:
+    job = app.client.get_job(job_id)
+    return job if render.value(job.state) == state else None
+
+
+def disable_job(app: App, job_id: str, action: str) -> None:
+    """Disable ``job_id`` and wait until the service says it is disabled."""
+    from azure.batch import models
+
+    app.client.begin_disable_job(job_id, models.BatchJobDisableOptions(disable_tasks=action),
+                                 polling_interval=1)
+    waiting.poll(f"job {job_id} to be disabled", partial(_in_state, app, job_id, "disabled"),
+                 STATE_TIMEOUT)
+    app.say(f"job {job_id} disabled (running tasks: {action})")
+
+
+def enable_job(app: App, job_id: str) -> None:
+    """Enable ``job_id`` and wait until it is active again."""
+    app.client.begin_enable_job(job_id, polling_interval=1)
+    waiting.poll(f"job {job_id} to be enabled", partial(_in_state, app, job_id, "active"),
+                 STATE_TIMEOUT)
+    app.say(f"job {job_id} enabled")
+
+
+@click.command("disable")
+@jobid_option
+@_running_tasks_action
+@pass_app
+@reported
+def disable(app: App, jobid: str | None, requeue: bool, terminate: bool, wait: bool) -> None:
+    """Disable jobs: no new tasks start until they are enabled."""
+    action = _action(requeue, terminate, wait)
+    for job_id in _ids(app, jobid):
+        disable_job(app, job_id, action)
+
+
+@click.command("enable")
+@jobid_option
+@pass_app
+@reported
+def enable(app: App, jobid: str | None) -> None:
+    """Enable jobs."""
+    for job_id in _ids(app, jobid):
+        enable_job(app, job_id)
+
+
+@click.command("migrate")
+@jobid_option
+@click.option("--poolid", required=True, help="The pool to move the jobs to.")
+@_running_tasks_action
+@pass_app
+@reported
+def migrate(app: App, jobid: str | None, poolid: str, requeue: bool, terminate: bool,
+            wait: bool) -> None:
+    """Migrate jobs to another pool (disable, change the pool, enable)."""
+    from azure.batch import models
+
+    action = _action(requeue, terminate, wait)
+    app.client.get_pool(poolid)  # a missing pool fails before any job is touched
+    for job_id in _ids(app, jobid):
+        disable_job(app, job_id, action)
+        app.client.update_job(job_id, models.BatchJobUpdateOptions(
+            pool_info=models.BatchPoolInfo(pool_id=poolid)))
+        enable_job(app, job_id)
+        app.say(f"job {job_id} migrated to pool {poolid}")
+
+
+@click.command("stats")
+@click.option("--jobid", help="Only this job [default: every job in the account].")
+@pass_app
+@reported
+def stats(app: App, jobid: str | None) -> None:
+    """Get statistics about jobs: tasks by state and result, run times."""
+    ids = [jobid] if jobid else [j.id for j in app.client.list_jobs()]
+    found = [task for job_id in ids for task in app.client.list_tasks(job_id)]
+    summary = task_summary(len(ids), found)
+    if app.raw:
+        app.emit_raw(summary)
+        return
+    title = f"job {jobid}" if jobid else f"{len(ids)} job(s)"
+    console.print(render.table(title, ("statistic", "value"), summary.items()))
+
+
+def task_summary(jobs: int, found: list[models.BatchTask]) -> dict[str, object]:
+    """Counts by state and result, and wall times (seconds) of the tasks that ran."""
+    states = Counter(render.value(t.state) for t in found)
+    results = Counter(render.value(t.execution_info.result) for t in found
+                      if t.execution_info is not None and t.execution_info.result)
+    walls = [(info.end_time - info.start_time).total_seconds() for t in found
+             if (info := t.execution_info) is not None and info.start_time and info.end_time]
+    summary: dict[str, object] = {"jobs": jobs, "tasks": len(found)}
+    summary.update({f"tasks_{state}": n for state, n in sorted(states.items())})
+    summary.update({f"tasks_{result}": n for result, n in sorted(results.items())})
+    if walls:
+        summary.update({"wall_time_min_s": round(min(walls), 3),
+                        "wall_time_mean_s": round(statistics.fmean(walls), 3),
+                        "wall_time_max_s": round(max(walls), 3),
+                        "wall_time_total_s": round(sum(walls), 3)})
+    return summary

@@ -1,0 +1,156 @@
+"""A shell on the nodes: ``pool user add|del``, ``pool ssh``, and commands over SSH.
+
+The same path on Azure and on the local engine: the pool's SSH user (``sshkeys``) is
+created on every node with ``create_node_user``, and ``ssh`` connects to the address and
+port ``get_node_remote_login_settings`` gives for the node. Every ssh run goes through
+:func:`ssh_argv` and :func:`run_ssh`, the room's one place that starts ssh.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from dataclasses import dataclass
+
+import click
+
+from shipyard.cli.app import reported
+from shipyard.cli.context import App, pass_app
+from shipyard.cli.sshkeys import SshUser, ssh_user
+from shipyard.errors import CommandError, ConfigError
+
+log = logging.getLogger(__name__)
+
+#: Run docker as root: directly when the user is root, else through sudo (as Batch
+#: Shipyard's commands do with ``sudo docker``).
+AS_ROOT = 'S=""; [ "$(id -u)" -eq 0 ] || S="sudo -n"; '
+SSH_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class Login:
+    """Where to reach one node over SSH."""
+
+    node_id: str
+    address: str
+    port: int
+
+
+@click.group("user")
+def user() -> None:
+    """Remote user actions."""
+
+
+@user.command("add")
+@pass_app
+@reported
+def user_add(app: App) -> None:
+    """Add the SSH user of pool.yaml to all nodes in the pool."""
+    add_users(app, app.config.pool.id)
+
+
+@user.command("del")
+@pass_app
+@reported
+def user_del(app: App) -> None:
+    """Delete the SSH user of pool.yaml from all nodes in the pool."""
+    spec = app.config.pool
+    if spec.ssh is None:
+        raise ConfigError("pool.yaml: pool_specification.ssh: no SSH user to delete")
+    for node in app.client.list_nodes(spec.id):
+        app.client.delete_node_user(spec.id, node.id, spec.ssh.username)
+        app.say(f"user {spec.ssh.username} deleted from node {node.id}")
+
+
+def add_users(app: App, pool_id: str) -> SshUser:
+    """Create the pool's SSH user (an admin) on every node of ``pool_id``."""
+    from azure.batch import models
+
+    login = ssh_user(app.config.pool.ssh)
+    options = models.BatchNodeUserCreateOptions(
+        name=login.username, is_admin=True, expiry_time=login.expiry,
+        ssh_public_key=login.public_key)
+    count = 0
+    for node in app.client.list_nodes(pool_id):
+        app.client.create_node_user(pool_id, node.id, options)
+        count += 1
+    where = f" (key {login.private_key_path})" if login.private_key_path else ""
+    app.say(f"SSH user {login.username} added to {count} node(s) of {pool_id}{where}, "
+            f"expires {login.expiry:%Y-%m-%d}")
+    return login
+
+
+def logins(app: App, pool_id: str) -> list[Login]:
+    """Every node's remote login address, in the order ``grls`` lists them."""
+    found = []
+    for node in app.client.list_nodes(pool_id):
+        settings = app.client.get_node_remote_login_settings(pool_id, node.id)
+        found.append(Login(node.id, settings.remote_login_ip_address,
+                           settings.remote_login_port))
+    return found
+
+
+def ssh_argv(login: Login, user: SshUser, command: str | None, tty: bool = False) -> list[str]:
+    """The ssh command line for one node; host keys change with every new node."""
+    if user.private_key_path is None:
+        raise ConfigError("pool.yaml: pool_specification.ssh.ssh_private_key: required to "
+                          "connect with the public key given")
+    argv = ["ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-i", str(user.private_key_path),
+            "-p", str(login.port), f"{user.username}@{login.address}"]
+    if tty:
+        argv.insert(1, "-t")
+    return [*argv, command] if command else argv
+
+
+def run_ssh(argv: list[str], capture: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ssh; with ``capture`` a failure is a CommandError with the output's tail."""
+    log.info("ssh: %s", " ".join(argv))
+    if not capture:
+        return subprocess.run(argv, check=False, text=True)
+    done = subprocess.run(argv, check=False, text=True, capture_output=True,
+                          timeout=SSH_TIMEOUT)
+    if done.returncode != 0:
+        raise CommandError(argv, done.returncode, done.stdout + done.stderr)
+    return done
+
+
+def on_every_node(app: App, pool_id: str, command: str) -> dict[str, str]:
+    """Run a shell command on every node of the pool over SSH; each node's output."""
+    user_ = ssh_user(app.config.pool.ssh, generate=False)
+    return {login.node_id: run_ssh(ssh_argv(login, user_, command)).stdout
+            for login in logins(app, pool_id)}
+
+
+def pick(found: list[Login], cardinal: int | None, node_id: str | None) -> Login:
+    """The node ``--nodeid`` names, else number ``--cardinal`` (0 by default)."""
+    if node_id is not None:
+        for login in found:
+            if login.node_id == node_id:
+                return login
+        raise ConfigError(f"no node {node_id} in the pool",
+                          hint="list nodes with 'shipyard pool nodes grls'")
+    index = cardinal or 0
+    if index >= len(found):
+        raise ConfigError(f"--cardinal {index}: the pool has {len(found)} node(s)")
+    return found[index]
+
+
+@click.command("ssh", context_settings={"ignore_unknown_options": True})
+@click.option("--cardinal", type=click.IntRange(0), help="Zero-based node number as "
+                                                         "'pool nodes grls' lists them.")
+@click.option("--nodeid", help="Node id to connect to.")
+@click.option("--tty", is_flag=True, help="Allocate a pseudo-terminal.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@pass_app
+@reported
+def ssh(app: App, cardinal: int | None, nodeid: str | None, tty: bool,
+        command: tuple[str, ...]) -> None:
+    """Interactively login via SSH to a node in a pool (or run COMMAND)."""
+    if cardinal is not None and nodeid is not None:
+        raise ConfigError("give only one of --cardinal and --nodeid")
+    spec = app.config.pool
+    login = pick(logins(app, spec.id), cardinal, nodeid)
+    argv = ssh_argv(login, ssh_user(spec.ssh, generate=False), " ".join(command) or None,
+                    tty)
+    raise SystemExit(run_ssh(argv, capture=False).returncode)
