@@ -5,28 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from shipyard.cli.main import cli
-from shipyard.engine import control
 
 CONFIGS = Path(__file__).parent.parent / "unit" / "configs"
-
-
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("SHIPYARD_DATA_DIR", str(tmp_path / "engine"))
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.delenv("SHIPYARD_CONFIGDIR", raising=False)
-
-    def invoke(*args: str) -> Result:
-        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-    yield invoke
-    # None of these tests should start an engine; if one did, stop it and fail.
-    assert control.stop(tmp_path / "engine") is None, "a test started the local engine"
 
 
 def test_help_lists_the_command_groups(run) -> None:  # type: ignore[no-untyped-def]
