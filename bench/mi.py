@@ -57,8 +57,10 @@ def shipyard(config_dir: Path, data_dir: Path, *args: str, timeout: float = 600)
     """Run the CLI against the benchmark's engine; its stdout, or raise with its output."""
     env = {**os.environ, "SHIPYARD_DATA_DIR": str(data_dir), "NO_COLOR": "1",
            "COLUMNS": "200"}
+    # In the data dir: pool add writes the pool's SSH key pair to the current directory.
     done = subprocess.run([str(SHIPYARD), "--configdir", str(config_dir), *args], env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+                          capture_output=True, text=True, timeout=timeout, check=False,
+                          cwd=data_dir)
     if done.returncode != 0:
         raise RuntimeError(f"shipyard {' '.join(args)} exited {done.returncode}:\n"
                            f"{done.stdout[-1500:]}\n{done.stderr[-1500:]}")

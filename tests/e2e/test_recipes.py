@@ -36,8 +36,10 @@ EXPECTED = {
 def run(settings: EngineSettings, configdir: Path, *args: str,
         timeout: float = 900) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SHIPYARD_DATA_DIR": str(settings.data_dir), "NO_COLOR": "1"}
+    # In the data dir: pool add writes the pool's SSH key pair to the current directory.
     return subprocess.run([SHIPYARD, "--configdir", str(configdir), "-y", *args], env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+                          capture_output=True, text=True, timeout=timeout, check=False,
+                          cwd=settings.data_dir)
 
 
 def node_sockets(settings: EngineSettings) -> list[Path]:

@@ -10,10 +10,11 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 import click
+from rich.markup import escape
 
 from shipyard.batch import waiting
 from shipyard.cli import render
-from shipyard.cli.app import console, reported
+from shipyard.cli.app import console, err_console, reported
 from shipyard.cli.context import App, pass_app
 
 if TYPE_CHECKING:
@@ -52,9 +53,22 @@ def add(app: App, no_wait: bool, recreate: bool, dry_run: bool) -> None:
     if not no_wait:
         _wait_ready(app, options.id, _target(options))
         if app.config.pool.ssh is not None:
-            from shipyard.cli import remote
+            _add_ssh_user(app, options.id)
 
-            remote.add_users(app, options.id)
+
+def _add_ssh_user(app: App, pool_id: str) -> None:
+    """Add pool.yaml's SSH user as Batch Shipyard does; the ready pool stays if that fails."""
+    from shipyard.batch.errors import translated
+    from shipyard.cli import remote
+    from shipyard.errors import ShipyardError
+
+    try:
+        with translated(app.where):
+            remote.add_users(app, pool_id)
+    except ShipyardError as exc:
+        err_console.print(f"[yellow]warning:[/yellow] pool {pool_id} is ready, but its SSH "
+                          f"user was not added: {escape(str(exc))}\n[dim]add it with "
+                          "'shipyard pool user add'[/dim]")
 
 
 @pool.command("del")
