@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
-
-from azure.batch import BatchClient, models
-from azure.core.exceptions import ResourceNotFoundError
+from typing import TYPE_CHECKING, TypeVar
 
 from shipyard.errors import ShipyardError
+
+if TYPE_CHECKING:  # the SDK is imported by whoever made the client, not by this module
+    from azure.batch import BatchClient, models
 
 T = TypeVar("T")
 
@@ -70,6 +70,8 @@ def tasks_done(client: BatchClient, job_id: str,
 
 def gone(what: str, probe: Callable[[], object], timeout: float) -> None:
     """Wait until ``probe`` raises ResourceNotFoundError."""
+    from azure.core.exceptions import ResourceNotFoundError
+
     def check() -> bool | None:
         try:
             probe()
@@ -113,6 +115,8 @@ def tail_task_file(client: BatchClient, job_id: str, task_id: str, name: str,
 
 def _read_new(client: BatchClient, job_id: str, task_id: str, name: str, offset: int,
               write: Callable[[bytes], None]) -> int:
+    from azure.core.exceptions import ResourceNotFoundError
+
     try:
         size = client.get_task_file_properties(job_id, task_id, name).content_length
     except ResourceNotFoundError:

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import shlex
-
-from azure.batch import models
-from azure.core.exceptions import ResourceNotFoundError
+from typing import TYPE_CHECKING
 
 from shipyard.batch import waiting
 from shipyard.cli.app import console
 from shipyard.cli.context import App
 from shipyard.errors import ConfigError
+
+if TYPE_CHECKING:
+    from azure.batch import models
 
 CLEANUP_TIMEOUT = 600.0
 
@@ -29,6 +30,8 @@ def cleanup_job_id(job_id: str) -> str:
 
 def cleanup_task(job_id: str, instances: int) -> models.BatchTaskCreateOptions:
     """One instance per node; each removes the job's containers on its node."""
+    from azure.batch import models
+
     remove = (f"docker ps -aq --filter label=shipyard.job={shlex.quote(job_id)} "
               "| xargs -r docker rm -f -v")
     return models.BatchTaskCreateOptions(
@@ -40,6 +43,8 @@ def cleanup_task(job_id: str, instances: int) -> models.BatchTaskCreateOptions:
 
 def remove_containers(app: App, job_id: str, wait: bool) -> None:
     """Submit (again) the cleanup job of ``job_id`` across the whole pool."""
+    from azure.batch import models
+
     client = app.client
     info = client.get_job(job_id).pool_info
     pool = info.pool_id if info else None
@@ -65,6 +70,9 @@ def remove_containers(app: App, job_id: str, wait: bool) -> None:
 
 
 def delete_cleanup_job(app: App, job_id: str, quiet: bool = False) -> None:
+    """Delete the cleanup job of ``job_id`` and wait until it is gone."""
+    from azure.core.exceptions import ResourceNotFoundError
+
     cleanup_id = cleanup_job_id(job_id)
     try:
         app.client.begin_delete_job(cleanup_id, polling_interval=1)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
-
-from azure.batch import models
-from rich.live import Live
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from shipyard.cli.app import console
+
+if TYPE_CHECKING:  # rich's tables and the SDK load when a command draws, not at start
+    from azure.batch import models
+    from rich.table import Table
 
 
 def value(obj: Any) -> str:
@@ -20,6 +20,8 @@ def value(obj: Any) -> str:
 
 
 def table(title: str, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> Table:
+    from rich.table import Table
+
     grid = Table(title=title, title_justify="left")
     for column in columns:
         grid.add_column(column)
@@ -55,6 +57,8 @@ def live(raw: bool) -> Iterator[Callable[[Table], None]]:
                 last.append(line)
         yield show_plain
         return
+    from rich.live import Live
+
     with Live(console=console, refresh_per_second=4, transient=False) as view:
         yield view.update
 

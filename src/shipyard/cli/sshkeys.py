@@ -14,9 +14,12 @@ import datetime
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from shipyard.config.pool import SshSettings
 from shipyard.errors import ConfigError
+
+if TYPE_CHECKING:
+    from shipyard.config.pool import SshSettings
 
 KEY_NAME = "id_rsa_shipyard"
 DEFAULT_EXPIRY_DAYS = 30
