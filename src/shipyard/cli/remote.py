@@ -21,9 +21,10 @@ from shipyard.errors import CommandError, ConfigError
 
 log = logging.getLogger(__name__)
 
-#: Run docker as root: directly when the user is root, else through sudo (as Batch
-#: Shipyard's commands do with ``sudo docker``).
-AS_ROOT = 'S=""; [ "$(id -u)" -eq 0 ] || S="sudo -n"; '
+#: How ``$S docker`` reaches the daemon: directly for root or a member of the docker group,
+#: else through sudo (Batch Shipyard's ``sudo docker``; an Azure admin user has sudo).
+AS_ROOT = ('S=""; if [ "$(id -u)" -ne 0 ] && ! docker version >/dev/null 2>&1 '
+           '&& command -v sudo >/dev/null; then S="sudo -n"; fi; ')
 SSH_TIMEOUT = 600.0
 
 
