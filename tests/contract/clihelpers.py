@@ -47,8 +47,10 @@ class Shell:
         (self.configdir / name).write_text(text)
 
     def __call__(self, *argv: str, ok: bool = True) -> Result:
-        result = CliRunner().invoke(cli, [*argv, "--configdir", str(self.configdir)],
-                                    catch_exceptions=False)
+        # Options go before a ``-- COMMAND`` (pool ssh), else last.
+        cut = argv.index("--") if "--" in argv else len(argv)
+        args = [*argv[:cut], "--configdir", str(self.configdir), *argv[cut:]]
+        result = CliRunner().invoke(cli, args, catch_exceptions=False)
         if ok:
             assert result.exit_code == 0, f"shipyard {' '.join(argv)}: {result.output}"
         return result

@@ -151,7 +151,7 @@ def ssh(app: App, cardinal: int | None, nodeid: str | None, tty: bool,
     if cardinal is not None and nodeid is not None:
         raise ConfigError("give only one of --cardinal and --nodeid")
     spec = app.config.pool
+    user_ = ssh_user(spec.ssh, generate=False)
     login = pick(logins(app, spec.id), cardinal, nodeid)
-    argv = ssh_argv(login, ssh_user(spec.ssh, generate=False), " ".join(command) or None,
-                    tty)
+    argv = ssh_argv(login, user_, " ".join(command) or None, tty)
     raise SystemExit(run_ssh(argv, capture=False).returncode)
