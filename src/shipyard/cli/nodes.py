@@ -129,8 +129,13 @@ def reboot(app: App, nodeid: str | None, all_start_task_failed: bool,
         app.say(f"no such nodes in pool {pool_id}")
         return
     app.confirm(f"Reboot node(s) {', '.join(ids)} of pool {pool_id}?")
+    from azure.batch.models import _models as sdk_models  # not exported by SDK 15.1
+
+    # Batch Shipyard's reboot requeues the node's tasks; SDK 15.1 also fails to build the
+    # request without a body.
+    options = sdk_models.BatchNodeRebootOptions(node_reboot_kind="requeue")
     for node_id in ids:
-        app.client.begin_reboot_node(pool_id, node_id, polling_interval=1)
+        app.client.begin_reboot_node(pool_id, node_id, options, polling_interval=1)
         app.say(f"node {node_id} rebooting")
 
 
