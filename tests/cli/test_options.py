@@ -148,14 +148,14 @@ def test_unknown_options_are_still_unknown(run: Run) -> None:
 
 
 COMMANDS = {
-    (): ["data", "jobs", "local", "pool"],
+    (): ["dashboard", "data", "jobs", "local", "pool"],
     ("pool",): ["add", "del", "exists", "images", "list", "nodes", "resize", "ssh", "stats",
                 "user"],
     ("pool", "nodes"): ["count", "del", "grls", "list", "prune", "ps", "reboot", "zap"],
     ("pool", "user"): ["add", "del"],
     ("pool", "images"): ["list", "update"],
     ("jobs",): ["add", "cmi", "del", "disable", "enable", "list", "migrate", "stats", "tasks",
-                "term"],
+                "term", "timeline"],
     ("jobs", "tasks"): ["count", "del", "list", "term"],
     ("data",): ["files"],
     ("data", "files"): ["get", "list", "node", "stream", "task"],
