@@ -22,7 +22,7 @@ def value(obj: Any) -> str:
 def table(title: str, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> Table:
     from rich.table import Table
 
-    grid = Table(title=title, title_justify="left")
+    grid = Table(title=title, title_justify="left", min_width=len(title))
     for column in columns:
         grid.add_column(column)
     for row in rows:
