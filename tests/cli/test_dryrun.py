@@ -71,8 +71,8 @@ BROKEN = {
                  "  - docker_image: img\n    comand: x\n",
 }
 EXPECTED = [
-    "credentials.yaml: credentials.keyvault: not implemented yet (KeyVault secrets; write "
-    "the value itself)",
+    "credentials.yaml: credentials.keyvault: a Batch Shipyard setting that shipyard does not "
+    "support: KeyVault secrets; write the value itself",
     "config.yaml: global_resources.volumez: unknown key; did you mean 'volumes'?",
     "pool.yaml: pool_specification.id: must be 1 to 64 letters, digits, hyphens or "
     "underscores (got 'bad/id')",
