@@ -1,0 +1,52 @@
+"""The client side's arrows: ``config/``, ``factory/`` and ``batch/`` never import the engine
+(only ``cli/`` starts it), and the CLI's start loads neither the SDK nor pydantic.
+
+The first test reads every module's imports (top level and inside functions) with
+``ast``, so an import hidden in a function counts as well.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).parent.parent.parent / "src" / "shipyard"
+CLIENT_ROOMS = ("config", "factory", "batch")
+
+
+def imported(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("room", CLIENT_ROOMS)
+def test_client_rooms_do_not_import_the_engine(room: str) -> None:
+    offenders = sorted(f"{path.relative_to(SRC)} imports {name}"
+                       for path in (SRC / room).rglob("*.py")
+                       for name in imported(path)
+                       if name == "shipyard.engine" or name.startswith("shipyard.engine."))
+    assert offenders == []
+
+
+def test_the_walk_sees_an_engine_import_inside_a_function(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from shipyard.engine import control\n")
+    assert "shipyard.engine" in imported(module)
+
+
+def test_cli_start_loads_neither_the_sdk_nor_pydantic() -> None:
+    probe = ("import sys, shipyard.cli.main; "
+             "print(' '.join(m for m in ('azure.batch', 'azure.identity', 'pydantic', "
+             "'rich.table', 'yaml') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == ""
