@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from shipyard.cli.app import console, reported
-from shipyard.engine import control
 from shipyard.engine.settings import (
     DEFAULT_PORT,
     DEV_ACCOUNT,
@@ -39,6 +38,8 @@ def local() -> None:
 @reported
 def start(port: int, host: str, account: str, key: str, data_dir: Path | None) -> None:
     """Start the engine in the background (does nothing if it already runs)."""
+    from shipyard.engine import control  # the engine loads for these commands only
+
     settings = EngineSettings(data_dir=data_dir or default_data_dir(), host=host, port=port,
                               account=account, key=key)
     state, started = control.start(settings)
@@ -52,6 +53,8 @@ def start(port: int, host: str, account: str, key: str, data_dir: Path | None) -
 @reported
 def stop(data_dir: Path | None) -> None:
     """Stop the engine; pools and nodes stay and come back with the next start."""
+    from shipyard.engine import control  # the engine loads for these commands only
+
     pid = control.stop(data_dir or default_data_dir())
     console.print("engine was not running" if pid is None else f"engine stopped (pid {pid})")
 
@@ -62,6 +65,8 @@ def stop(data_dir: Path | None) -> None:
 @data_dir_option
 def status(as_json: bool, data_dir: Path | None) -> None:
     """Say whether the engine runs, and where."""
+    from shipyard.engine import control  # the engine loads for these commands only
+
     state = control.read_state(data_dir or default_data_dir())
     running = state is not None and control.answers(state)
     if as_json:
