@@ -188,3 +188,20 @@ def test_version(run: Run) -> None:
 
     result = run("--version")
     assert result.exit_code == 0 and result.output.strip() == f"shipyard, version {__version__}"
+
+
+def test_verbose_logs_every_request_and_debug_everything() -> None:
+    import logging
+
+    http = logging.getLogger("azure.core.pipeline.policies.http_logging_policy")
+    try:
+        App(verbose=True).configure_logging()
+        assert http.getEffectiveLevel() == logging.INFO
+        assert logging.getLogger("azure").getEffectiveLevel() == logging.CRITICAL
+        App(debug=True).configure_logging()
+        assert logging.getLogger("azure").getEffectiveLevel() == logging.DEBUG
+        App().configure_logging()
+        assert http.getEffectiveLevel() == logging.CRITICAL
+    finally:
+        http.setLevel(logging.NOTSET)
+        App().configure_logging()

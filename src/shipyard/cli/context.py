@@ -129,10 +129,9 @@ class App:
                             format="%(levelname)s %(name)s: %(message)s")
         # The SDK logs tracebacks of errors it then raises; we report those ourselves.
         logging.getLogger("azure").setLevel(logging.DEBUG if self.debug else logging.CRITICAL)
-        if self.verbose and not self.debug:
-            logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(
-                logging.INFO)
-            logging.getLogger("shipyard").setLevel(logging.INFO)
+        requests = logging.INFO if self.verbose and not self.debug else logging.NOTSET
+        logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(requests)
+        logging.getLogger("shipyard").setLevel(requests)
 
     def warn_local_hardware(self) -> None:
         """One line on stderr when the local engine runs a GPU or RDMA size without them."""
