@@ -11,6 +11,7 @@ printed).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -59,15 +60,41 @@ def job_requests(app: App, job: JobSpec) -> dict[str, Any]:
     }
 
 
+def user_request(app: App) -> dict[str, Any] | None:
+    """The add-user body sent to every node once it is idle (pool.yaml ``ssh``), if any.
+
+    Nothing is generated or read in a dry run: the public key and the expiry are named.
+    """
+    from shipyard.cli.sshkeys import DEFAULT_EXPIRY_DAYS, KEY_NAME
+
+    ssh = app.config.pool.ssh
+    if ssh is None:
+        return None
+    if ssh.ssh_public_key_data:
+        key = ssh.ssh_public_key_data
+    elif ssh.ssh_public_key:
+        key = f"<the key in {ssh.ssh_public_key}>"
+    else:
+        where = Path(ssh.generated_file_export_path or ".") / f"{KEY_NAME}.pub"
+        key = f"<the key in {where}, generated if missing>"
+    days = ssh.expiry_days or DEFAULT_EXPIRY_DAYS
+    return {"name": ssh.username, "isAdmin": True, "expiryTime": f"<now + {days} days>",
+            "sshPublicKey": key}
+
+
 def show_pool(app: App, options: models.BatchPoolCreateOptions) -> None:
-    """Print the create-pool request."""
+    """Print the create-pool request (and the SSH user's, sent to every node later)."""
     body = options.as_dict()
+    user = user_request(app)
     if app.raw:
-        app.emit_raw({"dry_run": True, "create_pool": body})
+        app.emit_raw({"dry_run": True, "create_pool": body, "create_node_user": user})
         return
     console.print(f"[bold]dry run[/bold]: nothing sent. create pool [bold]{options.id}[/bold]")
     for line in pool_summary(body):
         click.echo(f"  {line}")
+    if user is not None:
+        click.echo(f"  then on every node: user {user['name']} (admin, expires "
+                   f"{user['expiryTime']}, key {user['sshPublicKey']})")
 
 
 def show_jobs(app: App) -> None:
