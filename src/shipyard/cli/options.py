@@ -103,13 +103,18 @@ def shared_options(hidden: bool = False) -> list[click.Option]:
         _value(["--jobs"], "file:jobs", "Jobs config file [env SHIPYARD_JOBS_CONF].", hidden,
                _FILE),
     ]
-    for option, (key, text) in AAD_OPTIONS.items():
-        options.append(_value([option], f"aad:{key}", f"{text} [env SHIPYARD_"
-                              f"{option[2:].upper().replace('-', '_')}].", hidden))
-    for flag in REFUSED:
-        options.append(click.Option([flag], default=None, expose_value=False, hidden=True,
-                                    callback=_refuse, is_eager=True))
-    return options
+    return options + _aad_options(hidden) + _refused_options()
+
+
+def _aad_options(hidden: bool) -> list[click.Option]:
+    return [_value([option], f"aad:{key}", f"{text} [env SHIPYARD_"
+                   f"{option[2:].upper().replace('-', '_')}].", hidden)
+            for option, (key, text) in AAD_OPTIONS.items()]
+
+
+def _refused_options() -> list[click.Option]:
+    return [click.Option([flag], default=None, expose_value=False, hidden=True,
+                         callback=_refuse, is_eager=True) for flag in REFUSED]
 
 
 def install(command: click.Command) -> None:

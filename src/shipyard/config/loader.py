@@ -40,13 +40,10 @@ def load_config(
     jobs: StrPath | None = None,
     batch_aad: Mapping[str, str] | None = None,
 ) -> ShipyardConfig:
-    """Parse a config dir into models; problems raise one ``ConfigProblems`` listing all.
+    """Parse a config dir into models; every problem of every file raised at once.
 
-    Every file is read and checked even when an earlier one has problems, so one run
-    shows everything to fix. A missing credentials.yaml means the local engine; other
-    missing files only fail when a command asks for them (``cfg.pool``, ``cfg.jobs``,
-    ``cfg.global_config``). ``batch_aad`` (the ``--aad-*`` options) is laid over
-    ``credentials.batch.aad`` before checking, as Batch Shipyard does.
+    A missing credentials.yaml means the local engine; other missing files fail only when
+    a command asks for them. ``batch_aad`` (``--aad-*``) overlays ``credentials.batch.aad``.
     """
     sources = locate(configdir, credentials=credentials, config=config, pool=pool, jobs=jobs)
     problems: list[ConfigError] = []
