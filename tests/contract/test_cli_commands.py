@@ -40,6 +40,15 @@ def test_pool_lifecycle_with_options_after_and_before(sh: Shell, client: BatchCl
         assert sh.raw("pool", "nodes", "list", "--unusable") == []
         refused = sh("pool", "add", ok=False)
         assert refused.exit_code == 1 and "PoolExists" in refused.output
+        sh.write("pool.yaml", pool_yaml("cli-pool", 2))
+        resized = sh("pool", "resize", "--wait")
+        assert "pool cli-pool: 2 nodes ready" in resized.output
+        assert sh.raw("pool", "nodes", "count")["total"] == 2  # type: ignore[index]
+        sh.write("pool.yaml", pool_yaml("cli-pool", 0))
+        recreated = sh("pool", "add", "--recreate", "--no-wait")
+        assert "pool cli-pool deleted" in recreated.output
+        assert "pool cli-pool created" in recreated.output
+        assert client.get_pool("cli-pool").target_dedicated_nodes == 0
         sh("pool", "del", "--wait", "-y")
         assert not pool_exists(client, "cli-pool")
         assert sh("pool", "exists").output == "pool cli-pool does not exist\n"
