@@ -148,7 +148,7 @@ def test_unknown_options_are_still_unknown(run: Run) -> None:
 
 
 COMMANDS = {
-    (): ["dashboard", "data", "jobs", "local", "pool"],
+    (): ["dashboard", "data", "jobs", "local", "pool", "storage"],
     ("pool",): ["add", "del", "exists", "images", "list", "nodes", "resize", "ssh", "stats",
                 "user"],
     ("pool", "nodes"): ["count", "del", "grls", "list", "prune", "ps", "reboot", "zap"],
@@ -157,7 +157,8 @@ COMMANDS = {
     ("jobs",): ["add", "cmi", "del", "disable", "enable", "list", "migrate", "stats", "tasks",
                 "term", "timeline"],
     ("jobs", "tasks"): ["count", "del", "list", "term"],
-    ("data",): ["files"],
+    ("data",): ["files", "ingress"],
+    ("storage",): ["download", "list"],
     ("data", "files"): ["get", "list", "node", "stream", "task"],
 }
 
