@@ -108,3 +108,15 @@ def test_cross_file_problems_are_listed_together(run: Run, tmp_path: Path) -> No
            "config.yaml global_resources.docker_images" in result.output
     assert "jobs.yaml: job_specifications[0].tasks[0].multi_instance: needs a pool with " \
            "inter_node_communication_enabled: true" in result.output
+
+
+def test_data_movement_resolved_at_submission_is_named_not_faked(run: Run) -> None:
+    """Listing and signing storage needs the account; a dry run says so and asks nothing."""
+    configdir = ROOT / "recipes" / "lammps" / "storage-config"
+    result = run("jobs", "add", "--dry-run", "--raw", "--configdir", str(configdir))
+    assert result.exit_code == 0, result.output
+    steps = json.loads(result.output)["jobs"][0]["at_submission"]
+    assert any("input_data" in step for step in steps)
+    assert any("output_data" in step for step in steps)
+    text = run("jobs", "add", "--dry-run", "--configdir", str(configdir)).output
+    assert "at submission (asks storage, not shown):" in text

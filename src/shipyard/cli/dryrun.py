@@ -57,7 +57,26 @@ def job_requests(app: App, job: JobSpec) -> dict[str, Any]:
         "job": job_options(job, spec.id).as_dict(),
         "tasks": [_masked(task.as_dict()) for task in tasks],
         "then": auto_complete_patch().as_dict() if job.auto_complete else None,
+        "at_submission": storage_steps(job),
     }
+
+
+def storage_steps(job: JobSpec) -> list[str]:
+    """What ``jobs add`` resolves against storage and a dry run therefore cannot show.
+
+    Listing containers (input files), signing their URLs, creating output containers and
+    expanding ``task_factory.file`` all ask the storage account, which a dry run must not.
+    """
+    steps = ["job input_data: files listed and signed"] if job.input_data else []
+    for index, task in enumerate(job.tasks):
+        where = f"tasks[{index}]"
+        if task.input_data:
+            steps.append(f"{where}.input_data: files listed and signed as resource files")
+        if task.output_data:
+            steps.append(f"{where}.output_data: containers created, output file URLs signed")
+        if task.task_factory is not None and task.task_factory.file is not None:
+            steps.append(f"{where}.task_factory.file: one task per blob listed")
+    return steps
 
 
 def user_request(app: App) -> dict[str, Any] | None:
@@ -156,6 +175,8 @@ def job_summary(requests: dict[str, Any]) -> list[str]:
         lines.extend(_task_lines(task))
     if requests["then"]:
         lines.append(f"  then update job: {requests['then']}")
+    lines.extend(f"  at submission (asks storage, not shown): {step}"
+                 for step in requests["at_submission"])
     return lines
 
 
