@@ -7,6 +7,7 @@
     ├── EngineError               the local engine cannot do what was asked
     │   ├── NotRootError          the engine needs root on Linux
     │   ├── NodeError             a compute node failed to start, run or stop
+    │   │   └── NodeUnusableError a node cannot run commands at all (its fault, not a task's)
     │   └── CapacityError         a pool does not fit (addresses, memory)
     ├── StorageError              Azure Storage refused a transfer or cannot be reached;
                                   ``code`` is the reason (a Batch failureInfo code in the
@@ -93,6 +94,12 @@ class NotRootError(EngineError):
 
 class NodeError(EngineError):
     """A compute node failed to start, run a command, load an image or stop."""
+
+
+class NodeUnusableError(NodeError):
+    """A node cannot run commands now: daemon or namespace gone, launch agent unreachable,
+    out of processes or disk. A command that never started for this reason is not the
+    user's failure: its task is requeued and the node taken out of scheduling."""
 
 
 class CapacityError(EngineError):

@@ -11,6 +11,7 @@ import base64
 import shlex
 import socket
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,30 @@ def no_pwned(root: Path) -> None:
 
 
 @pytest.fixture
-def sshd() -> Iterator[int]:
-    """A port where something accepts TCP connections, as the container's sshd would."""
+def sshd(tmp_path: Path) -> Iterator[int]:
+    """A port where something accepts TCP connections once the container started (the
+    first docker call), as the container's sshd would; refused before that."""
+    started = tmp_path / "log" / "docker.0.argv"
+    stop = threading.Event()
+
+    def listen_when_started(server: socket.socket) -> None:
+        while not stop.wait(0.01):
+            if started.exists():
+                server.listen(16)
+                return
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        waiter = threading.Thread(target=listen_when_started, args=(server,), daemon=True)
+        waiter.start()
+        yield server.getsockname()[1]
+        stop.set()
+        waiter.join(5)
+
+
+@pytest.fixture
+def stale_sshd() -> Iterator[int]:
+    """A port an sshd holds from the start: the container of an earlier task of the job."""
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen(16)
@@ -233,6 +256,18 @@ def test_coordination_replaces_a_stale_container_of_the_same_name(
     assert [c[:2] for c in run.docker_calls()[:3]] == [["run", "-d"], ["rm", "-f"],
                                                        ["run", "-d"]]
     assert "already in use" not in run.result.stderr
+
+
+def test_coordination_removes_the_jobs_containers_when_a_stale_sshd_holds_the_port(
+        tmp_path: Path, stale_sshd: int) -> None:
+    spec = mi_job()
+    run = coordinate(tmp_path, spec, mi_task(spec, port=stale_sshd),
+                     FAKE_DOCKER_PS="c1 c2")
+    assert run.result.returncode == 0, run.result.stderr
+    calls = run.docker_calls()
+    assert calls[:3] == [["ps", "-aq", "--filter", f"label=shipyard.job={JOB_ID}"],
+                         ["rm", "-f", "c1", "c2"], calls[2]]
+    assert calls[2][:2] == ["run", "-d"]
 
 
 def test_coordination_reports_a_container_that_cannot_start(tmp_path: Path, sshd: int) -> None:

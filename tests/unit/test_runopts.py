@@ -83,7 +83,8 @@ def test_multi_instance_container_has_one_network_option(tmp_path: Path, spellin
         sshd.listen(4)
         run = coordinate(tmp_path, spec, mi_task(spec, port=sshd.getsockname()[1]))
     assert run.result.returncode == 0, run.result.stderr
-    argv = run.docker_calls()[0]
+    # Listening from the start, it also looks like a stale sshd: the run is after the clean.
+    argv = next(call for call in run.docker_calls() if call[0] == "run")
     assert options_of(argv, "--net") + options_of(argv, "--network") == ["--net=host"]
     assert options_of(argv, "--detach", "-d") == ["-d"]
     if shutil.which("docker"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -123,6 +124,7 @@ def fake_repo(tmp_path: Path, pytest_exit: int, setup_exit: int = 0) -> Path:
     shutil.copy(LIB, root / "scripts" / "lib.sh")
     stubs = {
         "scripts/setup": setup_exit,
+        "scripts/chaos": 0,
         ".venv/bin/ruff": 0,
         ".venv/bin/mypy": 0,
         ".venv/bin/pytest": pytest_exit,
@@ -153,6 +155,7 @@ def test_test_script_runs_every_step_and_passes_args_to_pytest(tmp_path: Path) -
         ".venv/bin/ruff check src tests",
         ".venv/bin/mypy ",
         ".venv/bin/pytest -q --durations=15 -k a b",
+        f"scripts/chaos --minutes 2 --seed 1 --report {tempfile.gettempdir()}/chaos-test.md",
     ]
 
 

@@ -239,22 +239,6 @@ class Allocator:
         self.store.delete(NODE, ref.pool_id, ref.node_id)
         log.info("node %s of pool %s removed", ref.node_id, ref.pool_id)
 
-    # -- health ------------------------------------------------------------------------
-    def check_health(self) -> list[NodeRef]:
-        """Mark nodes whose daemon died unusable; the refs of the nodes that just failed."""
-        failed = []
-        for pool in self.store.list(POOL):
-            for record in self.store.list(NODE, pool.doc["id"]):
-                pid = record.private.get("pid")
-                if record.doc["state"] not in ("idle", "running", "offline") or not pid:
-                    continue
-                if not Path(f"/proc/{pid}").exists():
-                    ref = NodeRef(pool.doc["id"], record.doc["id"])
-                    self._fail_node(ref, "NodeDaemonDied",
-                                    f"the node's Docker daemon (pid {pid}) is gone")
-                    failed.append(ref)
-        return failed
-
     # -- recovery after a restart or a crash --------------------------------------------
     def recover(self) -> list[str]:
         """Re-adopt every stored pool and node, finish interrupted work, reclaim leftovers."""

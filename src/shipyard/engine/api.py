@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from shipyard.engine import auth, odata, wire
 from shipyard.engine.requests import MAX_BODY_BYTES, load_json
+from shipyard.engine.store import StoreError
 from shipyard.errors import BatchError
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,11 @@ class BatchApp:
             response = self.error(call, exc)
         except odata.FilterError as exc:
             response = self.error(call, _query_error(exc))
+        except StoreError as exc:  # e.g. a full disk: the server's fault, said plainly
+            log.error("%s %s: %s", method, raw_path, exc)
+            response = self.error(call, BatchError(
+                500, "InternalServerError", "The server encountered an internal error.",
+                [("Reason", str(exc))]))
         except Exception:
             log.exception("%s %s failed", method, raw_path)
             response = self.error(call, BatchError(

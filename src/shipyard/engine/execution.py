@@ -20,9 +20,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from shipyard.engine import containers, nodes
+from shipyard.engine.nodes.images import DOCKER_ERRORS
 from shipyard.engine.storage import transfers
 from shipyard.engine.storage.link import StorageLink
-from shipyard.errors import NodeError
+from shipyard.errors import NodeError, NodeUnusableError
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,18 @@ def settings_env(settings: list[dict[str, Any]] | None) -> dict[str, str]:
 
 def prepare_dir(node: Node, task_dir: PurePosixPath) -> None:
     """Create a task directory and its ``wd`` on the node."""
-    (node.host_path(task_dir) / "wd").mkdir(parents=True, exist_ok=True)
+    try:
+        (node.host_path(task_dir) / "wd").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # no disk, or the node's home is gone: the node's fault
+        raise NodeUnusableError(f"cannot create {task_dir} on node {node.node_id}: "
+                                f"{exc}") from exc
+
+
+def check_node(node: Node) -> None:
+    """Raise NodeUnusableError if the node cannot run commands now (see nodes.node_fault)."""
+    fault = nodes.node_fault(node.spec, node.daemon_pid)
+    if fault is not None:
+        raise NodeUnusableError(f"node {node.node_id}: {fault}")
 
 
 def fetch_resource_files(node: Node, files: list[dict[str, Any]] | None,
@@ -141,7 +153,12 @@ def launch(node: Node, command_line: str, env: dict[str, str], task_dir: PurePos
         name = f"shy-{uuid.uuid4().hex[:12]}"
         argv = container_argv(container, argv, env, task_dir, name)
     exit_node = EXIT_DIR / uuid.uuid4().hex
-    node.host_path(EXIT_DIR).mkdir(parents=True, exist_ok=True)
+    check_node(node)
+    try:
+        node.host_path(EXIT_DIR).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NodeUnusableError(f"node {node.node_id}: cannot create {EXIT_DIR}: {exc}") \
+            from exc
     pid = nodes.launch(node.daemon_pid, argv, env, Path(str(task_dir / "wd")),
                        Path(str(task_dir / "stdout.txt")), Path(str(task_dir / "stderr.txt")),
                        Path(str(exit_node)), append=append, home=node.spec.home)
@@ -179,10 +196,31 @@ def kill(node: Node | None, launched: Launched) -> None:
             nodes.node_docker(node.spec).containers.get(launched.container).remove(force=True)
 
 
+def remove_containers_since(node: Node, since: float) -> None:
+    """Force-remove the node's containers created at or after ``since`` (epoch seconds).
+
+    For a multi-instance task that is requeued: its commands started containers (the
+    coordination command's sshd) that no launch record names, and the node is its alone.
+    """
+    with contextlib.suppress(NodeError, *DOCKER_ERRORS):
+        client = nodes.node_docker(node.spec, timeout=30)
+        try:
+            for container in client.containers.list(all=True, sparse=True):
+                if int(container.attrs.get("Created") or 0) >= int(since):
+                    container.remove(force=True)
+        finally:
+            client.close()
+
+
 def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie, or a process that ends while we read, does not.
+
+    A process may exit between opening /proc/<pid>/stat and reading it (ESRCH, i.e.
+    ProcessLookupError), so every OSError means gone.
+    """
     try:
         with open(f"/proc/{pid}/stat") as handle:
             # A zombie is as good as gone: its exit file is already written.
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
+            return handle.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
         return False

@@ -17,7 +17,7 @@ from shipyard.engine import docs, execution, runs, wire
 from shipyard.engine.execution import Launched, Node
 from shipyard.engine.runs import Outcome
 from shipyard.engine.store import Json, Record
-from shipyard.errors import StorageError
+from shipyard.errors import NodeUnusableError, StorageError
 
 if TYPE_CHECKING:
     from shipyard.engine.scheduler import Scheduler
@@ -104,6 +104,11 @@ class JobFlow:
             execution.fetch_resource_files(node, spec.get("resourceFiles"), directory / "wd")
             launched = execution.launch(node, spec.get("commandLine", ""), env, directory,
                                         spec.get("containerSettings"))
+        except NodeUnusableError as exc:
+            # The node's fault, not the job's: nothing is recorded as run there (it runs
+            # when the node is usable again) and the tasks waiting on it are requeued.
+            self.s.health.mark_unusable(node.pool_id, node.node_id, str(exc))
+            return {}, None
         except Exception as exc:  # shown in the status, never fatal to the engine
             log.warning("job %s: %s on %s failed to start: %s", job.doc["id"], name,
                         node.node_id, exc)
@@ -123,6 +128,9 @@ class JobFlow:
 
     def _save_prep(self, job: Record, node: Node, kind: str, info: Json,
                    launched: Launched | None) -> None:
+        if not info.get("state"):
+            return  # never started: see _launch_special
+
         def save(record: Record) -> None:
             record.doc[kind] = info
             record.private[kind] = launched.as_json() if launched else None

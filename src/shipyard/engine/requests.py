@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from azure.batch._utils.model_base import Model
 
-from shipyard.engine import wire
+from shipyard.engine import bodytypes, wire
 from shipyard.errors import BatchError, ConfigError
 
 M = TypeVar("M", bound=Model)
@@ -22,6 +22,8 @@ M = TypeVar("M", bound=Model)
 #: Pool, job and task ids: letters, digits, hyphens and underscores, at most 64 characters.
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_BODY_BYTES = 1024 * 1024
+#: No request body of the service nests anywhere near this deep.
+MAX_DEPTH = 64
 
 
 def bad_value(name: str, value: object, reason: str) -> BatchError:
@@ -56,18 +58,53 @@ def load_json(raw: bytes) -> dict[str, Any]:
         body = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError) as exc:
         raise _invalid_body(f"not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise _invalid_body(f"nested deeper than {MAX_DEPTH} levels") from exc
     if not isinstance(body, dict):
         raise _invalid_body("the body must be a JSON object")
-    return body
+    if _too_deep(body):
+        # Everything after parsing (models, the store's encoder) walks the body recursively.
+        raise _invalid_body(f"nested deeper than {MAX_DEPTH} levels")
+    return _without_nulls(body)
+
+
+def _without_nulls(body: dict[str, Any]) -> dict[str, Any]:
+    """A property set to null is a property not given, as the service reads it."""
+    return {k: _without_nulls(v) if isinstance(v, dict) else
+            [_without_nulls(i) if isinstance(i, dict) else i for i in v]
+            if isinstance(v, list) else v for k, v in body.items() if v is not None}
+
+
+def _too_deep(value: object) -> bool:
+    level: list[object] = [value]
+    for _ in range(MAX_DEPTH):
+        level = [child for item in level for child in (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list)
+            else ())]
+        if not level:
+            return False
+    return True
 
 
 def parse(model: type[M], body: dict[str, Any]) -> M:
-    """Build the SDK model from ``body`` after refusing any property the model lacks."""
+    """Build the SDK model from ``body`` after refusing any property the model lacks
+    and any of the wrong JSON type."""
+    wrong = bodytypes.wrong_type(model, body)
+    if wrong is not None:
+        raise bad_value(wrong[0], _value_at(body, wrong[0]), f"must be {wrong[1]}")
     parsed = model(body)
     unknown = _unknown_paths(parsed, "")
     if unknown:
         raise unsupported(unknown[0])
     return parsed
+
+
+def _value_at(body: dict[str, Any], path: str) -> str:
+    """The value at a path such as ``constraints.maxTaskRetryCount`` or ``a[2].b``."""
+    value: Any = body
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        value = value[int(part[1:-1])] if part.startswith("[") else value[part]
+    return json.dumps(value)[:200]
 
 
 def unsupported(path: str) -> BatchError:

@@ -19,7 +19,7 @@ from shipyard.engine import containers, execution, wire
 from shipyard.engine.docs import now
 from shipyard.engine.execution import NODE_ROOT, Launched, Node
 from shipyard.engine.store import Json
-from shipyard.errors import ShipyardError, StorageError
+from shipyard.errors import NodeUnusableError, ShipyardError, StorageError
 
 #: Port of the service's own agent in ``AZ_BATCH_MASTER_NODE`` (not for MPI).
 MASTER_PORT = 6000
@@ -95,17 +95,19 @@ def start(job: Json, task: Json, nodes: list[Node], base_env: Callable[[Node], d
     multi = task.get("multiInstanceSettings")
     instances: list[Json] = []
     for index, node in enumerate(nodes):
-        execution.prepare_dir(node, directory)
-        if multi:
-            execution.fetch_resource_files(node, multi.get("commonResourceFiles"), directory)
-        if index == 0:
-            execution.fetch_resource_files(node, task.get("resourceFiles"), directory / "wd")
         env = task_environment(base_env(node), job, task, directory)
         if multi:
             env.update(multi_instance_environment(nodes, index, directory))
         instances.append({"instance": index, "pool_id": node.pool_id, "node_id": node.node_id,
                           "ip": node.ip, "env": env, "start": now(), "phase": "waiting",
                           "job_id": job["id"], "task_id": task["id"]})
+        try:
+            execution.check_node(node)
+            _prepare(node, index, task, directory)
+        except NodeUnusableError as exc:
+            # Nothing runs anywhere: the task goes back to the queue (see node_faults).
+            instances[-1]["node_fault"] = str(exc)
+            return instances
     coordination = (multi or {}).get("coordinationCommandLine") if multi else None
     if not coordination:
         _launch(instances[0], nodes[0], task.get("commandLine", ""), directory,
@@ -120,10 +122,26 @@ def start(job: Json, task: Json, nodes: list[Node], base_env: Callable[[Node], d
     return instances
 
 
+def _prepare(node: Node, index: int, task: Json, directory: PurePosixPath) -> None:
+    execution.prepare_dir(node, directory)
+    multi = task.get("multiInstanceSettings")
+    if multi:
+        execution.fetch_resource_files(node, multi.get("commonResourceFiles"), directory)
+    if index == 0:
+        execution.fetch_resource_files(node, task.get("resourceFiles"), directory / "wd")
+
+
+def node_faults(instances: list[Json]) -> list[Json]:
+    """Instances whose command never started because their node could not take it."""
+    return [i for i in instances if i.get("node_fault")]
+
+
 def progress(task: Json, instances: list[Json], lookup: NodeLookup) -> Outcome | None:
     """Advance a running task by what its exit files say; its Outcome once it has ended."""
     for item in instances:
         _observe(item)
+    if node_faults(instances):
+        return _node_fault_outcome(instances)
     if any(item.get("lost") for item in instances):
         return Outcome(None, "NodeProcessLost", "A process of the task vanished without an "
                        "exit code (node or engine failure); the task is requeued",
@@ -144,10 +162,16 @@ def progress(task: Json, instances: list[Json], lookup: NodeLookup) -> Outcome |
         directory = task_dir(*_ids(primary))
         _launch(primary, node, task.get("commandLine", ""), directory,
                 task.get("containerSettings"), "application", append=True, instance=True)
-        return None
+        return _node_fault_outcome(instances) if node_faults(instances) else None
     if primary["phase"] == "application" and primary.get("code") is not None:
         return Outcome(primary["code"])
     return None
+
+
+def _node_fault_outcome(instances: list[Json]) -> Outcome:
+    return Outcome(None, "NodeUnusable", "A node of the task could not start its command "
+                   f"({node_faults(instances)[0]['node_fault']}); the task is requeued",
+                   category="servererror", requeue=True)
 
 
 def deadline_passed(private: Json) -> bool:
@@ -178,6 +202,15 @@ def stop(instances: list[Json], lookup: NodeLookup) -> None:
         if item.get("code") is None:
             item["code"] = execution.read_exit(launched)
             item["end"] = now()
+
+
+def remove_containers(instances: list[Json], lookup: NodeLookup) -> None:
+    """Remove what containers each instance's commands started on its (still usable) node."""
+    for item in instances:
+        node = lookup(item["pool_id"], item["node_id"])
+        if node is not None and item.get("launched"):
+            since = wire.parse_datetime(item["start"]).timestamp()
+            execution.remove_containers_since(node, since)
 
 
 def subtask_docs(instances: list[Json], base_url: str, outcome_done: bool) -> list[Json]:
@@ -222,6 +255,10 @@ def _launch(item: Json, node: Node, command: str, directory: PurePosixPath,
     try:
         launched = execution.launch(node, command, item["env"], directory, container, append,
                                     joined)
+    except NodeUnusableError as exc:
+        # Not the command's failure: it never ran. No exit code is made up for it.
+        item["node_fault"] = str(exc)
+        return
     except ShipyardError as exc:
         item["code"] = 127
         item["error"] = str(exc)

@@ -23,6 +23,7 @@ from shipyard.engine.allocator import NODE, POOL, Allocator
 from shipyard.engine.autopool import pool_id_of
 from shipyard.engine.execution import Node
 from shipyard.engine.exits import ExitWatch
+from shipyard.engine.health import NodeHealth
 from shipyard.engine.jobflow import JOB, PREP, TASK, JobFlow, dependency_action
 from shipyard.engine.placement import (
     Capacity,
@@ -60,6 +61,7 @@ class Scheduler:
         self.store = store
         self.allocator = allocator
         self.lock = threading.RLock()
+        self.health = NodeHealth(store, allocator)
         self.flow = JobFlow(self)
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -104,7 +106,7 @@ class Scheduler:
         """One pass after the ``hooks``; reads only open tasks. Returns the tasks to launch."""
         if time.monotonic() >= self._health_at:
             self._health_at = time.monotonic() + HEALTH_EVERY
-            self.allocator.check_health()
+            self.health.check()
         self._placed = []
         for hook in self.hooks:
             hook()
@@ -132,7 +134,7 @@ class Scheduler:
         # the tasks it has; placement only ever uses idle and running nodes.
         if record.doc["state"] not in UP and not record.private.get("draining"):
             return None
-        return self.allocator.node(record)
+        return self.health.usable(record)
 
     def base_env(self, node: Node) -> dict[str, str]:
         return execution.node_environment(node, self.settings.account, self.settings.url)
@@ -170,11 +172,16 @@ class Scheduler:
     # -- running tasks -----------------------------------------------------------------
     def _progress_tasks(self, job: Record, tasks: list[Record]) -> None:
         for task in tasks:
-            state = task.doc["state"]
-            if state == "preparing":
-                self._progress_preparing(job, task)
-            elif state == "running":
-                self._progress_running(job, task)
+            try:
+                if task.doc["state"] == "preparing":
+                    self._progress_preparing(job, task)
+                elif task.doc["state"] == "running":
+                    self._progress_running(job, task)
+            except OSError as exc:
+                # A process or file that vanished while we looked (a race with the
+                # process table or file system): the next pass looks again.
+                log.warning("task %s/%s: %s; looking again next pass", job.doc["id"],
+                            task.doc["id"], exc)
 
     def _progress_running(self, job: Record, task: Record) -> None:
         # A copy: progress changes instances in place and the store must see the difference.
@@ -198,16 +205,15 @@ class Scheduler:
     def _progress_preparing(self, job: Record, task: Record) -> None:
         assigned = [tuple(x) for x in task.private.get("assigned", [])]
         states = [self.flow.prep_state(job, pool_id, node_id) for pool_id, node_id in assigned]
-        if "failed" in states:
+        nodes = [self.node(p, n) for p, n in assigned]
+        if any(n is None for n in nodes):
+            self._to_active(job, task, requeue=True)  # a node failed under its preparation
+        elif "failed" in states:
             blocked = [list(a) for a, s in zip(assigned, states, strict=True) if s == "failed"]
             self._mutate_job(job, lambda r: r.private.setdefault("blocked", []).extend(blocked))
             self._to_active(job, task, requeue=False)
         elif all(s == "done" for s in states):
-            nodes = [self.node(p, n) for p, n in assigned]
-            if any(n is None for n in nodes):
-                self._to_active(job, task, requeue=True)
-            else:
-                self._placed.append((job, task, [n for n in nodes if n is not None]))
+            self._placed.append((job, task, [n for n in nodes if n is not None]))
 
     # -- placement ---------------------------------------------------------------------
     def _place(self, jobs: list[Record], live: dict[str, list[Record]]) -> None:
@@ -289,6 +295,7 @@ class Scheduler:
     def _record_start(self, job: Record, task: Record, future: Future[list[Json]]) -> None:
         error = future.exception()
         instances = [] if error is not None else future.result()
+        self._blame_nodes(instances)
         fresh = self.store.get(TASK, job.doc["id"], task.doc["id"])
         fresh_job = self.store.get(JOB, "", job.doc["id"])
         if fresh is None or fresh_job is None or fresh_job.doc["state"] != "active" or \
@@ -297,6 +304,9 @@ class Scheduler:
             runs.stop(instances, self.node)  # ended or deleted while it was launching
             return
         task.doc, task.private = fresh.doc, fresh.private
+        if runs.node_faults(instances):  # nothing was the task's doing: back to the queue
+            self._requeue(job, task, instances)
+            return
         started = partial(transitions.started, instances=instances, base_url=self.settings.url)
         self._mutate_task(job, task, started)
         if error is not None:  # a resource file or command line the node cannot take
@@ -326,10 +336,10 @@ class Scheduler:
     def finish(self, job: Record, task: Record, outcome: Outcome) -> None:
         """A run ended: retry, requeue or complete the task, with its consequences."""
         instances = task.private.get("instances") or []
-        runs.stop(instances, self.node)
         if outcome.requeue:
-            self._to_active(job, task, requeue=True)
+            self._requeue(job, task, instances)
             return
+        runs.stop(instances, self.node)
         info = task.doc.get("executionInfo") or {}
         limit = int((task.doc.get("constraints") or {}).get("maxTaskRetryCount") or 0)
         if not outcome.success and outcome.retry and (
@@ -352,6 +362,24 @@ class Scheduler:
                                            retry=False))
         elif task.doc["state"] == "active":
             self._mutate_task(job, task, lambda r: transitions.complete(r, None, [], "block"))
+
+    def _requeue(self, job: Record, task: Record, instances: list[Json]) -> None:
+        """Back to active, counted as a requeue (not a retry): the fault was not the task's.
+
+        Every instance is stopped; a multi-instance task's nodes also lose the containers
+        its commands started, so the next attempt starts clean wherever it lands.
+        """
+        log.info("task %s/%s requeued: %s", job.doc["id"], task.doc["id"], [
+            i.get("node_fault") or i.get("code") for i in instances])
+        self._blame_nodes(instances)
+        runs.stop(instances, self.node)
+        if task.doc.get("multiInstanceSettings"):
+            runs.remove_containers(instances, self.node)
+        self._to_active(job, task, requeue=True)
+
+    def _blame_nodes(self, instances: list[Json]) -> None:
+        for item in runs.node_faults(instances):
+            self.health.mark_unusable(item["pool_id"], item["node_id"], item["node_fault"])
 
     def _to_active(self, job: Record, task: Record, requeue: bool) -> None:
         def back(record: Record) -> None:

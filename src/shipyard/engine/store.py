@@ -53,6 +53,10 @@ class RecordExists(EngineError):
     """A record with that id already exists under that parent."""
 
 
+class StoreError(EngineError):
+    """The store could not write: nothing of the write was kept."""
+
+
 class RecordMissing(EngineError):
     """No record with that id under that parent."""
 
@@ -78,17 +82,19 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Group several writes so that a crash keeps all or none of them."""
-        with self._lock:
+        with self._lock, _writing():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield
+                # A COMMIT that fails (a full disk) leaves the transaction open: end it too.
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     def insert(self, kind: str, parent: str, rid: str, record: Record) -> None:
-        with self._lock:
+        with self._lock, _writing():
             self._seq += 1
             try:
                 self._db.execute(
@@ -176,7 +182,7 @@ class Store:
         self, kind: str, parent: str, rid: str, change: Callable[[Record], None]
     ) -> Record:
         """Apply ``change`` to the stored record atomically and store the result."""
-        with self._lock:
+        with self._lock, _writing():
             record = self.get(kind, parent, rid)
             if record is None:
                 raise RecordMissing(f"{kind} {rid!r} does not exist")
@@ -188,7 +194,7 @@ class Store:
             return record
 
     def delete(self, kind: str, parent: str, rid: str) -> bool:
-        with self._lock:
+        with self._lock, _writing():
             cursor = self._db.execute(
                 "DELETE FROM docs WHERE kind=? AND parent=? AND key=?",
                 (kind, parent.lower(), rid.lower()),
@@ -196,11 +202,21 @@ class Store:
             return cursor.rowcount > 0
 
     def delete_children(self, kind: str, parent: str) -> int:
-        with self._lock:
+        with self._lock, _writing():
             cursor = self._db.execute(
                 "DELETE FROM docs WHERE kind=? AND parent=?", (kind, parent.lower())
             )
             return cursor.rowcount
+
+
+@contextmanager
+def _writing() -> Iterator[None]:
+    """SQLite's write failures (a full disk, an I/O error) as the engine's StoreError."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        raise StoreError(f"the engine's store cannot be written ({exc}); is its data "
+                         "directory's file system full?") from exc
 
 
 def _in_states(states: tuple[str, ...]) -> str:

@@ -7,10 +7,13 @@ Coordination (every node), one bash script:
    ``$AZ_BATCH_TASK_DIR/.shipyard-ssh`` (umask 077: dir 0700, files 0600) with an ssh
    ``config`` holding one ``Host`` block per address of ``$AZ_BATCH_HOST_LIST``, then unset
    the key variables;
-3. ``docker run -d --net=host`` the image (its CMD, or ``coordination_command``, is an sshd
-   on port 23) with that dir as ``/root/.ssh``; only if a stale container holds the name
-   (an earlier attempt of the task), remove it and run again: every docker call costs
-   tens of milliseconds of a node's CPU, so the common case makes one;
+3. if an sshd already answers on this node's port (the container of an earlier task of
+   the job, which the job release removes only at the job's end), remove the job's
+   containers on this node; then ``docker run -d --net=host`` the image (its CMD, or
+   ``coordination_command``, is an sshd on port 23) with that dir as ``/root/.ssh``;
+   only if a stale container holds the name (an earlier attempt of the task), remove it
+   and run again: every docker call costs tens of milliseconds of a node's CPU, so the
+   common case makes one;
 4. wait, bounded, until that sshd accepts a TCP connection on this node's own address,
    probing every 50 ms; about every half second, fail with the container's last log lines
    if the container stopped or the wait is over; once it accepts, say so in one line with
@@ -39,6 +42,8 @@ CONTAINER_SSH_DIR = "/root/.ssh"
 NOT_PASSED = ("_", "HOME", "HOSTNAME", "PATH", "PWD", "SHLVL", "USER", "OLDPWD", "SHIPYARD_SSH_*")
 
 _ENV = "__shipyard_env"
+#: Whether something accepts TCP on address $1, port $2 (bash's /dev/tcp, 2 s at most).
+_PROBE = words("timeout", "2", "bash", "-c", 'exec 3<>"/dev/tcp/$1/$2"', "_")
 _SSH = "__shipyard_ssh"
 _HOSTS = "__shipyard_hosts"
 _SELF = "__shipyard_self"
@@ -129,6 +134,21 @@ def _fail(name: str, reason: str) -> str:
             f"docker logs --tail 20 {quote(name)} >&2 || true; exit 1")
 
 
+def _free_port(job_id: str, launch: LaunchSettings) -> list[str]:
+    """Before starting: if an sshd already answers on this node's port, it is the container
+    of an earlier task of this job (a multi-instance task has the node to itself, and the
+    job release removes them only at the job's end): remove the job's containers here, or
+    the new sshd could not bind and the barrier would pass on the stale one. A probe, not
+    a docker call, in the common case."""
+    label = quote(f"{docker.LABEL_JOB}={job_id}")
+    return [
+        _own_address(),
+        f"__shipyard_port={launch.sshd_port}",
+        f'if {_PROBE} "${_SELF}" "$__shipyard_port" 2>/dev/null; then '
+        f"docker ps -aq --filter label={label} | xargs -r docker rm -f >/dev/null; fi",
+    ]
+
+
 def _start_container(run: str, name: str) -> list[str]:
     """Run the container; on a name conflict only, remove the stale one and run again."""
     # Newlines around the body: ``run`` ends with user text (a comment, a trailing ``&``).
@@ -142,15 +162,12 @@ def _start_container(run: str, name: str) -> list[str]:
 
 
 def _wait_for_sshd(name: str, launch: LaunchSettings) -> list[str]:
-    probe = words("timeout", "2", "bash", "-c", 'exec 3<>"/dev/tcp/$1/$2"', "_")
     running = f"$(docker inspect -f {quote('{{.State.Running}}')} {quote(name)} 2>/dev/null)"
     seconds = launch.sshd_wait_seconds
     return [
-        _own_address(),
-        f"__shipyard_port={launch.sshd_port}",
         f"__shipyard_deadline=$((SECONDS + {seconds}))",
         "__shipyard_tries=0",
-        f'until {probe} "${_SELF}" "$__shipyard_port" 2>/dev/null; do '
+        f'until {_PROBE} "${_SELF}" "$__shipyard_port" 2>/dev/null; do '
         "__shipyard_tries=$((__shipyard_tries + 1)); "
         # Asking the daemon costs more than a probe: only every tenth time.
         'if [ $((__shipyard_tries % 10)) -eq 0 ]; then '
@@ -176,6 +193,7 @@ def coordination_command_line(job: JobSpec, task: TaskSpec, task_id: str,
     run = _docker_run(job, task, task_id, name, accel or Accel(), mounts or [])
     script = sequence(
         "set -eu", _snapshot_env(), _required(), *_write_keys(launch.sshd_port),
+        *_free_port(job.id, launch),
         *_start_container(run, name),
         *_wait_for_sshd(name, launch),
     )

@@ -6,7 +6,7 @@ completes, or raises ``NodeError`` / ``CommandError`` / ``CapacityError`` having
 partial work; a crashed engine's leftovers are reclaimed with ``sweep``.
 """
 
-from shipyard.engine.nodes.daemon import halt_node, node_alive, start_node, stop_node
+from shipyard.engine.nodes.daemon import halt_node, node_alive, node_fault, start_node, stop_node
 from shipyard.engine.nodes.images import node_docker, preload_image
 from shipyard.engine.nodes.launching import kill_launched, launch, read_exit
 from shipyard.engine.nodes.model import NodeSpec, PoolNet, subnet_for_slot
@@ -33,6 +33,7 @@ __all__ = [
     "mark_bridge",
     "node_alive",
     "node_docker",
+    "node_fault",
     "preload_image",
     "read_exit",
     "slot_in_use",

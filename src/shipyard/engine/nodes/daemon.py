@@ -61,6 +61,20 @@ def is_node_dockerd(spec: NodeSpec, pid: int) -> bool:
     return bool(argv) and Path(argv[0]).name == "dockerd" and dockerd_argv(spec)[1] in argv
 
 
+def node_fault(spec: NodeSpec, pid: int) -> str | None:
+    """Why the node cannot run commands now, or None; cheap (no daemon round trip).
+
+    The one test of node health: the engine's health check and every launch ask this, so
+    a node the scheduler may place on is a node a launch accepts. A killed daemon counts as
+    gone at once, not when its zombie is reaped (``procs.gone``).
+    """
+    if procs.gone(pid) or not is_node_dockerd(spec, pid):
+        return f"the node's Docker daemon (pid {pid}) is not running"
+    if not host.netns_path(spec.netns).exists():
+        return f"the node's network namespace {spec.netns} is gone"
+    return None
+
+
 def node_alive(spec: NodeSpec, pid: int) -> bool:
     """Whether ``pid`` is this node's running dockerd and its daemon answers."""
     return not procs.gone(pid) and is_node_dockerd(spec, pid) and ping(spec.docker_sock)

@@ -28,7 +28,7 @@ from shipyard.engine.nodes import host, procs
 from shipyard.engine.nodes.daemon import NODE_PRIVATE
 from shipyard.engine.nodes.images import key_lock
 from shipyard.engine.nodes.nodeinit import under
-from shipyard.errors import CommandError, NodeError
+from shipyard.errors import CommandError, NodeError, NodeUnusableError
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +77,24 @@ def launch(
     Paths are resolved on the node (``/mnt/batch/...``, or host paths under the node's
     home, which the node sees too). A missing command is not an error here: it exits 127
     with the reason in ``stderr``. With ``home``, the node's launch agent there is used
-    (started if needed). NodeError means the node could not be entered.
+    (started if needed). NodeUnusableError means the node could not take the command:
+    nothing of the command ran, and that is the node's fault, never the command's.
     """
     what = f"cannot launch {argv[:1]} on node pid {spec_pid}"
     if procs.gone(spec_pid):
-        raise NodeError(f"{what}: the node's daemon is not running")
-    request = json.dumps({"argv": argv, "env": env, "cwd": str(cwd), "stdout": str(stdout),
-                          "stderr": str(stderr), "exit_file": str(exit_file),
-                          "append": append}).encode()
+        raise NodeUnusableError(f"{what}: the node's daemon is not running")
+    try:
+        return _launch(spec_pid, argv, what, home, json.dumps({
+            "argv": argv, "env": env, "cwd": str(cwd), "stdout": str(stdout),
+            "stderr": str(stderr), "exit_file": str(exit_file), "append": append}).encode())
+    except NodeUnusableError:
+        raise
+    except (NodeError, OSError) as exc:  # OSError: e.g. the agent's socket path broken
+        raise NodeUnusableError(f"{what}: {exc}") from exc
+
+
+def _launch(spec_pid: int, argv: list[str], what: str, home: Path | None,
+            request: bytes) -> int:
     answer = _via_agent(spec_pid, home / AGENT_SOCKET, request) if home else None
     if answer is not None:
         pid = _started_pid(answer, what)
@@ -223,7 +233,7 @@ def read_exit(exit_file: Path) -> int | None:
     """The exit code a finished command left in ``exit_file``; None while it runs."""
     try:
         text = exit_file.read_text().strip()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # not yet, or the node's home went
         return None
     try:
         return int(text)

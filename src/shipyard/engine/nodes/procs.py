@@ -39,11 +39,12 @@ def proc_stat(pid: int) -> Proc | None:
     """Parse /proc/<pid>/stat; None if the process is gone."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        # comm (field 2) may contain spaces and parentheses: split after the last ')'.
+        fields = raw[raw.rindex(")") + 2 :].split()
+        return Proc(pid=pid, ppid=int(fields[1]), pgrp=int(fields[2]), state=fields[0])
+    except (OSError, ValueError, IndexError):
+        # Gone, or going while read (ESRCH, an empty read): gone either way.
         return None
-    # comm (field 2) may contain spaces and parentheses: split after the last ')'.
-    fields = raw[raw.rindex(")") + 2 :].split()
-    return Proc(pid=pid, ppid=int(fields[1]), pgrp=int(fields[2]), state=fields[0])
 
 
 def cmdline(pid: int) -> list[str]:
@@ -57,7 +58,7 @@ def cmdline(pid: int) -> list[str]:
 
 def all_procs() -> list[Proc]:
     """Every live process on the host."""
-    procs = (proc_stat(int(d)) for d in os.listdir("/proc") if d.isdigit())
+    procs = (proc_stat(int(d)) for d in os.listdir("/proc") if d.isdigit())  # races: None
     return [p for p in procs if p is not None]
 
 
