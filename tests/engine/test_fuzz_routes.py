@@ -8,7 +8,8 @@ code; a refused request leaves the engine's store exactly as it was.
 
 The app is the real one over a real store in a temporary data dir, driven in-process
 (fuzz_client.py). Its pool worker is not started (``allocator.kick`` does nothing), so a
-random valid pool create records the pool without booting nodes on this machine.
+random valid pool create records the pool (and its slot) without making its network or
+booting nodes on this machine.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from shipyard.engine import nodes
 from shipyard.engine.allocator import POOL
 from shipyard.engine.jobflow import JOB, TASK
 from shipyard.engine.server import Engine
@@ -89,8 +91,13 @@ class Seeds:
 def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     made = Engine(EngineSettings(data_dir=tmp_path / "data", port=10900))
     monkeypatch.setattr(made.allocator, "kick", lambda pool_id: None)
+    # A pool's slot is recorded, but its bridge is not made on this shared machine: a few
+    # hundred fuzzed creates would otherwise hold every pool network other engines need.
+    monkeypatch.setattr(made.pools, "_claim", lambda slot, subnet: None)
+    monkeypatch.setattr(made.pools, "_release", lambda slot, subnet: None)
     yield made
     made.close()
+    assert not nodes.sweep(set(), set(), made.settings.nodes_dir), "the fuzz left networks"
 
 
 # ---- strategies ---------------------------------------------------------------------------
