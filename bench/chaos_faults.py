@@ -195,7 +195,7 @@ def reboot_node(c: Chaos) -> list[Event]:
         return []
     # SDK 15.1 exports no reboot options model: the service's own request, signed by it.
     request = HttpRequest("POST", f"/pools/{POOL}/nodes/{node.id}/reboot?api-version="
-                          "2025-06-01", json={"nodeRebootKind": "requeue"})
+                          "2025-06-01", json={"nodeRebootOption": "requeue"})
     try:
         status = client.send_request(request).status_code
     except HttpResponseError as exc:

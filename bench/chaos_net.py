@@ -119,7 +119,8 @@ def fill_disk(c: Chaos) -> list[Event]:
     began = time.time()
     stat = os.statvfs(c.engine.data_dir)
     room = stat.f_bavail * stat.f_frsize - (16 << 20)
-    subprocess.run(["fallocate", "-l", str(max(room, 0)), str(filler)], check=True)
+    # The room may shrink meanwhile (the engine writes): dd below fills whatever is left.
+    subprocess.run(["fallocate", "-l", str(max(room, 0)), str(filler)], check=False)
     # The last pages by writing, until the file system says it is full.
     subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k", "oflag=append",
                     "conv=notrunc"], capture_output=True, check=False)
