@@ -11,6 +11,7 @@ import subprocess
 import time
 from typing import Any
 
+import docker.errors
 from azure.batch import models
 from azure.core.exceptions import HttpResponseError
 
@@ -29,8 +30,10 @@ def _mpi_containers(c: Chaos) -> list[tuple[models.BatchNode, Any]]:
             continue
         client = node_docker(c.engine.node_spec(node), timeout=5)
         try:
-            for box in client.containers.list(filters={"label": f"{LABEL_JOB}={MI_JOB}"}):
-                found.append((node, box))
+            found += [(node, box) for box in
+                      client.containers.list(filters={"label": f"{LABEL_JOB}={MI_JOB}"})]
+        except docker.errors.NotFound:
+            continue  # a container went between the listing and its inspect: look again
         finally:
             client.close()
     return found
