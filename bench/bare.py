@@ -26,7 +26,7 @@ import docker
 
 from bench.harness import NodeHandle
 from bench.mi import RING_IMAGE, wait_port, write_keys
-from shipyard.engine.execution import SHARED_CORE_ENV
+from shipyard.engine.agent.execution import SHARED_CORE_ENV
 
 BARE_PORT = 2222
 _LINE = re.compile(r"^pingpong: bytes=(\d+) iterations=\d+ (latency_usec|bandwidth_MBps)=([\d.]+)")

@@ -17,7 +17,7 @@ from azure.core.exceptions import HttpResponseError
 
 from bench.chaos_faults import Chaos, Event, pool_whole, until
 from bench.chaos_work import MI_JOB, MI_WALL, PLAIN_JOB, POOL
-from shipyard.engine import wire
+from shipyard.engine.model import wire
 from shipyard.engine.nodes import node_docker
 from shipyard.factory.docker import LABEL_JOB, LABEL_TASK
 

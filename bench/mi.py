@@ -21,7 +21,7 @@ from azure.batch import BatchClient
 
 from bench.harness import NodeHandle, wait_for
 from shipyard.config.mpi import MpiSettings
-from shipyard.engine.execution import SHARED_CORE_ENV
+from shipyard.engine.agent.execution import SHARED_CORE_ENV
 from shipyard.engine.nodes import node_docker
 from shipyard.factory.mpi import mpi_command
 from shipyard.factory.ssh import new_ssh_material

@@ -11,7 +11,7 @@ from azure.batch import BatchClient, models
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError
 
-from shipyard.engine.poolchecks import subscription_of
+from shipyard.engine.services.poolchecks import subscription_of
 from tests.contract.jobhelpers import details, error_of, uid
 from tests.realengine import delete_pool, pool_exists, pool_options, wait_for
 

@@ -16,8 +16,8 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
-from shipyard.engine import auth
-from shipyard.engine.api import BatchApp
+from shipyard.engine.api import auth
+from shipyard.engine.api.app import BatchApp
 
 CHUNK = 64 * 1024
 

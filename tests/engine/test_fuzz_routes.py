@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shipyard.engine import nodes
-from shipyard.engine.allocator import POOL
-from shipyard.engine.jobflow import JOB, TASK
+from shipyard.engine.allocation.allocator import POOL
+from shipyard.engine.scheduling.jobflow import JOB, TASK
 from shipyard.engine.server import Engine
 from shipyard.engine.settings import EngineSettings
 from tests.engine.fuzz_client import Reply, Request, send, snapshot

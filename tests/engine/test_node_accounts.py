@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.engine.nodes import users
-from shipyard.engine.nodeusers import _check_key
+from shipyard.engine.services.nodeusers import _check_key
 from shipyard.errors import BatchError
 
 pytestmark = [pytest.mark.root,

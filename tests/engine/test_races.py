@@ -25,10 +25,10 @@ from typing import Any
 
 import pytest
 
-from shipyard.engine import execution
-from shipyard.engine.allocator import NODE, POOL
-from shipyard.engine.jobflow import JOB, TASK
+from shipyard.engine.agent import execution
+from shipyard.engine.allocation.allocator import NODE, POOL
 from shipyard.engine.nodes import launching, procs
+from shipyard.engine.scheduling.jobflow import JOB, TASK
 from shipyard.engine.server import Engine
 from shipyard.engine.settings import EngineSettings
 from tests.contract.conftest import free_port, leftovers, wait_for
@@ -173,7 +173,7 @@ def test_scheduler_passes_survive_injected_races(engine: Engine,
     monkeypatch.setattr(launching, "read_exit", injector.read_exit)
     monkeypatch.setattr(execution.nodes, "read_exit", injector.read_exit)
     monkeypatch.setattr(execution, "open", injector.open, raising=False)
-    caplog.set_level(logging.WARNING, logger="shipyard.engine.scheduler")
+    caplog.set_level(logging.WARNING, logger="shipyard.engine.scheduling.scheduler")
     engine.jobs.create({"id": "racy-job", "poolInfo": {"poolId": "racy"}})
     for i in range(24):
         engine.tasks.create("racy-job", {"id": f"t{i}",

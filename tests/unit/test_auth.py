@@ -1,7 +1,7 @@
 """SharedKey verification against the SDK's own signer (azure-batch 15.1.0).
 
 Every positive case is signed by ``BatchSharedKeyAuthPolicy`` itself, so a drift between
-the SDK and ``shipyard.engine.auth`` fails here rather than as a 403 in contract tests.
+the SDK and ``shipyard.engine.api.auth`` fails here rather than as a 403 in contract tests.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest import HttpRequest
 from requests.utils import requote_uri
 
-from shipyard.engine.auth import authorization, sign, split_query, string_to_sign, verify
+from shipyard.engine.api.auth import authorization, sign, split_query, string_to_sign, verify
 from shipyard.errors import ConfigError
 
 ACCOUNT = "shipyardacct"

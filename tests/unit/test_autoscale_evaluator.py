@@ -8,10 +8,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shipyard.engine.autoscale.evaluator import Snapshot, evaluate
-from shipyard.engine.autoscale.lexer import ErrorKind, FormulaError
-from shipyard.engine.autoscale.samples import Histories, MethodError, Metric, SampleShortage
-from shipyard.engine.autoscale.values import Vec
+from shipyard.engine.services.autoscale.evaluator import Snapshot, evaluate
+from shipyard.engine.services.autoscale.lexer import ErrorKind, FormulaError
+from shipyard.engine.services.autoscale.samples import (
+    Histories,
+    MethodError,
+    Metric,
+    SampleShortage,
+)
+from shipyard.engine.services.autoscale.values import Vec
 
 NOW = datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC)  # a Tuesday
 

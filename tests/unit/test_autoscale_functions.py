@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shipyard.engine.autoscale import functions
-from shipyard.engine.autoscale.functions import ArgumentError
-from shipyard.engine.autoscale.values import OperandError, Value, Vec, binary, show, unary
+from shipyard.engine.services.autoscale import functions
+from shipyard.engine.services.autoscale.functions import ArgumentError
+from shipyard.engine.services.autoscale.values import OperandError, Value, Vec, binary, show, unary
 
 V = Vec((1.0, 2.0, 3.0))
 T0 = datetime(2026, 1, 22, 21, 43, 18, 576302, tzinfo=UTC)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shipyard.engine.autoscale import parser
-from shipyard.engine.autoscale.lexer import ErrorKind, FormulaError, Kind, tokenize
-from shipyard.engine.autoscale.parser import (
+from shipyard.engine.services.autoscale import parser
+from shipyard.engine.services.autoscale.lexer import ErrorKind, FormulaError, Kind, tokenize
+from shipyard.engine.services.autoscale.parser import (
     Assign,
     Binary,
     Call,

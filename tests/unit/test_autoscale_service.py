@@ -13,11 +13,11 @@ from typing import Any, cast
 import pytest
 from azure.batch import models
 
-from shipyard.engine import docs
-from shipyard.engine.allocator import POOL, Allocator
-from shipyard.engine.autoscale.metrics import CpuMeter
-from shipyard.engine.autoscale.service import AutoscaleService
-from shipyard.engine.scheduler import JOB, TASK
+from shipyard.engine.allocation.allocator import POOL, Allocator
+from shipyard.engine.model import docs
+from shipyard.engine.scheduling.scheduler import JOB, TASK
+from shipyard.engine.services.autoscale.metrics import CpuMeter
+from shipyard.engine.services.autoscale.service import AutoscaleService
 from shipyard.engine.store import Record, Store
 from shipyard.errors import BatchError
 

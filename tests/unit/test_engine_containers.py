@@ -1,4 +1,4 @@
-"""The engine's container task options (engine/containers.py), without Docker."""
+"""The engine's container task options (engine/agent/containers.py), without Docker."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from shipyard.engine import containers
+from shipyard.engine.agent import containers
 from shipyard.errors import BatchError
 
 TASK = PurePosixPath("/mnt/batch/tasks/workitems/j/job-1/t")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.engine.taskcontrol import delete_file
+from shipyard.engine.services.taskcontrol import delete_file
 from shipyard.errors import BatchError
 
 

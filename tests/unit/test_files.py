@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.engine import files
+from shipyard.engine.agent import files
 from shipyard.errors import BatchError
 
 

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from shipyard.engine.odata import (
+from shipyard.engine.api.odata import (
     FilterError,
     apply_select,
     decode_token,

@@ -7,16 +7,17 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from shipyard.engine import nodes, runs
-from shipyard.engine.execution import Node
-from shipyard.engine.jobflow import exit_options
-from shipyard.engine.placement import (
+from shipyard.engine import nodes
+from shipyard.engine.agent import runs
+from shipyard.engine.agent.execution import Node
+from shipyard.engine.agent.runs import Outcome
+from shipyard.engine.scheduling.jobflow import exit_options
+from shipyard.engine.scheduling.placement import (
     Capacity,
     ReadyQueue,
     dependencies_met,
     requirements_error,
 )
-from shipyard.engine.runs import Outcome
 from shipyard.engine.store import Record
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shipyard.engine import poolchecks
+from shipyard.engine.services import poolchecks
 from shipyard.errors import BatchError
 
 ACCOUNT = "shipyardlocal"

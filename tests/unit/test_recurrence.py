@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from shipyard.engine import wire
-from shipyard.engine.autopool import SCHEDULE, AutoPools
-from shipyard.engine.recurrence import Recurrence, first_due, set_due
-from shipyard.engine.scheduler import JOB
+from shipyard.engine.model import wire
+from shipyard.engine.scheduling.scheduler import JOB
+from shipyard.engine.services.autopool import SCHEDULE, AutoPools
+from shipyard.engine.services.recurrence import Recurrence, first_due, set_due
 from shipyard.engine.store import Record, Store
 
 T0 = 1_800_000_000.0  # a fixed "now" (2027-01-15)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from azure.batch import models
 
-from shipyard.engine import requests
+from shipyard.engine.model import requests
 from shipyard.errors import BatchError
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.responses import Response
 
-from shipyard.engine.api import Call, Router
+from shipyard.engine.api.app import Call, Router
 from shipyard.errors import BatchError
 
 

@@ -11,7 +11,7 @@ from azure.batch._patch import BatchErrorFormat
 from azure.batch._serialization import Deserializer
 from azure.batch._utils.model_base import SdkJSONEncoder
 
-from shipyard.engine.wire import (
+from shipyard.engine.model.wire import (
     INFINITE_DURATION,
     INFINITE_WIRE,
     error_body,

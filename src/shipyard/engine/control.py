@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
 
-from shipyard.engine import auth
+from shipyard.engine.api import auth
 from shipyard.engine.settings import KEY_ENV, EngineSettings
 from shipyard.errors import EngineError
 

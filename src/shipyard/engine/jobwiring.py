@@ -10,18 +10,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from shipyard.engine.api import Router
-from shipyard.engine.autopool import AutoPools
-from shipyard.engine.jobcontrol import JobControl
-from shipyard.engine.jobmanager import JobManagers
-from shipyard.engine.jobs import JobService
-from shipyard.engine.pools import PoolService
-from shipyard.engine.recurrence import Recurrence
-from shipyard.engine.routes_control import register as register_control
-from shipyard.engine.routes_schedules import register as register_schedules
-from shipyard.engine.schedules import ScheduleService
-from shipyard.engine.taskcontrol import TaskControl
-from shipyard.engine.tasks import TaskService
+from shipyard.engine.api.app import Router
+from shipyard.engine.api.routes_control import register as register_control
+from shipyard.engine.api.routes_schedules import register as register_schedules
+from shipyard.engine.services.autopool import AutoPools
+from shipyard.engine.services.jobcontrol import JobControl
+from shipyard.engine.services.jobmanager import JobManagers
+from shipyard.engine.services.jobs import JobService
+from shipyard.engine.services.pools import PoolService
+from shipyard.engine.services.recurrence import Recurrence
+from shipyard.engine.services.schedules import ScheduleService
+from shipyard.engine.services.taskcontrol import TaskControl
+from shipyard.engine.services.tasks import TaskService
 
 log = logging.getLogger(__name__)
 

@@ -17,25 +17,25 @@ import signal
 import uvicorn
 
 from shipyard.engine import jobwiring
-from shipyard.engine.allocator import Allocator
-from shipyard.engine.api import BatchApp, Router
-from shipyard.engine.autoscale.service import AutoscaleService
-from shipyard.engine.jobs import JobService
-from shipyard.engine.nodeops import NodeOps
+from shipyard.engine.allocation.allocator import Allocator
+from shipyard.engine.api.app import BatchApp, Router
+from shipyard.engine.api.routes_jobs import register as register_jobs
+from shipyard.engine.api.routes_nodes import register as register_nodes
+from shipyard.engine.api.routes_pools import register as register_pools
+from shipyard.engine.api.routes_pools_extra import register as register_pools_extra
+from shipyard.engine.api.routes_storage import register as register_storage
 from shipyard.engine.nodes.daemon import check_data_dir
-from shipyard.engine.nodeusers import NodeUserService
-from shipyard.engine.poolextras import PoolExtras
-from shipyard.engine.pools import PoolService
-from shipyard.engine.routes_jobs import register as register_jobs
-from shipyard.engine.routes_nodes import register as register_nodes
-from shipyard.engine.routes_pools import register as register_pools
-from shipyard.engine.routes_pools_extra import register as register_pools_extra
-from shipyard.engine.routes_storage import register as register_storage
-from shipyard.engine.scheduler import Scheduler
+from shipyard.engine.scheduling.scheduler import Scheduler
+from shipyard.engine.services.autoscale.service import AutoscaleService
+from shipyard.engine.services.jobs import JobService
+from shipyard.engine.services.nodeops import NodeOps
+from shipyard.engine.services.nodeusers import NodeUserService
+from shipyard.engine.services.poolextras import PoolExtras
+from shipyard.engine.services.pools import PoolService
+from shipyard.engine.services.tasks import TaskService
 from shipyard.engine.settings import EngineSettings
 from shipyard.engine.storage.azurite import Azurite
 from shipyard.engine.store import Store
-from shipyard.engine.tasks import TaskService
 from shipyard.errors import EngineError, NotRootError
 
 log = logging.getLogger(__name__)

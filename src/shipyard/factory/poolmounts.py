@@ -15,7 +15,7 @@ Tasks bind each shared volume from ``$AZ_BATCH_NODE_ROOT_DIR/mounts/<name>``
   does not build: a pool that lists one is refused on Azure.
 
 The local engine needs none of this: every node's ``mounts`` is the pool's one shared
-directory there (``engine/sharedmounts.py``).
+directory there (``engine/agent/sharedmounts.py``).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shipyard.engine import requests
+from shipyard.engine.model import requests
 
 SOURCES = ("autoStorageContainerName", "storageContainerUrl", "httpUrl")
 CONDITIONS = {"tasksuccess", "taskfailure", "taskcompletion"}

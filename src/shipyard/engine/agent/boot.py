@@ -1,0 +1,108 @@
+"""Bringing one allocated node to ``idle``: its directories, then the pool's start task.
+
+The start task runs on the node as the service runs it (see ``execution``): in
+``startup/wd``, with the ``AZ_BATCH_*`` environment, its output in
+``startup/stdout.txt`` and ``startup/stderr.txt``. The launched command outlives the
+engine, so a restarted engine re-adopts it by its pid and exit file.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from shipyard.engine.agent import execution
+from shipyard.engine.agent.execution import NODE_ROOT, Launched, Node
+from shipyard.engine.model.docs import now, set_node_state
+from shipyard.engine.store import Json, Record
+from shipyard.errors import StorageError
+
+#: Directories every Linux node has under its root, in the order the service lists them.
+NODE_DIRS = ("applications", "workitems", "fsmounts", "volatile", "startup", "shared")
+STARTUP = NODE_ROOT / "startup"
+
+
+def prepare_node_dirs(batch_dir: Path) -> None:
+    """Create the node's ``/mnt/batch/tasks`` layout on the host side of its bind mount."""
+    root = batch_dir / "tasks"
+    for name in NODE_DIRS:
+        (root / name).mkdir(parents=True, exist_ok=True)
+
+
+def start_task_environment(base: dict[str, str], start_task: Json) -> dict[str, str]:
+    env = dict(base)
+    env["AZ_BATCH_TASK_DIR"] = str(STARTUP)
+    env["AZ_BATCH_TASK_WORKING_DIR"] = str(STARTUP / "wd")
+    env["AZ_BATCH_NODE_STARTUP_WORKING_DIR"] = str(STARTUP / "wd")
+    env.update(execution.settings_env(start_task.get("environmentSettings")))
+    return env
+
+
+def launch_start_task(node: Node, start_task: Json, env: dict[str, str]
+                      ) -> Launched | StorageError:
+    """The started start task, or the transfer error that kept it from starting."""
+    execution.prepare_dir(node, STARTUP)
+    try:
+        execution.fetch_resource_files(node, start_task.get("resourceFiles"), STARTUP / "wd")
+    except StorageError as exc:
+        return exc
+    return execution.launch(node, start_task.get("commandLine", ""), env, STARTUP,
+                            start_task.get("containerSettings"))
+
+
+def start_task_unfetched(record: Record, error: StorageError, wait: bool) -> None:
+    """A start task whose resource files failed: completed with the service's failureInfo."""
+    info = start_task_info("completed", None, retries=0)
+    info["failureInfo"] = {"category": "usererror", "code": error.code,
+                           "message": error.message,
+                           "details": [{"name": k, "value": v} for k, v in error.details]}
+    record.doc["startTaskInfo"] = info
+    set_node_state(record.doc, "starttaskfailed" if wait else "idle")
+
+
+def wait_exit(launched: Launched, should_stop: Callable[[], bool],
+              poll: float = 0.2) -> int | None:
+    """Wait until the launched command has exited; None if it vanished without an exit code."""
+    while True:
+        ended, code = execution.observe(launched)
+        if ended:
+            return code
+        if should_stop():
+            return None
+        time.sleep(poll)
+
+
+def start_task_info(state: str, code: int | None = None, started: str | None = None,
+                    retries: int = 0) -> Json:
+    info: Json = {"state": state, "startTime": started or now(), "retryCount": retries}
+    if state == "completed":
+        info["endTime"] = now()
+        if code is not None:
+            info["exitCode"] = code
+        info["result"] = "success" if code == 0 else "failure"
+        if code != 0:
+            info["failureInfo"] = {
+                "category": "usererror",
+                "code": "FailureExitCode" if code is not None else "ProcessLost",
+                "message": f"The task exited with exit code {code}" if code is not None
+                else "The start task's process ended without an exit code",
+            }
+    return info
+
+
+def mark_running(record: Record, launched: Launched, wait: bool, attempt: int) -> None:
+    """A node record whose start task was just launched (attempt ``attempt``)."""
+    record.private["start_task"] = launched.as_json()
+    record.doc["startTaskInfo"] = start_task_info("running", retries=attempt)
+    set_node_state(record.doc, "waitingforstarttask" if wait else "idle")
+
+
+def mark_done(record: Record, code: int | None, wait: bool) -> None:
+    """A node record whose start task ended with ``code``: idle, or starttaskfailed."""
+    info = record.doc.get("startTaskInfo") or {}
+    done = start_task_info("completed", code, info.get("startTime"), info.get("retryCount", 0))
+    record.doc["startTaskInfo"] = done
+    if record.doc["state"] == "waitingforstarttask" or not wait:
+        failed = code != 0 and wait
+        set_node_state(record.doc, "starttaskfailed" if failed else "idle")

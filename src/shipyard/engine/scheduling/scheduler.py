@@ -1,0 +1,441 @@
+"""The scheduler: which task runs where and when, and every task state change after create.
+
+One thread ticks whenever something happened (a create, an exit, a kick) and at least
+every ``POLL`` seconds while anything runs. A tick, under ``lock``, advances running tasks
+from their exit files, places active tasks on free slots (jobs by priority, then in
+submission order, taking turns so no job starves another), completes jobs whose tasks are
+done, and keeps node counters true. REST handlers take the same lock to change tasks.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+from typing import Any
+
+from shipyard.engine.agent import execution, runs
+from shipyard.engine.agent.execution import Node
+from shipyard.engine.agent.exits import ExitWatch
+from shipyard.engine.agent.runs import Outcome
+from shipyard.engine.agent.uploads import Uploads
+from shipyard.engine.allocation.allocator import NODE, POOL, Allocator
+from shipyard.engine.allocation.health import NodeHealth
+from shipyard.engine.model import docs
+from shipyard.engine.scheduling import transitions
+from shipyard.engine.scheduling.jobflow import JOB, PREP, TASK, JobFlow, dependency_action
+from shipyard.engine.scheduling.placement import (
+    Capacity,
+    ReadyQueue,
+    requirements_error,
+    slots_held,
+    task_nodes,
+    urgency,
+)
+from shipyard.engine.services.autopool import pool_id_of
+from shipyard.engine.settings import EngineSettings
+from shipyard.engine.store import Json, Record, Store
+
+__all__ = ["JOB", "PREP", "TASK", "Scheduler"]
+
+Placed = tuple[Record, Record, list[Node]]
+
+log = logging.getLogger(__name__)
+
+#: Exits wake the scheduler at once (``exits``); this is the slowest it looks anyway.
+POLL = 0.5
+LIVE = ("running", "preparing")
+#: Node states in which a node runs commands (offline: scheduling disabled, no tasks).
+UP = ("idle", "running", "offline")
+HEALTH_EVERY = 1.0
+LAUNCH_THREADS = 8
+
+
+class Scheduler:
+    """Owns task placement, task runs and the ends of jobs."""
+
+    def __init__(self, settings: EngineSettings, store: Store, allocator: Allocator) -> None:
+        self.settings = settings
+        self.store = store
+        self.allocator = allocator
+        self.lock = threading.RLock()
+        self.health = NodeHealth(store, allocator)
+        self.flow = JobFlow(self)
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._health_at = 0.0
+        self._placed: list[Placed] = []
+        self.exits = ExitWatch(self.kick)
+        self.hooks: list[Callable[[], None]] = []
+        self.uploads = Uploads(self.kick)
+
+    # -- the loop ---------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.exits.close()
+        self.uploads.close()
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            # Exits wake us through ``exits``; the timeout is the safety net and the clock
+            # for deadlines, health checks and retention.
+            self._wake.wait(POLL)
+            self._wake.clear()
+            try:
+                with self.lock:
+                    placed = self.tick()
+                # Launching takes ~40 ms a node: the API must not wait for it (see _launch_all).
+                self._launch_all(placed)
+            except Exception:
+                log.exception("scheduler tick failed")
+
+    def tick(self) -> list[Placed]:
+        """One pass after the ``hooks``; reads only open tasks. Returns the tasks to launch."""
+        if time.monotonic() >= self._health_at:
+            self._health_at = time.monotonic() + HEALTH_EVERY
+            self.health.check()
+        self._placed = []
+        for hook in self.hooks:
+            hook()
+        live: dict[str, list[Record]] = {}
+        for job in self.store.list(JOB):
+            live[job.doc["id"]] = self.store.in_states(TASK, job.doc["id"], LIVE)
+            self.flow.progress_preps(job)
+            self._progress_tasks(job, live[job.doc["id"]])
+            self.flow.progress_end(job)
+        jobs = self.store.list(JOB)
+        live = {j.doc["id"]: live.get(j.doc["id"], []) for j in jobs}
+        self._place([j for j in jobs if j.doc["state"] == "active"], live)
+        self.flow.check_job_limits(jobs)
+        self._sync_nodes(live)
+        self.flow.retention()
+        return self._placed
+
+    # -- nodes --------------------------------------------------------------------------
+    def node(self, pool_id: str, node_id: str) -> Node | None:
+        """A node that can run commands now, or None."""
+        record = self.store.get(NODE, pool_id, node_id)
+        if record is None or not record.private.get("pid"):
+            return None
+        # A node going down with taskcompletion ("draining", see nodeops.py) still runs
+        # the tasks it has; placement only ever uses idle and running nodes.
+        if record.doc["state"] not in UP and not record.private.get("draining"):
+            return None
+        return self.health.usable(record)
+
+    def base_env(self, node: Node) -> dict[str, str]:
+        return execution.node_environment(node, self.settings.account, self.settings.url)
+
+    def _sync_nodes(self, tasks: dict[str, list[Record]]) -> None:
+        used: dict[tuple[str, str], list[int]] = {}
+        for task in _live(tasks):
+            slots = slots_held(task)
+            for pool_id, node_id in task_nodes(task):
+                entry = used.setdefault((pool_id.lower(), node_id.lower()), [0, 0])
+                entry[0] += 1
+                entry[1] += slots
+        for pool in self.store.list(POOL):
+            for node in self.store.list(NODE, pool.doc["id"]):
+                counts = used.get((pool.doc["id"].lower(), node.doc["id"].lower()), [0, 0])
+                self._update_node_counts(pool.doc["id"], node, counts)
+
+    def _update_node_counts(self, pool_id: str, node: Record, counts: list[int]) -> None:
+        state = node.doc["state"]
+        wanted_state = state
+        if state in UP:
+            resting = "offline" if node.doc.get("schedulingState") == "disabled" else "idle"
+            wanted_state = "running" if counts[0] else resting
+        if (node.doc.get("runningTasksCount"), node.doc.get("runningTaskSlotsCount"),
+                state) == (counts[0], counts[1], wanted_state):
+            return
+
+        def apply(record: Record) -> None:
+            record.doc["runningTasksCount"], record.doc["runningTaskSlotsCount"] = counts
+            if record.doc["state"] in UP:
+                docs.set_node_state(record.doc, wanted_state)
+
+        self.store.mutate(NODE, pool_id, node.doc["id"], apply)
+
+    # -- running tasks -----------------------------------------------------------------
+    def _progress_tasks(self, job: Record, tasks: list[Record]) -> None:
+        for task in tasks:
+            try:
+                if task.doc["state"] == "preparing":
+                    self._progress_preparing(job, task)
+                elif task.doc["state"] == "running":
+                    self._progress_running(job, task)
+            except OSError as exc:
+                # A process or file that vanished while we looked (a race with the
+                # process table or file system): the next pass looks again.
+                log.warning("task %s/%s: %s; looking again next pass", job.doc["id"],
+                            task.doc["id"], exc)
+
+    def _progress_running(self, job: Record, task: Record) -> None:
+        # A copy: progress changes instances in place and the store must see the difference.
+        instances = copy.deepcopy(task.private.get("instances") or [])
+        outcome: Outcome | None
+        if any(self.node(i["pool_id"], i["node_id"]) is None for i in instances):
+            outcome = Outcome(None, "NodeUnusable", "A node of the task became unusable; "
+                              "the task is requeued", category="servererror", requeue=True)
+        elif runs.deadline_passed(task.private):
+            outcome = Outcome(None, "MaxWallClockTimeExceeded",
+                              "The task ran longer than its maxWallClockTime", retry=False)
+        else:
+            outcome = runs.progress(task.doc, instances, self.node)
+            self._watch(instances)
+        self._save_private(job, task, "instances", instances)
+        # outputFiles go up before the task completes: None while they do.
+        outcome = self.uploads.settle(job.doc["id"], task.doc, instances, outcome, self.node)
+        if outcome is not None:
+            self.finish(job, task, outcome)
+
+    def _progress_preparing(self, job: Record, task: Record) -> None:
+        assigned = [tuple(x) for x in task.private.get("assigned", [])]
+        states = [self.flow.prep_state(job, pool_id, node_id) for pool_id, node_id in assigned]
+        nodes = [self.node(p, n) for p, n in assigned]
+        if any(n is None for n in nodes):
+            self._to_active(job, task, requeue=True)  # a node failed under its preparation
+        elif "failed" in states:
+            blocked = [list(a) for a, s in zip(assigned, states, strict=True) if s == "failed"]
+            self._mutate_job(job, lambda r: r.private.setdefault("blocked", []).extend(blocked))
+            self._to_active(job, task, requeue=False)
+        elif all(s == "done" for s in states):
+            self._placed.append((job, task, [n for n in nodes if n is not None]))
+
+    # -- placement ---------------------------------------------------------------------
+    def _place(self, jobs: list[Record], live: dict[str, list[Record]]) -> None:
+        if not jobs:
+            return
+        capacity = Capacity.measure(self.store, _live(live), self.node)
+        queues = {j.doc["id"]: self._ready_queue(j) for j in jobs}
+        placed_any = True
+        while placed_any:
+            placed_any = False
+            heads = {j.doc["id"]: queues[j.doc["id"]].peek() for j in jobs}
+            waiting = [(j, head) for j in jobs if (head := heads[j.doc["id"]]) is not None]
+            for job, _ in sorted(waiting, key=lambda pair: urgency(*pair)):
+                if self._place_one(job, queues[job.doc["id"]], capacity):
+                    placed_any = True
+                    break
+
+    def _ready_queue(self, job: Record) -> ReadyQueue:
+        job_id = job.doc["id"]
+        return ReadyQueue(partial(self.store.in_states, TASK, job_id, ("active",)),
+                          partial(self.store.get, TASK, job_id))
+
+    def _place_one(self, job: Record, queue: ReadyQueue, capacity: Capacity) -> bool:
+        pool_id = pool_id_of(job.doc)
+        while (task := queue.pop()) is not None:
+            if self._try_place(job, task, capacity):
+                return True
+            if capacity.full(pool_id):
+                return False  # the rest of the backlog cannot fit either: stop reading it
+        return False
+
+    def _try_place(self, job: Record, task: Record, capacity: Capacity) -> bool:
+        pool = self.store.get(POOL, "", pool_id_of(job.doc))
+        if pool is None or pool.doc["state"] != "active":
+            return False
+        problem = requirements_error(pool.doc, task.doc)
+        if problem:
+            self._note_unschedulable(job, task, problem)
+            return False
+        blocked = {tuple(b) for b in job.private.get("blocked", [])}
+        nodes = capacity.take(pool.doc, task.doc, blocked)
+        if nodes is None:
+            return False
+        self._assign(job, task, nodes)
+        return True
+
+    def _assign(self, job: Record, task: Record, nodes: list[Node]) -> None:
+        pairs = [[n.pool_id, n.node_id] for n in nodes]
+        self._mutate_job(job, lambda r: _remember_nodes(r, pairs))
+        if not job.doc.get("jobPreparationTask"):
+            self._placed.append((job, task, nodes))
+            return
+        for node in nodes:
+            self.flow.ensure_prep(job, node)
+        def prepare(record: Record) -> None:
+            docs.set_state(record.doc, "preparing")
+            record.private["assigned"] = pairs
+
+        self._mutate_task(job, task, prepare)
+        self.kick()
+
+    def _launch_all(self, batch: list[Placed]) -> None:
+        """Start placed tasks in parallel, without the lock, then record them under it.
+
+        Each launch waits ~40 ms for its node's runner; holding the lock that long would
+        stall every API call that changes tasks. A task terminated or deleted meanwhile is
+        noticed when recording, and what was launched for it is stopped again.
+        """
+        if not batch:
+            return
+        with ThreadPoolExecutor(max_workers=min(LAUNCH_THREADS, len(batch))) as workers:
+            futures = [workers.submit(runs.start, job.doc, task.doc, nodes, self.base_env)
+                       for job, task, nodes in batch]
+        with self.lock:
+            for (job, task, _), future in zip(batch, futures, strict=True):
+                self._record_start(job, task, future)
+        self.kick()
+
+    def _record_start(self, job: Record, task: Record, future: Future[list[Json]]) -> None:
+        error = future.exception()
+        instances = [] if error is not None else future.result()
+        self._blame_nodes(instances)
+        fresh = self.store.get(TASK, job.doc["id"], task.doc["id"])
+        fresh_job = self.store.get(JOB, "", job.doc["id"])
+        if fresh is None or fresh_job is None or fresh_job.doc["state"] != "active" or \
+                fresh.doc["state"] not in ("active", "preparing") or \
+                fresh.doc.get("creationTime") != task.doc.get("creationTime"):
+            runs.stop(instances, self.node)  # ended or deleted while it was launching
+            return
+        task.doc, task.private = fresh.doc, fresh.private
+        if runs.node_faults(instances):  # nothing was the task's doing: back to the queue
+            self._requeue(job, task, instances)
+            return
+        started = partial(transitions.started, instances=instances, base_url=self.settings.url)
+        self._mutate_task(job, task, started)
+        if error is not None:  # a resource file or command line the node cannot take
+            log.warning("task %s/%s cannot start: %s", job.doc["id"], task.doc["id"], error)
+            self.finish(job, task, runs.start_failure(error))
+            return
+        self._watch(instances)
+
+    def _watch(self, instances: list[Json]) -> None:
+        for item in instances:
+            if item.get("launched") and item.get("code") is None:
+                self.exits.watch(int(item["launched"]["pid"]))
+
+    def _note_unschedulable(self, job: Record, task: Record, problem: str) -> None:
+        info = task.doc.get("executionInfo") or {}
+        if (info.get("failureInfo") or {}).get("message") == problem:
+            return
+
+        def note(record: Record) -> None:
+            record.doc.setdefault("executionInfo", {})["failureInfo"] = {
+                "category": "usererror", "code": "MultiInstanceRequirementsNotMet",
+                "message": problem}
+
+        self._mutate_task(job, task, note)
+
+    # -- ends of tasks -----------------------------------------------------------------
+    def finish(self, job: Record, task: Record, outcome: Outcome) -> None:
+        """A run ended: retry, requeue or complete the task, with its consequences."""
+        instances = task.private.get("instances") or []
+        if outcome.requeue:
+            self._requeue(job, task, instances)
+            return
+        runs.stop(instances, self.node)
+        info = task.doc.get("executionInfo") or {}
+        limit = int((task.doc.get("constraints") or {}).get("maxTaskRetryCount") or 0)
+        if not outcome.success and outcome.retry and (
+                limit == -1 or int(info.get("retryCount") or 0) < limit):
+            self._mutate_task(job, task, transitions.retry)
+            self.kick()
+            return
+        subtasks = runs.subtask_docs(instances, self.settings.url, outcome_done=True)
+        # Completion and its meaning for dependents change together, in one write.
+        dependency = dependency_action(task.doc, outcome)
+        self._mutate_task(job, task, partial(transitions.complete, outcome=outcome,
+                                             subtasks=subtasks, dependency=dependency))
+        self._count_on_nodes(instances, outcome.success)
+        self.flow.after_task(job, self._reload(job, task), outcome)
+        self.kick()
+
+    def terminate_task(self, job: Record, task: Record) -> None:
+        if task.doc["state"] in ("running", "preparing"):
+            self.finish(job, task, Outcome(None, "TaskEnded", "The task was terminated",
+                                           retry=False))
+        elif task.doc["state"] == "active":
+            self._mutate_task(job, task, lambda r: transitions.complete(r, None, [], "block"))
+
+    def _requeue(self, job: Record, task: Record, instances: list[Json]) -> None:
+        """Back to active, counted as a requeue (not a retry): the fault was not the task's.
+
+        Every instance is stopped; a multi-instance task's nodes also lose the containers
+        its commands started, so the next attempt starts clean wherever it lands.
+        """
+        log.info("task %s/%s requeued: %s", job.doc["id"], task.doc["id"], [
+            i.get("node_fault") or i.get("code") for i in instances])
+        self._blame_nodes(instances)
+        runs.stop(instances, self.node)
+        if task.doc.get("multiInstanceSettings"):
+            runs.remove_containers(instances, self.node)
+        self._to_active(job, task, requeue=True)
+
+    def _blame_nodes(self, instances: list[Json]) -> None:
+        for item in runs.node_faults(instances):
+            self.health.mark_unusable(item["pool_id"], item["node_id"], item["node_fault"])
+
+    def _to_active(self, job: Record, task: Record, requeue: bool) -> None:
+        def back(record: Record) -> None:
+            docs.set_state(record.doc, "active")
+            info = record.doc.setdefault("executionInfo", {})
+            if requeue:
+                info["requeueCount"] = int(info.get("requeueCount") or 0) + 1
+            record.private.pop("instances", None)
+            record.private.pop("assigned", None)
+
+        self._mutate_task(job, task, back)
+        self.kick()
+
+    def _count_on_nodes(self, instances: list[Json], success: bool) -> None:
+        for item in instances:
+            def bump(record: Record) -> None:
+                record.doc["totalTasksRun"] = int(record.doc.get("totalTasksRun") or 0) + 1
+                if success:
+                    record.doc["totalTasksSucceeded"] = int(
+                        record.doc.get("totalTasksSucceeded") or 0) + 1
+            if self.store.get(NODE, item["pool_id"], item["node_id"]) is not None:
+                self.store.mutate(NODE, item["pool_id"], item["node_id"], bump)
+
+    # -- job ends (delegated) ----------------------------------------------------------
+    def terminate_job(self, job_id: str, reason: str, user: bool = False) -> Json:
+        return self.flow.terminate(job_id, reason, user)
+
+    def delete_job(self, job_id: str) -> None:
+        self.flow.delete(job_id)
+
+    # -- store helpers -----------------------------------------------------------------
+    def _reload(self, job: Record, task: Record) -> Record:
+        fresh = self.store.get(TASK, job.doc["id"], task.doc["id"])
+        return fresh if fresh is not None else task
+
+    def _mutate_task(self, job: Record, task: Record, change: Any) -> None:
+        updated = self.store.mutate(TASK, job.doc["id"], task.doc["id"], change)
+        task.doc, task.private = updated.doc, updated.private
+
+    def _mutate_job(self, job: Record, change: Any) -> None:
+        updated = self.store.mutate(JOB, "", job.doc["id"], change)
+        job.doc, job.private = updated.doc, updated.private
+
+    def _save_private(self, job: Record, task: Record, key: str, value: Any) -> None:
+        if task.private.get(key) != value:
+            self._mutate_task(job, task, lambda r: r.private.__setitem__(key, value))
+
+
+def _live(tasks: dict[str, list[Record]]) -> list[Record]:
+    return [t for ts in tasks.values() for t in ts if t.doc["state"] in LIVE]
+
+
+def _remember_nodes(job: Record, pairs: list[list[str]]) -> None:
+    known = job.private.setdefault("nodes", [])
+    for pair in pairs:
+        if pair not in known:
+            known.append(pair)

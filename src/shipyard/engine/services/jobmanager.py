@@ -1,0 +1,85 @@
+"""The job manager task: the task a job (often one a schedule made) brings with it.
+
+When a job with a ``jobManagerTask`` is active, its manager becomes a task of the job with
+the manager's id, and runs like any other task. When it completes and
+``killJobOnCompletion`` is true (the default), the job terminates with the reason
+``JMComplete``, as the service does. Not modelled: ``runExclusive`` (the manager shares
+its node like any task) and running the manager ahead of the job's other tasks.
+The scheduler calls ``tick`` under its lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from shipyard.engine.model import requests
+from shipyard.engine.scheduling.jobflow import JOB, TASK
+from shipyard.engine.services.autopool import note_scheduling_error
+from shipyard.engine.store import Json, Record
+from shipyard.errors import BatchError
+
+if TYPE_CHECKING:  # the task service imports the job service, which checks managers here
+    from shipyard.engine.scheduling.scheduler import Scheduler
+    from shipyard.engine.services.tasks import TaskService
+
+log = logging.getLogger(__name__)
+
+#: Properties only a job manager has; the rest is a task's own.
+_MANAGER_ONLY = ("killJobOnCompletion", "runExclusive", "allowLowPriorityNode")
+
+
+def manager_task_body(manager: Json) -> Json:
+    return {k: v for k, v in manager.items() if k not in _MANAGER_ONLY}
+
+
+def check_manager(manager: object, where: str = "jobManagerTask") -> None:
+    """The manager's id and command line are required, as for any task."""
+    if manager is None:
+        return
+    if not isinstance(manager, dict):
+        raise requests.bad_value(where, manager, "must be a JSON object")
+    requests.check_id(manager.get("id"), f"{where}.id")
+    if not manager.get("commandLine"):
+        raise requests.missing(f"{where}.commandLine")
+
+
+class JobManagers:
+    """Adds the manager task of each active job once, and ends the job after it."""
+
+    def __init__(self, tasks: TaskService, scheduler: Scheduler) -> None:
+        self.tasks = tasks
+        self.store = tasks.store
+        self.scheduler = scheduler
+
+    def tick(self) -> None:
+        for job in self.store.in_states(JOB, "", ("active",)):
+            manager = job.doc.get("jobManagerTask")
+            if not manager:
+                continue
+            if not job.private.get("manager_added"):
+                self._add(job, manager)
+            elif manager.get("killJobOnCompletion", True):
+                self._end_job_after(job, manager)
+
+    def _add(self, job: Record, manager: Json) -> None:
+        refused: BatchError | None = None
+        try:
+            self.tasks.create(job.doc["id"], manager_task_body(manager))
+        except BatchError as exc:  # shown on the job, as a scheduling error of the job
+            log.warning("job %s: its job manager task was refused: %s", job.doc["id"],
+                        exc.detail)
+            refused = exc
+
+        def added(record: Record) -> None:
+            record.private["manager_added"] = True
+            if refused is not None:
+                note_scheduling_error(record.doc, refused)
+
+        self.store.mutate(JOB, "", job.doc["id"], added)
+
+    def _end_job_after(self, job: Record, manager: Json) -> None:
+        task = self.store.get(TASK, job.doc["id"], str(manager.get("id", "")))
+        if task is not None and task.doc["state"] == "completed":
+            self.scheduler.terminate_job(job.doc["id"], "JMComplete")
+

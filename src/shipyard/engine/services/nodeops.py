@@ -1,0 +1,327 @@
+"""Operations on nodes: reboot, reimage, deallocate, start, remove, (dis)able scheduling.
+
+Each request is checked and answered at once: the node (or pool) takes its transitional
+state in the same write, so the SDK's pollers see ``rebooting``/``reimaging``/
+``deallocating``/``starting`` or a ``resizing`` pool from their first look. A worker
+thread then settles the node's running tasks the way the option says, and hands the node
+to the ``Allocator`` (restart, halt, remove):
+
+- ``requeue``: running tasks go back to ``active`` (requeueCount + 1, retryCount as it
+  was) and run again elsewhere or later;
+- ``terminate``: running tasks complete with failureInfo ``TaskEnded`` and never rerun;
+- ``taskcompletion``: no new task is placed; the running ones finish first;
+- ``retaineddata``: as taskcompletion; the node's task data is kept (a reboot, a
+  deallocation and a removal's wait never touch it).
+
+While it waits the node is "draining" (``private["draining"]``): the scheduler keeps
+watching its tasks, but places nothing there.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from azure.batch import models
+from azure.batch.models import _models  # the node option models are not exported
+
+from shipyard.engine.agent.runs import Outcome
+from shipyard.engine.allocation.allocator import NODE, POOL, Allocator, NodeRef
+from shipyard.engine.model import docs, requests, wire
+from shipyard.engine.scheduling.jobflow import JOB, PREP, TASK
+from shipyard.engine.scheduling.placement import task_nodes
+from shipyard.engine.scheduling.scheduler import LIVE, Scheduler
+from shipyard.engine.services.pools import PoolService, pool_being_deleted
+from shipyard.engine.store import Json, Record, RecordMissing, Store
+from shipyard.errors import BatchError, ConfigError, ShipyardError
+
+log = logging.getLogger(__name__)
+
+OPTIONS = ("requeue", "terminate", "taskcompletion", "retaineddata")
+WAITING = ("taskcompletion", "retaineddata")
+#: States a node may be rebooted or reimaged from (a failed node is what one reboots).
+RESTARTABLE = ("idle", "running", "offline", "starttaskfailed", "unusable")
+DEALLOCATABLE = ("idle", "running", "offline")
+MAX_REMOVE = 100
+POLL = 0.5
+
+#: The service's own conflict codes for a node that is busy with something else.
+_BUSY = {
+    "creating": ("NodeBeingCreated", "The specified node is being created."),
+    "starting": ("NodeBeingStarted", "The specified node is being started."),
+    "waitingforstarttask": ("NodeBeingStarted", "The specified node is being started."),
+    "rebooting": ("NodeBeingRebooted", "The specified node is being rebooted."),
+    "reimaging": ("NodeBeingReimaged", "The specified node is being reimaged."),
+    "unusable": ("NodeStateUnusable", "The state of the specified node is unusable."),
+}
+
+
+def node_conflict(state: str) -> BatchError:
+    """409 for an operation the node's current ``state`` does not allow."""
+    code, message = _BUSY.get(state, (
+        "OperationInvalidForCurrentState",
+        "The specified operation is not valid for the current state of the resource."))
+    return BatchError(409, code, message, [("NodeState", state)])
+
+
+def option_of(body: dict[str, Any], name: str, allowed: tuple[str, ...]) -> str:
+    """The option ``name`` of a request body (default ``requeue``), checked."""
+    value = body.get(name) or "requeue"
+    if not isinstance(value, str) or value.lower() not in allowed:
+        raise requests.bad_value(name, value, f"must be one of {', '.join(allowed)}")
+    return value.lower()
+
+
+class NodeOps:
+    """The node-changing half of the node API; pool and node lookups come from PoolService."""
+
+    def __init__(self, store: Store, pools: PoolService, allocator: Allocator,
+                 scheduler: Scheduler) -> None:
+        self.store = store
+        self.pools = pools
+        self.allocator = allocator
+        self.scheduler = scheduler
+
+    # -- restart, halt, start ----------------------------------------------------------
+    def reboot(self, pool_id: str, node_id: str, body: dict[str, Any]) -> None:
+        requests.parse(_models.BatchNodeRebootOptions, body)
+        option = option_of(body, "nodeRebootOption", OPTIONS)
+        ref = self._begin(pool_id, node_id, RESTARTABLE, "rebooting", option)
+        self._spawn(ref, option, lambda: self._restart(ref, reimage=False))
+
+    def reimage(self, pool_id: str, node_id: str, body: dict[str, Any]) -> None:
+        requests.parse(_models.BatchNodeReimageOptions, body)
+        option = option_of(body, "nodeReimageOption", OPTIONS)
+        ref = self._begin(pool_id, node_id, RESTARTABLE, "reimaging", option)
+        self._spawn(ref, option, lambda: self._restart(ref, reimage=True))
+
+    def deallocate(self, pool_id: str, node_id: str, body: dict[str, Any]) -> None:
+        requests.parse(_models.BatchNodeDeallocateOptions, body)
+        option = option_of(body, "nodeDeallocateOption", OPTIONS)
+        ref = self._begin(pool_id, node_id, DEALLOCATABLE, "deallocating", option)
+        self._spawn(ref, option, lambda: self.allocator.halt(ref))
+
+    def start(self, pool_id: str, node_id: str) -> None:
+        ref = self._begin(pool_id, node_id, ("deallocated",), "starting", None)
+        self._spawn(ref, None, lambda: self.allocator.restart(ref, keep_disk=True))
+
+    def _begin(self, pool_id: str, node_id: str, allowed: tuple[str, ...], state: str,
+               option: str | None) -> NodeRef:
+        """Check the node's state and enter ``state`` in one write (404s as the pool API)."""
+        self.pools.node(pool_id, node_id)
+
+        def enter(record: Record) -> None:
+            if record.doc["state"] not in allowed:
+                raise node_conflict(record.doc["state"])
+            docs.set_node_state(record.doc, state)
+            if option is not None:
+                record.private["draining"] = option
+
+        with self.scheduler.lock:
+            record = self.store.mutate(NODE, pool_id, node_id, enter)
+        return NodeRef(record.private["pool_id"], record.doc["id"])
+
+    def _restart(self, ref: NodeRef, reimage: bool) -> None:
+        self._forget_preps(ref, reimage)
+        self.allocator.restart(ref, keep_disk=not reimage)
+
+    def _forget_preps(self, ref: NodeRef, reimage: bool) -> None:
+        """Job preparation runs again after a reimage, and after a reboot unless it
+        succeeded and ``rerunOnNodeRebootAfterSuccess`` is false, as on the service."""
+        for job in self.store.list(JOB):
+            record = self.store.get(PREP, job.doc["id"], ref.node_id)
+            if record is None:
+                continue
+            info = record.doc.get("jobPreparationTaskExecutionInfo") or {}
+            rerun = (job.doc.get("jobPreparationTask") or {}).get(
+                "rerunOnNodeRebootAfterSuccess", True)
+            if reimage or rerun or info.get("result") != "success":
+                self.store.delete(PREP, job.doc["id"], ref.node_id)
+
+    # -- scheduling ----------------------------------------------------------------------
+    def disable_scheduling(self, pool_id: str, node_id: str, body: dict[str, Any]) -> None:
+        requests.parse(models.BatchNodeDisableSchedulingOptions, body)
+        option = option_of(body, "nodeDisableSchedulingOption", OPTIONS[:3])
+        self.pools.node(pool_id, node_id)
+
+        def disable(record: Record) -> None:
+            _check_scheduling_change(record, "disabled")
+            record.doc["schedulingState"] = "disabled"
+            if record.doc["state"] == "idle":
+                docs.set_node_state(record.doc, "offline")
+
+        with self.scheduler.lock:
+            record = self.store.mutate(NODE, pool_id, node_id, disable)
+        ref = NodeRef(record.private["pool_id"], record.doc["id"])
+        if option != "taskcompletion":  # running tasks simply finish otherwise
+            self._spawn(ref, option, lambda: None)
+
+    def enable_scheduling(self, pool_id: str, node_id: str) -> None:
+        self.pools.node(pool_id, node_id)
+
+        def enable(record: Record) -> None:
+            _check_scheduling_change(record, "enabled")
+            record.doc["schedulingState"] = "enabled"
+            if record.doc["state"] == "offline":
+                docs.set_node_state(record.doc, "idle")
+
+        with self.scheduler.lock:
+            self.store.mutate(NODE, pool_id, node_id, enable)
+        self.scheduler.kick()
+
+    # -- removal -----------------------------------------------------------------------
+    def remove(self, pool_id: str, body: dict[str, Any], if_match: str | None) -> Json:
+        """``removenodes``: the pool shrinks by exactly these nodes; 202 with the pool."""
+        requests.parse(models.BatchNodeRemoveOptions, body)
+        ids = _node_list(body)
+        option = option_of(body, "nodeDeallocationOption", OPTIONS)
+        timeout = _resize_timeout(body.get("resizeTimeout"))
+        records = [self.pools.node(pool_id, node_id) for node_id in ids]
+        with self.scheduler.lock:
+            pool = self.store.mutate(POOL, "", pool_id,
+                                     lambda r: _shrink(r, records, if_match))
+            for record in records:
+                self.store.mutate(NODE, pool_id, record.doc["id"],
+                                  lambda r: _leave(r, option))
+        refs = [NodeRef(r.private["pool_id"], r.doc["id"]) for r in records]
+        deadline = time.monotonic() + timeout.total_seconds()
+        for ref in refs:
+            self._spawn(ref, option, partial(self._remove, ref), deadline)
+        return pool.doc
+
+    def _remove(self, ref: NodeRef) -> None:
+        record = self.store.get(NODE, ref.pool_id, ref.node_id)
+        if record is not None:
+            self.allocator.remove_node(record)
+
+    # -- extensions --------------------------------------------------------------------
+    def extensions(self, pool_id: str, node_id: str) -> list[Json]:
+        """No VM extensions run on a local node: a valid, empty list."""
+        self.pools.node(pool_id, node_id)
+        return []
+
+    def extension(self, pool_id: str, node_id: str, name: str) -> Json:
+        self.pools.node(pool_id, node_id)
+        raise BatchError(404, "ResourceNotFound", "The specified resource does not exist.",
+                         [("ExtensionName", name)])
+
+    # -- the worker ----------------------------------------------------------------------
+    def _spawn(self, ref: NodeRef, option: str | None, then: Callable[[], None],
+               deadline: float | None = None) -> None:
+        def work() -> None:
+            try:
+                if option is not None:
+                    self._settle(ref, option, deadline)
+                then()
+            except RecordMissing:
+                pass  # the node or its pool went away meanwhile
+            except ShipyardError as exc:
+                log.warning("node %s: %s", ref.node_id, exc)
+                self._fail(ref, str(exc))
+            except Exception:
+                log.exception("node %s: operation failed", ref.node_id)
+                self._fail(ref, "the engine failed to complete the node operation")
+
+        threading.Thread(target=work, name=f"nodeop-{ref.node_id[:12]}", daemon=True).start()
+
+    def _settle(self, ref: NodeRef, option: str, deadline: float | None) -> None:
+        """Deal with the node's running tasks as ``option`` says, then stop draining."""
+        if option in WAITING:
+            while self._live_on(ref) and (deadline is None or time.monotonic() < deadline):
+                time.sleep(POLL)
+        # Past a removal's resizeTimeout, what still runs is requeued.
+        outcome = _outcome(option)
+        with self.scheduler.lock:
+            for job, task in self._live_on(ref):
+                self.scheduler.finish(job, task, outcome)
+            self.store.mutate(NODE, ref.pool_id, ref.node_id,
+                              lambda r: r.private.pop("draining", None))
+
+    def _live_on(self, ref: NodeRef) -> list[tuple[Record, Record]]:
+        """(job, task) of every running or preparing task holding the node."""
+        key = (ref.pool_id.lower(), ref.node_id.lower())
+        found = []
+        for job in self.store.list(JOB):
+            for task in self.store.in_states(TASK, job.doc["id"], LIVE):
+                if key in {(p.lower(), n.lower()) for p, n in task_nodes(task)}:
+                    found.append((job, task))
+        return found
+
+    def _fail(self, ref: NodeRef, message: str) -> None:
+        with suppress(RecordMissing):
+            self.store.mutate(NODE, ref.pool_id, ref.node_id,
+                              lambda r: docs.node_error(r.doc, "NodeOperationFailed", message))
+        # An unusable node the pool no longer wants (a failed removal) goes in the next pass.
+        self.allocator.kick(ref.pool_id)
+
+
+def _outcome(option: str) -> Outcome:
+    if option == "terminate":
+        return Outcome(None, "TaskEnded", "The task was terminated because its node was "
+                       "taken down with the terminate option", retry=False)
+    return Outcome(None, "TaskRequeued", "The task's node was taken down; the task is "
+                   "requeued", category="servererror", requeue=True)
+
+
+def _check_scheduling_change(record: Record, wanted: str) -> None:
+    if record.doc["state"] in ("leavingpool", "deallocating", "deallocated"):
+        raise node_conflict(record.doc["state"])
+    if record.doc.get("schedulingState", "enabled") == wanted:
+        raise BatchError(409, "NodeAlreadyInTargetSchedulingState",
+                         "The specified node is already in the target scheduling state.")
+
+
+def _node_list(body: dict[str, Any]) -> list[str]:
+    ids = body.get("nodeList")
+    if ids is None or ids == []:
+        raise requests.missing("nodeList")
+    if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+        raise requests.bad_value("nodeList", ids, "must be a list of node ids")
+    if len(ids) > MAX_REMOVE:
+        raise requests.bad_value("nodeList", len(ids),
+                                 f"at most {MAX_REMOVE} nodes can be removed per request")
+    return list(dict.fromkeys(ids))
+
+
+def _resize_timeout(raw: object) -> timedelta:
+    if raw is None:
+        return timedelta(minutes=15)
+    try:
+        timeout = wire.parse_duration(str(raw))
+    except ConfigError as exc:
+        raise requests.bad_value("resizeTimeout", raw, str(exc)) from exc
+    if timeout < timedelta(minutes=5):
+        raise requests.bad_value("resizeTimeout", raw, "the minimum is 5 minutes")
+    return timeout
+
+
+def _shrink(pool: Record, leaving: list[Record], if_match: str | None) -> None:
+    """The pool side of removenodes: checks, smaller targets, ``resizing``, new eTag."""
+    requests.check_etag(pool.doc, if_match)
+    if pool.doc["state"] == "deleting":
+        raise pool_being_deleted()
+    if pool.doc["allocationState"] != "steady":
+        raise BatchError(409, "PoolBeingResized",
+                         "The specified pool is being resized; wait for it to be steady.")
+    for record in leaving:
+        if record.doc["state"] == "leavingpool":
+            raise node_conflict("leavingpool")
+    dedicated = sum(bool(r.doc["isDedicated"]) for r in leaving)
+    pool.doc["targetDedicatedNodes"] = max(0, pool.doc["targetDedicatedNodes"] - dedicated)
+    pool.doc["targetLowPriorityNodes"] = max(
+        0, pool.doc["targetLowPriorityNodes"] - (len(leaving) - dedicated))
+    docs.set_allocation_state(pool.doc, "resizing")
+    docs.touch(pool.doc)
+
+
+def _leave(record: Record, option: str) -> None:
+    docs.set_node_state(record.doc, "leavingpool")
+    record.private["draining"] = option
+    # Holds the pool in ``resizing`` until the record is gone (Allocator._finish_resize).
+    record.private["removing"] = True

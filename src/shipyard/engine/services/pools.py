@@ -1,0 +1,228 @@
+"""Pool and node operations as the REST API exposes them: checks, then state changes.
+
+Everything here is synchronous and quick: it validates, refuses what does not fit with the
+service's error codes, writes the new state and hands the slow work (nodes coming and
+going) to the ``Allocator``. A refused request changes nothing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from azure.batch import models
+
+from shipyard.engine import nodes
+from shipyard.engine.allocation.allocator import NODE, POOL, Allocator
+from shipyard.engine.model import docs, requests, wire
+from shipyard.engine.services import poolchecks
+from shipyard.engine.services.autoscale import settings as autoscale_settings
+from shipyard.engine.settings import NODE_MEMORY_MB, EngineSettings
+from shipyard.engine.store import Json, Record, RecordExists, Store
+from shipyard.errors import BatchError, ConfigError
+
+MAX_SLOTS = 250
+#: Node addresses run from .4 to .254 of the pool's /24, as the service starts at .4.
+MAX_NODES_PER_POOL = 251
+MIN_RESIZE_TIMEOUT = timedelta(minutes=5)
+
+
+def pool_not_found() -> BatchError:
+    return BatchError(404, "PoolNotFound", "The specified pool does not exist.")
+
+
+def node_not_found() -> BatchError:
+    return BatchError(404, "NodeNotFound", "The specified compute node does not exist.")
+
+
+def pool_being_deleted() -> BatchError:
+    return BatchError(409, "PoolBeingDeleted",
+                      "The specified pool has been marked for deletion and is being reclaimed.")
+
+
+def pool_being_resized() -> BatchError:
+    return BatchError(409, "PoolBeingResized",
+                      "The specified pool is being resized; wait for it to be steady.")
+
+
+class PoolService:
+    """The pool and node half of the engine's API."""
+
+    def __init__(self, settings: EngineSettings, store: Store, allocator: Allocator) -> None:
+        self.settings = settings
+        self.store = store
+        self.allocator = allocator
+
+    # -- pools -------------------------------------------------------------------------
+    def create(self, body: dict[str, Any]) -> Json:
+        requests.check_id(body.get("id"))
+        if not body.get("vmSize"):
+            raise requests.missing("vmSize")
+        _check_targets(body)
+        _normalise_resize_timeout(body)
+        autoscale = autoscale_settings.check_create(body)
+        options = requests.parse(models.BatchPoolCreateOptions, body)
+        poolchecks.check_create(body, self.settings.account)
+        self.check_capacity(
+            (options.target_dedicated_nodes or 0) + (options.target_low_priority_nodes or 0))
+        with self.store.transaction():
+            slot, subnet = self._free_slot()
+            doc = docs.new_pool_doc(options, self.settings.url)
+            try:
+                self.store.insert(POOL, "", doc["id"], Record(
+                    doc, {"slot": slot, "subnet": str(subnet), **autoscale}))
+            except RecordExists as exc:
+                self._release(slot, subnet)
+                raise BatchError(409, "PoolExists",
+                                 "The specified pool already exists.") from exc
+        self.allocator.kick(doc["id"])
+        return doc
+
+    def get(self, pool_id: str) -> Record:
+        record = self.store.get(POOL, "", pool_id)
+        if record is None:
+            raise pool_not_found()
+        return record
+
+    def all(self) -> list[Json]:
+        return [r.doc for r in self.store.list(POOL)]
+
+    def delete(self, pool_id: str, if_match: str | None = None) -> None:
+        def mark(record: Record) -> None:
+            requests.check_etag(record.doc, if_match)
+            if record.doc["state"] == "deleting":
+                raise pool_being_deleted()
+            docs.set_pool_state(record.doc, "deleting")
+            docs.set_allocation_state(record.doc, "resizing")
+            docs.touch(record.doc)
+
+        self._mutate(pool_id, mark)
+        self.allocator.kick(pool_id)
+
+    def resize(self, pool_id: str, body: dict[str, Any], if_match: str | None = None) -> Json:
+        requests.parse(models.BatchPoolResizeOptions, body)
+        _check_targets(body)
+        record = self.get(pool_id)
+        members = len(self.store.list(NODE, pool_id))
+        wanted = (body.get("targetDedicatedNodes") or 0) + (body.get("targetLowPriorityNodes") or 0)
+        self.check_capacity(max(0, wanted - members))
+
+        def apply(record: Record) -> None:
+            requests.check_etag(record.doc, if_match)
+            if record.doc["state"] == "deleting":
+                raise pool_being_deleted()
+            if record.doc["allocationState"] != "steady":
+                raise pool_being_resized()
+            if record.doc.get("enableAutoScale"):
+                # The service's documented 409: an autoscale pool is sized by its formula.
+                raise BatchError(409, "OperationInvalidForCurrentState",
+                                 "The specified operation is not valid for the current state "
+                                 "of the resource.",
+                                 [("Reason", "the pool has autoscale enabled: disable it "
+                                             "before resizing the pool")])
+            record.doc["targetDedicatedNodes"] = body.get("targetDedicatedNodes") or 0
+            record.doc["targetLowPriorityNodes"] = body.get("targetLowPriorityNodes") or 0
+            record.doc.pop("resizeErrors", None)
+            record.private.pop("resize_stopped", None)
+            docs.set_allocation_state(record.doc, "resizing")
+            docs.touch(record.doc)
+
+        record = self._mutate(pool_id, apply)
+        self.allocator.kick(pool_id)
+        return record.doc
+
+    # -- nodes -------------------------------------------------------------------------
+    def nodes(self, pool_id: str) -> list[Json]:
+        self.get(pool_id)
+        return [r.doc for r in self.store.list(NODE, pool_id)]
+
+    def node(self, pool_id: str, node_id: str) -> Record:
+        self.get(pool_id)
+        record = self.store.get(NODE, pool_id, node_id)
+        if record is None:
+            raise node_not_found()
+        return record
+
+    def node_root(self, pool_id: str, node_id: str) -> Path:
+        """The host directory that is ``/mnt/batch/tasks`` on that node."""
+        spec = self.allocator.node_spec(self.node(pool_id, node_id))
+        return Path(spec.batch_dir) / "tasks"
+
+    # -- checks ------------------------------------------------------------------------
+    def _mutate(self, pool_id: str, change: Any) -> Record:
+        self.get(pool_id)
+        return self.store.mutate(POOL, "", pool_id, change)
+
+    def _free_slot(self) -> tuple[int, ipaddress.IPv4Network]:
+        used = {r.private["slot"] for r in self.store.list(POOL)}
+        reasons: list[str] = []
+        for slot in range(1, MAX_SLOTS + 1):
+            if slot in used:
+                continue
+            subnet = nodes.subnet_for_slot(slot, self.settings.subnet_base)
+            conflict = nodes.slot_in_use(slot) or nodes.subnet_conflicts(subnet)
+            if conflict is None:
+                conflict = self._claim(slot, subnet)
+            if conflict is None:
+                return slot, subnet
+            reasons.append(f"{subnet}: {conflict}")
+        raise BatchError(409, "PoolQuotaReached",
+                         "No free address range is left for another pool on this engine.",
+                         [("Reason", "; ".join(reasons[-3:]) or "all slots in use")])
+
+    def _claim(self, slot: int, subnet: ipaddress.IPv4Network) -> str | None:
+        """Take the slot for good by creating its bridge (the marker first, as the allocator
+        does); why not, when another engine took it since ``slot_in_use`` looked."""
+        nodes.mark_bridge(self.settings.nodes_dir, slot, present=True)
+        if nodes.claim_bridge(nodes.PoolNet(slot, subnet)):
+            return None
+        nodes.mark_bridge(self.settings.nodes_dir, slot, present=False)
+        return "taken by another engine meanwhile"
+
+    def _release(self, slot: int, subnet: ipaddress.IPv4Network) -> None:
+        nodes.delete_pool_network(nodes.PoolNet(slot, subnet))
+        nodes.mark_bridge(self.settings.nodes_dir, slot, present=False)
+
+    def check_capacity(self, new_nodes: int) -> None:
+        """Refuse ``new_nodes`` more nodes when this machine's memory cannot hold them."""
+        if new_nodes <= 0:
+            return
+        available = _available_memory_mb()
+        needed = new_nodes * NODE_MEMORY_MB
+        if needed > available - 1024:
+            raise requests.bad_value(
+                "targetDedicatedNodes", new_nodes,
+                f"{new_nodes} more nodes need about {needed} MB of memory and this machine has "
+                f"{available} MB available; ask for fewer nodes or delete another pool",
+            )
+
+
+def _check_targets(body: dict[str, Any]) -> None:
+    dedicated = requests.check_count(body.get("targetDedicatedNodes"), "targetDedicatedNodes")
+    low = requests.check_count(body.get("targetLowPriorityNodes"), "targetLowPriorityNodes")
+    if dedicated + low > MAX_NODES_PER_POOL:
+        raise requests.bad_value("targetDedicatedNodes", dedicated + low,
+                                 f"a local pool holds at most {MAX_NODES_PER_POOL} nodes")
+
+
+def _normalise_resize_timeout(body: dict[str, Any]) -> None:
+    raw = body.get("resizeTimeout")
+    if raw is None:
+        return
+    try:
+        timeout = wire.parse_duration(raw)
+    except ConfigError as exc:
+        raise requests.bad_value("resizeTimeout", raw, str(exc)) from exc
+    if timeout < MIN_RESIZE_TIMEOUT:
+        raise requests.bad_value("resizeTimeout", raw, "the minimum is 5 minutes")
+    body["resizeTimeout"] = wire.format_duration(timeout)
+
+
+def _available_memory_mb() -> int:
+    with open("/proc/meminfo") as handle:
+        for line in handle:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) // 1024
+    return 0
