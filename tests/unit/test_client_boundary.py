@@ -7,25 +7,16 @@ The first test reads every module's imports (top level and inside functions) wit
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.importgraph import imported
+
 SRC = Path(__file__).parent.parent.parent / "src" / "shipyard"
 CLIENT_ROOMS = ("config", "factory", "batch")
-
-
-def imported(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
 
 
 @pytest.mark.parametrize("room", CLIENT_ROOMS)

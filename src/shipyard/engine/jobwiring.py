@@ -34,7 +34,7 @@ def install(router: Router, pools: PoolService, jobs: JobService, tasks: TaskSer
     recurrence = Recurrence(jobs.store, scheduler, autopools)
     register_control(router, control, TaskControl(tasks), pools)
     register_schedules(router, ScheduleService(jobs.settings, jobs.store, scheduler))
-    managers = JobManagers(tasks, scheduler)
+    managers = JobManagers(tasks.store, tasks.create, scheduler)
     # Schedules first (they make jobs), then the pools and manager tasks those jobs need.
     for name, hook in (("job schedules", recurrence.tick), ("auto pools", autopools.tick),
                        ("job managers", managers.tick), ("disabling jobs", control.tick)):

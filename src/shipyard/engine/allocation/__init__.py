@@ -1,1 +1,11 @@
-"""The engine's allocation room."""
+"""Pools' nodes: from a pool's target counts to booted nodes, and back.
+
+    allocator.py  one worker thread per pool reconciles node records with the targets,
+                  boots new nodes on their own threads, restarts, halts and removes nodes;
+                  ``recover`` resumes all of it after an engine restart
+    health.py     one test for "can this node run a command now", shared by the health
+                  check, placement and every launch; marks a node unusable with a reason
+
+Called by the services (pool create, resize, node operations) and the scheduler (health).
+Writes pool and node records through the store; never touches jobs or tasks.
+"""

@@ -1,1 +1,12 @@
-"""The engine's api room."""
+"""HTTP: the Batch REST API on top of the services.
+
+    app.py         the ASGI app: body limits, auth, request ids, error translation; the
+                   ``Router`` and ``Call`` every route module uses
+    auth.py        shared-key signatures and bearer tokens
+    odata.py       ``$filter``, ``$select`` and paging of list responses
+    responses.py   the headers and bodies of created, fetched and listed resources
+    routes_*.py    one module per resource family: paths to service calls
+
+Rules: routes parse paths, query strings and headers, call one service, and answer; no
+state lives here. Every engine error becomes the service's error body at ``app``.
+"""

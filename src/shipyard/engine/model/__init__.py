@@ -1,1 +1,11 @@
-"""The engine's model room."""
+"""The service's vocabulary, shared by every room above: pure functions over documents.
+
+    wire.py       datetimes, durations, ETags and error bodies as the service spells them
+    docs.py       pool, node, job and task documents: built once, then moved only by the
+                  transition helpers here (state, times, eTag together)
+    requests.py   request bodies parsed and checked against the SDK's own models
+    bodytypes.py  the JSON type of each body property, from the SDK's model annotations
+
+Rules: no I/O, no threads, no locks; imports only ``store`` (for ``Json``/``Record``) and
+the SDK's models. Refusals are ``BatchError`` with the service's code.
+"""

@@ -196,6 +196,12 @@ def new_job_doc(body: Json, base_url: str) -> Json:
     return doc
 
 
+def pool_id_of(job: Json) -> str:
+    """The pool a job's tasks run on: its own auto pool once made, else ``poolInfo.poolId``."""
+    made = (job.get("executionInfo") or {}).get("poolId")
+    return str(made or (job.get("poolInfo") or {}).get("poolId") or "")
+
+
 def new_task_doc(body: Json, job_id: str, base_url: str, job_constraints: Json) -> Json:
     doc = _created(body, f"{base_url}/jobs/{job_id}/tasks/{body['id']}")
     constraints = doc.setdefault("constraints", {})

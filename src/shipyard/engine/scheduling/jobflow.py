@@ -11,17 +11,17 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from shipyard.engine.agent import execution, runs
 from shipyard.engine.agent.execution import Launched, Node
+from shipyard.engine.agent.exits import ExitWatch
 from shipyard.engine.agent.runs import Outcome
+from shipyard.engine.allocation.health import NodeHealth
 from shipyard.engine.model import docs, wire
-from shipyard.engine.store import Json, Record
+from shipyard.engine.settings import EngineSettings
+from shipyard.engine.store import Json, Record, Store
 from shipyard.errors import NodeUnusableError, StorageError
-
-if TYPE_CHECKING:
-    from shipyard.engine.scheduling.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +31,27 @@ OPEN = ("active", "preparing", "running")
 RETENTION_EVERY = 2.0
 
 
+class FlowHost(Protocol):
+    """What job flow uses of the scheduler that owns it, so this module need not import it."""
+
+    @property
+    def store(self) -> Store: ...
+    @property
+    def settings(self) -> EngineSettings: ...
+    @property
+    def exits(self) -> ExitWatch: ...
+    @property
+    def health(self) -> NodeHealth: ...
+    def kick(self) -> None: ...
+    def node(self, pool_id: str, node_id: str) -> Node | None: ...
+    def base_env(self, node: Node) -> dict[str, str]: ...
+    def terminate_task(self, job: Record, task: Record) -> None: ...
+
+
 class JobFlow:
     """Preparation and release tasks, job ends, job limits, retention."""
 
-    def __init__(self, scheduler: Scheduler) -> None:
+    def __init__(self, scheduler: FlowHost) -> None:
         self.s = scheduler
         self._retention_at = 0.0
 

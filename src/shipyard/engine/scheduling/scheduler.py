@@ -36,7 +36,6 @@ from shipyard.engine.scheduling.placement import (
     task_nodes,
     urgency,
 )
-from shipyard.engine.services.autopool import pool_id_of
 from shipyard.engine.settings import EngineSettings
 from shipyard.engine.store import Json, Record, Store
 
@@ -239,7 +238,7 @@ class Scheduler:
                           partial(self.store.get, TASK, job_id))
 
     def _place_one(self, job: Record, queue: ReadyQueue, capacity: Capacity) -> bool:
-        pool_id = pool_id_of(job.doc)
+        pool_id = docs.pool_id_of(job.doc)
         while (task := queue.pop()) is not None:
             if self._try_place(job, task, capacity):
                 return True
@@ -248,7 +247,7 @@ class Scheduler:
         return False
 
     def _try_place(self, job: Record, task: Record, capacity: Capacity) -> bool:
-        pool = self.store.get(POOL, "", pool_id_of(job.doc))
+        pool = self.store.get(POOL, "", docs.pool_id_of(job.doc))
         if pool is None or pool.doc["state"] != "active":
             return False
         problem = requirements_error(pool.doc, task.doc)

@@ -14,7 +14,7 @@ import logging
 import uuid
 from typing import Any
 
-from shipyard.engine.model import requests
+from shipyard.engine.model import docs, requests
 from shipyard.engine.scheduling.jobflow import JOB
 from shipyard.engine.services.pools import PoolService
 from shipyard.engine.store import Json, Record, Store
@@ -33,12 +33,6 @@ _POOL_DEFAULTS: Json = {
     "targetLowPriorityNodes": 0, "enableAutoScale": False,
     "enableInterNodeCommunication": False,
 }
-
-
-def pool_id_of(job: Json) -> str:
-    """The pool a job's tasks run on: its own auto pool once made, else ``poolInfo.poolId``."""
-    made = (job.get("executionInfo") or {}).get("poolId")
-    return str(made or (job.get("poolInfo") or {}).get("poolId") or "")
 
 
 def auto_spec(pool_info: Json | None) -> Json | None:
@@ -105,7 +99,7 @@ class AutoPools:
     def tick(self) -> None:
         for job in self.store.in_states(JOB, "", ("active",)):
             spec = auto_spec(job.doc.get("poolInfo"))
-            if spec and not pool_id_of(job.doc) and not job.private.get("autopool_failed"):
+            if spec and not docs.pool_id_of(job.doc) and not job.private.get("autopool_failed"):
                 self._give_pool(job, spec)
         for record in self.store.list(AUTOPOOL):
             self._reap(record)

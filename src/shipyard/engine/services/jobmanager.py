@@ -11,17 +11,19 @@ The scheduler calls ``tick`` under its lock.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from shipyard.engine.model import requests
 from shipyard.engine.scheduling.jobflow import JOB, TASK
+from shipyard.engine.scheduling.scheduler import Scheduler
 from shipyard.engine.services.autopool import note_scheduling_error
-from shipyard.engine.store import Json, Record
+from shipyard.engine.store import Json, Record, Store
 from shipyard.errors import BatchError
 
-if TYPE_CHECKING:  # the task service imports the job service, which checks managers here
-    from shipyard.engine.scheduling.scheduler import Scheduler
-    from shipyard.engine.services.tasks import TaskService
+#: Adds a task to a job and returns its document: the task service's ``create``, passed in
+#: because the task service sits above this module (it imports the job service, which
+#: checks managers here).
+CreateTask = Callable[[str, Json], Json]
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +49,9 @@ def check_manager(manager: object, where: str = "jobManagerTask") -> None:
 class JobManagers:
     """Adds the manager task of each active job once, and ends the job after it."""
 
-    def __init__(self, tasks: TaskService, scheduler: Scheduler) -> None:
-        self.tasks = tasks
-        self.store = tasks.store
+    def __init__(self, store: Store, create_task: CreateTask, scheduler: Scheduler) -> None:
+        self.create_task = create_task
+        self.store = store
         self.scheduler = scheduler
 
     def tick(self) -> None:
@@ -65,7 +67,7 @@ class JobManagers:
     def _add(self, job: Record, manager: Json) -> None:
         refused: BatchError | None = None
         try:
-            self.tasks.create(job.doc["id"], manager_task_body(manager))
+            self.create_task(job.doc["id"], manager_task_body(manager))
         except BatchError as exc:  # shown on the job, as a scheduling error of the job
             log.warning("job %s: its job manager task was refused: %s", job.doc["id"],
                         exc.detail)

@@ -3,7 +3,7 @@
     azurite.py    the Azurite process of one engine: start, re-adopt after a restart, stop
     link.py       ``StorageLink`` (account, key, blob endpoint) and the development account
     transfers.py  resource files in, output files out, as the Batch node agent does them
-    uploads.py    output-file uploads off the scheduler's lock, one worker pool per engine
+    checks.py     request-time checks of resource and output file specifications
     nodelogs.py   ``uploadbatchservicelogs``: a node's service logs into a container
 
 Where transfers run, and why: on the host, in the engine, writing into and reading from
@@ -15,6 +15,6 @@ same paths and modes whether the bytes came from Azure or from here. Blob URLs h
 the engine carry the loopback endpoint, so nothing on a node needs to reach storage.
 
 Only ``azure-storage-blob`` speaks to storage here; callers see ``TransferError`` with the
-service's ``failureInfo`` code, never an SDK exception. The engine's HTTP and scheduling
-rooms call in; nothing here calls back up.
+service's ``failureInfo`` code, never an SDK exception. The agent (``agent/uploads.py``,
+``agent/execution.py``) and the services call in; nothing here calls back up.
 """
