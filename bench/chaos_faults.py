@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from azure.core.rest import HttpRequest
 
 from bench.chaos_work import PLAIN_JOB, POOL, ChaosEngine, Workload, slot_leftovers, start_time
 from shipyard.engine.nodes import node_docker, procs
-from shipyard.engine.nodes.launching import AGENT_SOCKET, RUNNER_MARK
+from shipyard.engine.nodes.launching import AGENT_SOCKET, RUNNER_MARK, agent_answers
 
 AUX = "chaos-aux"
 
@@ -282,14 +281,5 @@ def kill_agent(c: Chaos) -> list[Event]:
     os.kill(agents[0], 9)
     socket_path = home / AGENT_SOCKET
     return [Event("kill -9 node launch agent", str(node.id),
-                  until(lambda: _answers(socket_path), 90, 0.3),
+                  until(lambda: agent_answers(socket_path), 90, 0.3),
                   "the next launch on the node starts a new one")]
-
-
-def _answers(path: Path) -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-        try:
-            conn.connect(str(path))
-        except OSError:
-            return False
-    return True

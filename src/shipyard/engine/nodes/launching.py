@@ -139,7 +139,7 @@ def _via_agent(spec_pid: int, path: Path, request: bytes) -> str | None:
         except (FileNotFoundError, ConnectionRefusedError):
             if attempt == 0:
                 with key_lock(str(path)):  # one start per agent, whichever thread asks
-                    if not _agent_answers(path) and not _start_agent(spec_pid, path):
+                    if not agent_answers(path) and not _start_agent(spec_pid, path):
                         _give_up_on(path)
                         return None
         except OSError as exc:  # e.g. a socket path longer than AF_UNIX allows
@@ -169,7 +169,8 @@ def _ask_agent(path: Path, request: bytes) -> str:
                             f"{exc}") from exc
 
 
-def _agent_answers(path: Path) -> bool:
+def agent_answers(path: Path) -> bool:
+    """Whether a launch agent accepts connections on ``path`` (the chaos soak asks it too)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         try:
             conn.connect(str(path))
