@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from azure.batch import models
 
@@ -20,6 +20,13 @@ TASK_STATES = ("active", "preparing", "running", "completed")
 #: Node states worth a column of their own, most common first; others are counted as they come.
 NODE_STATES = ("idle", "running", "starting", "waitingforstarttask", "creating", "rebooting",
                "leavingpool", "offline", "starttaskfailed", "unusable", "unknown")
+
+
+class Stateful(Protocol):
+    """A pool, node, job or task: anything the service gives a ``state``."""
+
+    @property
+    def state(self) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -60,15 +67,24 @@ def state_name(state: object) -> str:
     return str(getattr(state, "value", state) or "unknown")
 
 
+def state_counts(items: Iterable[Stateful], usual: Iterable[str] = ()) -> dict[str, int]:
+    """Items per state; the ``usual`` states always appear, with 0, in their order."""
+    counts: Counter[str] = Counter({s: 0 for s in usual})
+    counts.update(state_name(item.state) for item in items)
+    return dict(counts)
+
+
 def task_state_counts(tasks: Iterable[models.BatchTask]) -> dict[str, int]:
     """Tasks per state, plus ``succeeded``/``failed`` among the completed ones."""
-    counts: Counter[str] = Counter({s: 0 for s in (*TASK_STATES, "succeeded", "failed")})
-    for task in tasks:
-        state = state_name(task.state)
-        counts[state] += 1
-        if state == "completed":
-            counts["succeeded" if task_result(task) == "success" else "failed"] += 1
-    return dict(counts)
+    found = list(tasks)
+    ended = [task_result(t) for t in found if state_name(t.state) == "completed"]
+    return {**state_counts(found, TASK_STATES),
+            "succeeded": ended.count("success"), "failed": len(ended) - ended.count("success")}
+
+
+def task_result_counts(tasks: Iterable[models.BatchTask]) -> dict[str, int]:
+    """Tasks per result (``success``, ``failure``), of the tasks that have one."""
+    return dict(Counter(r for r in map(task_result, tasks) if r is not None))
 
 
 def task_result(task: models.BatchTask) -> str | None:
@@ -106,10 +122,7 @@ def retries(tasks: Iterable[models.BatchTask]) -> int:
 
 def node_state_counts(nodes: Iterable[models.BatchNode]) -> dict[str, int]:
     """Nodes per state; the usual states always appear, with 0."""
-    counts: Counter[str] = Counter({s: 0 for s in NODE_STATES})
-    for node in nodes:
-        counts[state_name(node.state)] += 1
-    return dict(counts)
+    return state_counts(nodes, NODE_STATES)
 
 
 def start_task_durations(nodes: Iterable[models.BatchNode]) -> Durations:

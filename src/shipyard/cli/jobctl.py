@@ -7,8 +7,6 @@ for a new ``poolInfo``: disable, update the job's pool, enable again.
 
 from __future__ import annotations
 
-import statistics
-from collections import Counter
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -25,6 +23,8 @@ if TYPE_CHECKING:
     from azure.batch import models
 
 STATE_TIMEOUT = 3600.0
+#: ``jobs stats`` rows (wall_time_KEY_s) and the figures.Durations field each shows.
+WALL_TIMES = (("min", "shortest"), ("mean", "mean"), ("max", "longest"), ("total", "total"))
 F = TypeVar("F", bound=Callable[..., Any])
 
 jobid_option = click.option("--jobid", help="Only this job [default: every job of jobs.yaml].")
@@ -141,17 +141,13 @@ def stats(app: App, jobid: str | None) -> None:
 
 def task_summary(jobs: int, found: list[models.BatchTask]) -> dict[str, object]:
     """Counts by state and result, and wall times (seconds) of the tasks that ran."""
-    states = Counter(render.value(t.state) for t in found)
-    results = Counter(render.value(t.execution_info.result) for t in found
-                      if t.execution_info is not None and t.execution_info.result)
-    walls = [(info.end_time - info.start_time).total_seconds() for t in found
-             if (info := t.execution_info) is not None and info.start_time and info.end_time]
+    from shipyard.batch import figures  # the SDK's models: loaded by the command, not --help
+
     summary: dict[str, object] = {"jobs": jobs, "tasks": len(found)}
-    summary.update({f"tasks_{state}": n for state, n in sorted(states.items())})
-    summary.update({f"tasks_{result}": n for result, n in sorted(results.items())})
-    if walls:
-        summary.update({"wall_time_min_s": round(min(walls), 3),
-                        "wall_time_mean_s": round(statistics.fmean(walls), 3),
-                        "wall_time_max_s": round(max(walls), 3),
-                        "wall_time_total_s": round(sum(walls), 3)})
+    summary |= render.counted("tasks_", figures.state_counts(found))
+    summary |= render.counted("tasks_", figures.task_result_counts(found))
+    runs = figures.task_durations(found)["run"]
+    if runs.count:
+        walls = runs.as_json()
+        summary |= {f"wall_time_{key}_s": walls[name] for key, name in WALL_TIMES}
     return summary

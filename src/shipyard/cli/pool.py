@@ -6,7 +6,6 @@ images (``pool images``) live in their own modules and are attached at the end.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import TYPE_CHECKING
 
 import click
@@ -170,18 +169,20 @@ def stats(app: App, poolid: str | None) -> None:
 
 def pool_summary(found: models.BatchPool, nodes: list[models.BatchNode]) -> dict[str, object]:
     """What ``pool stats`` shows: allocation, node counts by state, running tasks, slots."""
-    states = Counter(render.value(n.state) for n in nodes)
+    from shipyard.batch import figures  # the SDK's models: loaded by the command, not --help
+
+    shared = figures.pool_stats(found, nodes)
     dedicated = sum(1 for n in nodes if n.is_dedicated)
     slots = found.task_slots_per_node or 1
     return {
-        "state": render.value(found.state),
-        "allocation_state": render.value(found.allocation_state),
+        "state": shared["state"],
+        "allocation_state": shared["allocation_state"],
         "vm_size": found.vm_size,
-        "nodes": len(nodes),
+        "nodes": shared["nodes"],
         "dedicated_nodes": dedicated,
         "low_priority_nodes": len(nodes) - dedicated,
-        **{f"nodes_{state}": count for state, count in sorted(states.items())},
-        "running_tasks": sum(n.running_tasks_count or 0 for n in nodes),
+        **render.counted("nodes_", shared["states"]),
+        "running_tasks": shared["running_tasks"],
         "task_slots": slots * len(nodes),
         "task_slots_in_use": sum(n.running_task_slots_count or 0 for n in nodes),
     }

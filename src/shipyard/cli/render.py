@@ -45,6 +45,11 @@ def summary(items: Iterable[Any]) -> str:
     return ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none yet"
 
 
+def counted(prefix: str, counts: dict[str, int]) -> dict[str, int]:
+    """``counts`` as statistics rows: ``prefix`` + name, sorted, the zeros left out."""
+    return {f"{prefix}{name}": n for name, n in sorted(counts.items()) if n}
+
+
 @contextmanager
 def live(raw: bool) -> Iterator[Callable[[Table], None]]:
     """A function that redraws one table in place (a no-op with --raw)."""
