@@ -5,7 +5,6 @@ pools that come and go with the job."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from contextlib import suppress
 from typing import Any
 
@@ -23,7 +22,6 @@ from tests.contract.jobhelpers import (
     job,
     pid_alive,
     set_terminate_when_done,
-    small_pool,
     task_file,
     terminate_job,
     uid,
@@ -35,19 +33,6 @@ from tests.realengine import delete_pool, pool_exists, wait_for
 pytestmark = pytest.mark.root
 
 INFINITE = "P10675199DT2H48M5.4775807S"
-
-
-@pytest.fixture(scope="module")
-def one_node(client: BatchClient) -> Iterator[str]:
-    """A pool of one idle node: where a task runs again is then known."""
-    with small_pool(client, 1) as pool_id:
-        yield pool_id
-
-
-@pytest.fixture(scope="module")
-def nodeless(client: BatchClient) -> Iterator[str]:
-    with small_pool(client, 0) as pool_id:
-        yield pool_id
 
 
 def disable(client: BatchClient, job_id: str, option: str) -> None:

@@ -5,7 +5,6 @@ enable, terminate, delete, the jobs they make (``<schedule>:job-<N>``) at the ti
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,7 +19,6 @@ from tests.contract.jobhelpers import (
     holds_for,
     job,
     job_gone,
-    small_pool,
     terminate_job,
     uid,
     wait_job,
@@ -30,12 +28,6 @@ from tests.realengine import delete_pool, pool_exists, wait_for
 pytestmark = pytest.mark.root
 
 UTC = datetime.UTC
-
-
-@pytest.fixture(scope="module")
-def nodeless(client: BatchClient) -> Iterator[str]:
-    with small_pool(client, 0) as pool_id:
-        yield pool_id
 
 
 def create(client: BatchClient, schedule: dict[str, Any], spec: dict[str, Any],

@@ -4,7 +4,6 @@ constraints, and delete task and node files (``recursive`` for directories)."""
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
 
 import pytest
 from azure.batch import BatchClient, models
@@ -17,25 +16,11 @@ from tests.contract.jobhelpers import (
     error_of,
     job,
     node_file,
-    small_pool,
     task_dir,
     wait_task,
 )
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture(scope="module")
-def one_node(client: BatchClient) -> Iterator[str]:
-    """One node: a reactivated task runs where its counter file is."""
-    with small_pool(client, 1) as pool_id:
-        yield pool_id
-
-
-@pytest.fixture(scope="module")
-def nodeless(client: BatchClient) -> Iterator[str]:
-    with small_pool(client, 0) as pool_id:
-        yield pool_id
 
 
 def test_reactivate_failed_task_runs_again(client: BatchClient, one_node: str) -> None:

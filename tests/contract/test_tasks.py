@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from azure.batch import BatchClient, models
@@ -28,7 +27,6 @@ from tests.contract.jobhelpers import (
     parse_env,
     pid_alive,
     serve_files,
-    small_pool,
     task_body,
     task_dir,
     task_file,
@@ -49,13 +47,6 @@ HOSTILE = {
     "UNICODE": "héllo ✓ 日本",
     "EMPTYISH": " ",
 }
-
-
-@pytest.fixture(scope="module")
-def nodeless_pool(client: BatchClient) -> Iterator[str]:
-    """A pool without nodes: its tasks stay active, which is what the API tests want."""
-    with small_pool(client, 0) as pool_id:
-        yield pool_id
 
 
 def status(result: models.BatchTaskCreateResult) -> str:
@@ -116,8 +107,8 @@ def test_create_get_and_errors(client: BatchClient, shared_pool: str) -> None:
         assert (exc.status_code, exc.error.code) == (400, "MissingRequiredProperty")
 
 
-def test_add_collection_results_and_replay(client: BatchClient, nodeless_pool: str) -> None:
-    with job(client, nodeless_pool) as job_id:
+def test_add_collection_results_and_replay(client: BatchClient, nodeless: str) -> None:
+    with job(client, nodeless) as job_id:
         ids = [f"c{i:03d}" for i in range(100)]
         group = models.BatchTaskGroup(task_values=[task_body(i, "/bin/true") for i in ids])
         first = client.create_task_collection(job_id, group)
@@ -147,8 +138,8 @@ def test_add_collection_results_and_replay(client: BatchClient, nodeless_pool: s
         assert len(list(client.list_tasks(job_id))) == 251
 
 
-def test_list_tasks_paged_and_filtered(client: BatchClient, nodeless_pool: str) -> None:
-    with job(client, nodeless_pool) as job_id:
+def test_list_tasks_paged_and_filtered(client: BatchClient, nodeless: str) -> None:
+    with job(client, nodeless) as job_id:
         ids = [f"t{i:02d}" for i in range(25)]
         client.create_task_collection(job_id, models.BatchTaskGroup(
             task_values=[task_body(i, "/bin/true") for i in ids]))
@@ -172,8 +163,8 @@ def test_list_tasks_paged_and_filtered(client: BatchClient, nodeless_pool: str) 
         assert (exc.status_code, exc.error.code) == (400, "InvalidQueryParameterValue")
 
 
-def test_terminate_and_delete_active_tasks(client: BatchClient, nodeless_pool: str) -> None:
-    with job(client, nodeless_pool) as job_id:
+def test_terminate_and_delete_active_tasks(client: BatchClient, nodeless: str) -> None:
+    with job(client, nodeless) as job_id:
         add_task(client, job_id, "a", "/bin/true")
         add_task(client, job_id, "b", "/bin/true")
         before = client.get_task(job_id, "a")
@@ -466,8 +457,8 @@ def test_dependency_actions_block_and_satisfy(client: BatchClient, shared_pool: 
 
 
 def test_tasks_with_dependencies_need_a_job_that_uses_them(
-        client: BatchClient, nodeless_pool: str) -> None:
-    with job(client, nodeless_pool) as job_id:
+        client: BatchClient, nodeless: str) -> None:
+    with job(client, nodeless) as job_id:
         exc = error_of(lambda: add_task(client, job_id, "dep", "/bin/true",
                                         dependsOn={"taskIds": ["other"]}))
         # The service's own code for it, a conflict with the job rather than a bad body.
