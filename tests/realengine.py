@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -109,22 +110,32 @@ def _stderr(client: BatchClient, pool_id: str, node_id: str) -> str:
     return data.decode(errors="replace")[-600:]
 
 
-def delete_pool(client: BatchClient, pool_id: str, timeout: float = 120.0) -> None:
+def answers_404(get: Callable[[], object]) -> bool:
+    """Whether ``get`` (one GET of the service) is told the thing is not there."""
     try:
-        client.begin_delete_pool(pool_id, polling_interval=0.5)
+        get()
+    except ResourceNotFoundError:
+        return True
+    return False
+
+
+def delete_and_wait(what: str, begin: Callable[[], object], get: Callable[[], object],
+                    being_deleted: str, timeout: float) -> None:
+    """Start deleting ``what``, tolerating it already gone or already being deleted (the
+    service's 409 ``being_deleted`` code), and wait until ``get`` answers 404."""
+    try:
+        begin()
     except ResourceNotFoundError:
         return
     except ResourceExistsError as exc:
-        assert exc.error.code == "PoolBeingDeleted", exc
+        assert exc.error.code == being_deleted, exc
+    wait_for(f"{what} to be deleted", lambda: answers_404(get), timeout)
 
-    def gone() -> bool:
-        try:
-            client.get_pool(pool_id)
-        except ResourceNotFoundError:
-            return True
-        return False
 
-    wait_for(f"pool {pool_id} to be deleted", gone, timeout)
+def delete_pool(client: BatchClient, pool_id: str, timeout: float = 120.0) -> None:
+    delete_and_wait(f"pool {pool_id}",
+                    partial(client.begin_delete_pool, pool_id, polling_interval=0.5),
+                    partial(client.get_pool, pool_id), "PoolBeingDeleted", timeout)
 
 
 def leftovers(data_dir: Path) -> list[str]:

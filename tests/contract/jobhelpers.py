@@ -14,15 +14,23 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
 from azure.batch import BatchClient, models
 from azure.batch.models import _models  # BatchJobTerminateOptions is not exported
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.rest import HttpRequest
 
-from tests.realengine import delete_pool, pool_options, wait_for, wait_nodes
+from tests.realengine import (
+    answers_404,
+    delete_and_wait,
+    delete_pool,
+    pool_options,
+    wait_for,
+    wait_nodes,
+)
 
 NODE_ROOT = "/mnt/batch/tasks"
 
@@ -67,21 +75,13 @@ def create_job(client: BatchClient, pool_id: str, job_id: str | None = None,
 
 def delete_job(client: BatchClient, job_id: str, timeout: float = 90.0) -> None:
     """Delete a job, tolerating one already gone or being deleted, and wait for its 404."""
-    try:
-        client.begin_delete_job(job_id, polling_interval=0.5)
-    except ResourceNotFoundError:
-        return
-    except ResourceExistsError as exc:
-        assert exc.error.code == "JobBeingDeleted", exc
-    wait_for(f"job {job_id} to be deleted", lambda: job_gone(client, job_id), timeout)
+    delete_and_wait(f"job {job_id}", partial(client.begin_delete_job, job_id,
+                                             polling_interval=0.5),
+                    partial(client.get_job, job_id), "JobBeingDeleted", timeout)
 
 
 def job_gone(client: BatchClient, job_id: str) -> bool:
-    try:
-        client.get_job(job_id)
-    except ResourceNotFoundError:
-        return True
-    return False
+    return answers_404(partial(client.get_job, job_id))
 
 
 @contextmanager
