@@ -206,9 +206,23 @@ def release_runs(client: BatchClient, pool_id: str, name: str) -> dict[str, int]
     return counts
 
 
-def append_line(name: str) -> str:
-    """A command that appends the node id to ``$AZ_BATCH_NODE_SHARED_DIR/<name>``."""
-    return bash(f'echo "$AZ_BATCH_NODE_ID" >> "$AZ_BATCH_NODE_SHARED_DIR/{name}"')
+def append_line(name: str, sleep_first: int = 0) -> str:
+    """A command that appends the node id to ``$AZ_BATCH_NODE_SHARED_DIR/<name>`` (after
+    sleeping ``sleep_first`` seconds)."""
+    wait = f"sleep {sleep_first}; " if sleep_first else ""
+    return bash(f'{wait}echo "$AZ_BATCH_NODE_ID" >> "$AZ_BATCH_NODE_SHARED_DIR/{name}"')
+
+
+@contextmanager
+def release_counting_job(client: BatchClient, pool_id: str, prefix: str,
+                         sleep_first: int = 0) -> Iterator[tuple[str, str]]:
+    """A job whose release task appends its node's id to ``shared/release-<job id>.txt``
+    (``release_runs`` counts the lines), deleted however the test ends: (job id, file)."""
+    job_id = uid(prefix)
+    release = f"release-{job_id}.txt"
+    with job(client, pool_id, job_id=job_id,
+             jobReleaseTask={"commandLine": append_line(release, sleep_first)}):
+        yield job_id, release
 
 
 # ---- pools and files ----------------------------------------------------------------------

@@ -12,7 +12,6 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from tests.contract.jobhelpers import (
     add_task,
-    append_line,
     bash,
     create_job,
     delete_job,
@@ -21,6 +20,7 @@ from tests.contract.jobhelpers import (
     job_gone,
     node_ips,
     pid_alive,
+    release_counting_job,
     release_runs,
     set_terminate_when_done,
     task_body,
@@ -164,12 +164,8 @@ def test_update_is_a_patch(client: BatchClient, shared_pool: str) -> None:
 
 def test_terminate_with_running_task_runs_release_once(
         client: BatchClient, shared_pool: str) -> None:
-    job_id = uid("term")
-    release = f"release-{job_id}.txt"
-    create_job(client, shared_pool, job_id=job_id, jobReleaseTask={
-        "commandLine": bash(f'sleep 2; echo "$AZ_BATCH_NODE_ID" >> '
-                            f'"$AZ_BATCH_NODE_SHARED_DIR/{release}"')})
-    try:
+    with release_counting_job(client, shared_pool, "term",
+                              sleep_first=2) as (job_id, release):
         add_task(client, job_id, "long", bash("echo $$ > pid; exec sleep 60"))
         running = wait_task(client, job_id, "long", ("running",))
         pid = int(wait_for("the pid file", lambda: _try_file(client, job_id, "long", "wd/pid")))
@@ -191,8 +187,6 @@ def test_terminate_with_running_task_runs_release_once(
         assert exc.status_code == 409
         delete_job(client, job_id)
         assert release_runs(client, shared_pool, release) == expected, "release ran twice"
-    finally:
-        delete_job(client, job_id)
 
 
 def test_terminate_reason_is_kept(client: BatchClient, shared_pool: str) -> None:
@@ -204,11 +198,7 @@ def test_terminate_reason_is_kept(client: BatchClient, shared_pool: str) -> None
 
 def test_all_tasks_complete_terminates_and_releases_once_per_node(
         client: BatchClient, shared_pool: str) -> None:
-    job_id = uid("auto")
-    release = f"release-{job_id}.txt"
-    create_job(client, shared_pool, job_id=job_id,
-               jobReleaseTask={"commandLine": append_line(release)})
-    try:
+    with release_counting_job(client, shared_pool, "auto") as (job_id, release):
         tasks = [task_body(f"t{i}", bash("sleep 1")) for i in range(3)]
         client.create_task_collection(job_id, models.BatchTaskGroup(task_values=tasks))
         # Still active: nothing asked it to end.
@@ -227,16 +217,10 @@ def test_all_tasks_complete_terminates_and_releases_once_per_node(
             assert (info.state, info.exit_code, info.result) == ("completed", 0, "success")
         delete_job(client, job_id)
         assert release_runs(client, shared_pool, release) == expected, "release ran twice"
-    finally:
-        delete_job(client, job_id)
 
 
 def test_delete_stops_tasks_and_releases_once(client: BatchClient, shared_pool: str) -> None:
-    job_id = uid("del")
-    release = f"release-{job_id}.txt"
-    create_job(client, shared_pool, job_id=job_id,
-               jobReleaseTask={"commandLine": append_line(release)})
-    try:
+    with release_counting_job(client, shared_pool, "del") as (job_id, release):
         add_task(client, job_id, "long", bash("echo $$ > pid; exec sleep 60"))
         running = wait_task(client, job_id, "long", ("running",))
         pid = int(wait_for("the pid file", lambda: _try_file(client, job_id, "long", "wd/pid")))
@@ -253,8 +237,6 @@ def test_delete_stops_tasks_and_releases_once(client: BatchClient, shared_pool: 
         assert release_runs(client, shared_pool, release) == expected
         wait_for("the node to be idle again",
                  lambda: client.get_node(shared_pool, ran).state == "idle", 30)
-    finally:
-        delete_job(client, job_id)
 
 
 def test_task_counts(client: BatchClient, shared_pool: str) -> None:

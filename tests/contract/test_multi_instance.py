@@ -30,6 +30,7 @@ from tests.contract.jobhelpers import (
     node_ips,
     parse_env,
     pid_alive,
+    release_counting_job,
     release_runs,
     serve_files,
     task_dir,
@@ -315,11 +316,7 @@ def test_subtask_outputs_while_running(client: BatchClient, shared_pool: str) ->
 
 def test_release_runs_once_on_every_node_that_ran_an_instance(
         client: BatchClient, shared_pool: str) -> None:
-    job_id = uid("mirel")
-    release = f"release-{job_id}.txt"
-    create_job(client, shared_pool, job_id=job_id,
-               jobReleaseTask={"commandLine": append_line(release)})
-    try:
+    with release_counting_job(client, shared_pool, "mirel") as (job_id, release):
         add_mi(client, job_id, "mi", 3, "/bin/true", "/bin/true")
         assert wait_task(client, job_id, "mi", timeout=60).execution_info.exit_code == 0
         terminate_job(client, job_id)
@@ -328,5 +325,3 @@ def test_release_runs_once_on_every_node_that_ran_an_instance(
         assert release_runs(client, shared_pool, release) == everywhere
         delete_job(client, job_id)
         assert release_runs(client, shared_pool, release) == everywhere, "release ran twice"
-    finally:
-        delete_job(client, job_id)
