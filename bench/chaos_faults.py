@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from azure.batch import BatchClient, models
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError
 from azure.core.rest import HttpRequest
 
 from bench.chaos_work import PLAIN_JOB, POOL, ChaosEngine, Workload, slot_leftovers, start_time
+from bench.harness import node_place, pool_gone
 from shipyard.engine.nodes import node_docker, procs
 from shipyard.engine.nodes.launching import AGENT_SOCKET, RUNNER_MARK, agent_answers
 
@@ -161,7 +162,7 @@ def engine_during_pools(c: Chaos) -> list[Event]:
     c.client().begin_delete_pool(AUX, polling_interval=0.5)
     time.sleep(c.rng.uniform(0.1, 1.0))
     events.append(_after_restart(c, "kill -9 engine during pool deletion",
-                                 lambda: _pool_gone(c, AUX)))
+                                 lambda: pool_gone(c.client(), AUX)))
     c.orphans.extend(slot_leftovers(slot))
     return events
 
@@ -175,15 +176,7 @@ def _after_restart(c: Chaos, kind: str, done: Callable[[], object]) -> Event:
 
 def _slot_of(c: Chaos, pool_id: str) -> int:
     node = next(iter(c.client().list_nodes(pool_id)))
-    return int(str(node.ip_address).split(".")[2])
-
-
-def _pool_gone(c: Chaos, pool_id: str) -> bool:
-    try:
-        c.client().get_pool(pool_id)
-    except ResourceNotFoundError:
-        return True
-    return False
+    return node_place(str(node.ip_address))[0]
 
 
 def reboot_node(c: Chaos) -> list[Event]:

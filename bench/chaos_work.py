@@ -10,7 +10,6 @@ untrue and which acknowledged records were lost.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import random
@@ -26,6 +25,7 @@ from azure.batch import BatchClient, models
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
+from bench.harness import cmdline_text, free_port, node_place, node_spec
 from bench.mi import RING_IMAGE, write_config
 from shipyard.config.loader import load_config
 from shipyard.engine import control, nodes
@@ -51,7 +51,7 @@ class ChaosEngine:
         self.data_dir = Path(tempfile.mkdtemp(prefix="shych-", dir="/var/tmp"))
         subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE},mode=0700",
                         "tmpfs", str(self.data_dir)], check=True)
-        port = _free_port()
+        port = free_port()
         self.settings = EngineSettings(data_dir=self.data_dir, port=port)
         self.state: control.EngineState | None = None
 
@@ -73,15 +73,11 @@ class ChaosEngine:
                            connection_timeout=10, read_timeout=60)
 
     def node_home(self, ip: str) -> Path:
-        address = ipaddress.IPv4Address(ip)
-        return self.settings.nodes_dir / f"{address.packed[2]}-{address.packed[3] - 4}"
+        slot, index = node_place(ip)
+        return self.settings.nodes_dir / f"{slot}-{index}"
 
     def node_spec(self, node: models.BatchNode) -> nodes.NodeSpec:
-        address = ipaddress.IPv4Address(node.ip_address)
-        slot, index = address.packed[2], address.packed[3] - 4
-        return nodes.NodeSpec(slot=slot, index=index, node_id=str(node.id),
-                              hostname=f"node-{slot}-{index}", ip=address,
-                              home=self.settings.nodes_dir / f"{slot}-{index}")
+        return node_spec(self.settings.nodes_dir, node)
 
     def close(self) -> None:
         control.stop(self.data_dir)
@@ -260,13 +256,6 @@ def fetch_all(client: BatchClient) -> dict[tuple[str, str], models.BatchTask]:
     return found
 
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _wait_gone(pid: int, timeout: float = 10) -> None:
     try:
         os.waitpid(pid, 0)  # our child when we started it: reap it
@@ -310,20 +299,12 @@ def engine_leftovers(data_dir: Path, slots: set[int],
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == os.getpid():
             continue
-        argv = " ".join(_cmdline(int(name)))
+        argv = cmdline_text(int(name)).strip()
         if root in argv or (argv and (int(name), start_time(int(name))) in pids):
             found.append(f"process {name}: {argv[:100]}")
     found += [f"container {line}" for line in _lines(
         ["docker", "ps", "-a", "--filter", f"label=shipyard.job={MI_JOB}", "-q"])]
     return found
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
 def start_time(pid: int) -> str:

@@ -129,12 +129,8 @@ class BenchEngine:
         """The pool's nodes, located through the engine's own naming of their homes."""
         handles = []
         for node in self.batch.list_nodes(pool_id):
-            ip = ipaddress.IPv4Address(node.ip_address)
-            slot, index = ip.packed[2], ip.packed[3] - 4
-            home = self.settings.nodes_dir / f"{slot}-{index}"
-            spec = nodes.NodeSpec(slot=slot, index=index, node_id=str(node.id),
-                                  hostname=f"node-{slot}-{index}", ip=ip, home=home)
-            pid = int((home / "docker.pid").read_text().strip())
+            spec = node_spec(self.settings.nodes_dir, node)
+            pid = int((spec.home / "docker.pid").read_text().strip())
             handles.append(NodeHandle(spec, pid))
         return sorted(handles, key=lambda h: h.spec.index)
 
@@ -145,15 +141,8 @@ class BenchEngine:
             return
         except ResourceExistsError:
             pass  # already being deleted
-
-        def gone() -> bool:
-            try:
-                self.batch.get_pool(pool_id)
-            except ResourceNotFoundError:
-                return True
-            return False
-
-        wait_for(f"pool {pool_id} to be deleted", gone, timeout, interval=0.3)
+        wait_for(f"pool {pool_id} to be deleted", lambda: pool_gone(self.batch, pool_id),
+                 timeout, interval=0.3)
 
     def close(self) -> None:
         """Delete every pool, stop the engine, remove the data dir; raise if nodes remain."""
@@ -178,11 +167,11 @@ class BenchEngine:
         found = [f"netns {name}" for name in sorted(self.netns_seen & netns_names())
                  if any(self._ours(pid) for pid in _netns_pids(name))]
         found += [f"process {pid}" for pid in _all_pids() if self._ours(pid)
-                  and pid != os.getpid() and "shipyard.engine" not in _cmdline(pid)]
+                  and pid != os.getpid() and "shipyard.engine" not in cmdline_text(pid)]
         return found
 
     def _ours(self, pid: int) -> bool:
-        return str(self.data_dir) in _cmdline(pid)
+        return str(self.data_dir) in cmdline_text(pid)
 
 
 def _netns_pids(name: str) -> list[int]:
@@ -195,9 +184,33 @@ def _all_pids() -> list[int]:
     return [int(d) for d in os.listdir("/proc") if d.isdigit()]
 
 
-def _cmdline(pid: int) -> str:
+def cmdline_text(pid: int) -> str:
+    """The command line of ``pid``, its words joined by spaces; empty once it is gone."""
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
             errors="replace")
     except OSError:
         return ""
+
+
+def pool_gone(batch: BatchClient, pool_id: str) -> bool:
+    try:
+        batch.get_pool(pool_id)
+    except ResourceNotFoundError:
+        return True
+    return False
+
+
+def node_place(ip: str) -> tuple[int, int]:
+    """Where the engine put the node at ``ip``: pool slot = third octet, index = last - 4."""
+    packed = ipaddress.IPv4Address(ip).packed
+    return packed[2], packed[3] - 4
+
+
+def node_spec(nodes_dir: Path, node: models.BatchNode) -> nodes.NodeSpec:
+    """``node`` as the engine's runtime names it (netns, veth, home under ``nodes_dir``)."""
+    slot, index = node_place(str(node.ip_address))
+    return nodes.NodeSpec(slot=slot, index=index, node_id=str(node.id),
+                          hostname=f"node-{slot}-{index}",
+                          ip=ipaddress.IPv4Address(node.ip_address),
+                          home=nodes_dir / f"{slot}-{index}")
