@@ -23,6 +23,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
 from shipyard.engine import control
 
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 IMAGE = "debian:bookworm-slim"
 GREETING = "it's \"quoted\" $HOME, with  two spaces"
 IDENTITY_COMMAND = (
@@ -44,6 +45,13 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 120.0,
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")
+
+
+def build_recipe(recipe: str) -> None:
+    """Build a recipe's image with recipes/build.sh (cached after the first time)."""
+    build = subprocess.run([str(RECIPES / "build.sh"), recipe], capture_output=True,
+                           text=True, timeout=1800, check=False)
+    assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
 
 
 def free_port() -> int:

@@ -9,7 +9,6 @@ the service then reports.
 from __future__ import annotations
 
 import stat
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,12 +16,11 @@ import pytest
 from azure.batch import BatchClient, models
 
 from tests.contract.clihelpers import Shell, jobs_yaml, sh
-from tests.realengine import IMAGE, delete_pool, wait_for, wait_nodes
+from tests.realengine import IMAGE, build_recipe, delete_pool, wait_for, wait_nodes
 
 __all__ = ["sh"]  # the fixture, for pytest
 POOL = "cli-nodes"
 RING = "shipyard/openmpi-ring:latest"
-RECIPES = Path(__file__).parent.parent.parent / "recipes"
 
 
 def ssh_pool_yaml(pool_id: str, nodes: int, keys: Path) -> str:
@@ -34,9 +32,7 @@ def ssh_pool_yaml(pool_id: str, nodes: int, keys: Path) -> str:
 @pytest.fixture(scope="module")
 def ring_image() -> str:
     """The OpenMPI recipe's image (an sshd on port 23 and mpirun), built on the host."""
-    build = subprocess.run([str(RECIPES / "build.sh"), "openmpi-ring"], capture_output=True,
-                           text=True, timeout=1800, check=False)
-    assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
+    build_recipe("openmpi-ring")
     return RING
 
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 from shipyard.engine.settings import EngineSettings
 from tests.e2e.poolsgone import nodes_left
 from tests.e2e.test_recipes import RECIPES, containers_left, key_dirs_left, node_homes, run
-from tests.realengine import wait_for
+from tests.realengine import build_recipe, wait_for
 
 WARNING = re.compile(r"(?m)^warning: the local engine has no GPUs and no InfiniBand: "
                      r"Standard_NC24r runs here without them \(CPU and TCP only\)$")
@@ -37,9 +36,7 @@ def native_config(tmp_path: Path) -> Path:
 
 def test_native_mpi_ring_across_three_nodes(settings: EngineSettings, engine: object,
                                             tmp_path: Path) -> None:
-    build = subprocess.run([str(RECIPES / "build.sh"), "openmpi-ring"], capture_output=True,
-                           text=True, timeout=1800, check=False)
-    assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
+    build_recipe("openmpi-ring")
     configdir = native_config(tmp_path)
     before = node_homes(settings)
     added = run(settings, configdir, "pool", "add")

@@ -18,10 +18,9 @@ from pathlib import Path
 import pytest
 
 from shipyard.engine.settings import EngineSettings
-from tests.realengine import leftovers, wait_for
+from tests.realengine import RECIPES, build_recipe, leftovers, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-RECIPES = ROOT / "recipes"
 SHIPYARD = str(ROOT / ".venv" / "bin" / "shipyard")
 
 #: What each recipe's output must show: a pattern and how many distinct matches it needs.
@@ -62,9 +61,7 @@ def key_dirs_left(settings: EngineSettings) -> list[Path]:
 @pytest.mark.parametrize("recipe", sorted(EXPECTED))
 def test_recipe_runs_end_to_end(recipe: str, settings: EngineSettings, engine: object,
                                 tmp_path: Path) -> None:
-    build = subprocess.run([str(RECIPES / "build.sh"), recipe], capture_output=True,
-                           text=True, timeout=1800, check=False)
-    assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
+    build_recipe(recipe)
     configdir = tmp_path / "config"
     shutil.copytree(RECIPES / recipe / "config", configdir)
     before = node_homes(settings)
@@ -109,9 +106,7 @@ def node_homes(settings: EngineSettings) -> set[str]:
 def test_terminating_a_running_mpi_task_removes_its_containers(
         settings: EngineSettings, engine: object, tmp_path: Path) -> None:
     """jobs tasks term on a multi-instance task: its containers go on every node."""
-    build = subprocess.run([str(RECIPES / "build.sh"), "openmpi-ring"], capture_output=True,
-                           text=True, timeout=1800, check=False)
-    assert build.returncode == 0, build.stderr[-2000:]
+    build_recipe("openmpi-ring")
     configdir = tmp_path / "config"
     shutil.copytree(RECIPES / "openmpi-ring" / "config", configdir)
     jobs_yaml = configdir / "jobs.yaml"

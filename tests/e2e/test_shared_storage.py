@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 from shipyard.engine.settings import EngineSettings
 from tests.e2e.poolsgone import nodes_left
 from tests.e2e.test_recipes import RECIPES, node_homes, run
-from tests.realengine import wait_for
+from tests.realengine import build_recipe, wait_for
 
 WRITE = ("mpirun --allow-run-as-root -host $AZ_BATCH_HOST_LIST -np 3 --map-by ppr:1:node "
          "-x AZ_BATCH_TASK_DIR bash -c 'hostname > /shared/w-$(hostname) && "
@@ -50,9 +49,7 @@ def storage_config(tmp_path: Path) -> Path:
 
 def test_instances_share_the_volume_and_the_auto_scratch(
         settings: EngineSettings, engine: object, tmp_path: Path) -> None:
-    build = subprocess.run([str(RECIPES / "build.sh"), "openmpi-ring"], capture_output=True,
-                           text=True, timeout=1800, check=False)
-    assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
+    build_recipe("openmpi-ring")
     configdir = storage_config(tmp_path)
     before = node_homes(settings)
     added = run(settings, configdir, "pool", "add")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -17,6 +16,7 @@ from azure.storage.blob import BlobServiceClient
 
 from shipyard.engine.settings import EngineSettings
 from tests.contract.storagehelpers import blobs, shipyard
+from tests.realengine import build_recipe
 
 __all__ = ["blobs"]  # fixture
 
@@ -26,9 +26,7 @@ def test_lammps_recipe_reads_blob_input_and_leaves_log_and_dump_in_a_container(
         tmp_path: Path) -> None:
     """recipes/lammps/storage-config end to end, as its README tells a user to run it."""
     root = Path(__file__).resolve().parents[2]
-    build = subprocess.run([str(root / "recipes" / "build.sh"), "lammps"], capture_output=True,
-                           text=True, timeout=1800, check=False)
-    assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
+    build_recipe("lammps")
     config = tmp_path / "config"
     shutil.copytree(root / "recipes" / "lammps" / "storage-config", config)
     try:
