@@ -7,6 +7,7 @@ tests/engine_fixtures.py.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -146,6 +147,16 @@ def delete_pool(client: BatchClient, pool_id: str, timeout: float = 120.0) -> No
                     partial(client.get_pool, pool_id), "PoolBeingDeleted", timeout)
 
 
+def cmdlines() -> dict[int, bytes]:
+    """The command line of every live process, as /proc has it (each word ends in NUL)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):  # gone since the listing
+                found[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes()
+    return found
+
+
 def leftovers(data_dir: Path) -> list[str]:
     """Everything an engine with this data dir could have left on the host.
 
@@ -164,14 +175,10 @@ def leftovers(data_dir: Path) -> list[str]:
     found += [f"link {line}" for line in _lines(["ip", "-o", "link"])
               if ": shy" in line and ours(line.split(": ", 2)[1])]
     found += [f"iptables {r}" for r in _lines(["iptables", "-S"]) if "shybr" in r and ours(r)]
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-            except OSError:
-                continue
-            if str(data_dir).encode() in cmdline and b"shipyard.engine" not in cmdline:
-                found.append(f"process {pid}: {cmdline[:120]!r}")
+    for pid, raw in cmdlines().items():
+        cmdline = raw.replace(b"\0", b" ")
+        if str(data_dir).encode() in cmdline and b"shipyard.engine" not in cmdline:
+            found.append(f"process {pid}: {cmdline[:120]!r}")
     mounts = Path("/proc/self/mountinfo").read_text()
     found += [f"mount {line}" for line in mounts.splitlines() if str(data_dir) in line]
     nodes_dir = data_dir / "n"
@@ -183,11 +190,8 @@ def leftovers(data_dir: Path) -> list[str]:
 def _slots_of_other_engines(data_dir: Path) -> set[int]:
     """Pool slots held by the other engines running now (their node homes and bridge marks)."""
     slots: set[int] = set()
-    for pid in os.listdir("/proc"):
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
-            continue
+    for raw in cmdlines().values():
+        argv = raw.decode(errors="replace").split("\0")
         if "shipyard.engine" not in argv or "--data-dir" not in argv[:-1]:
             continue
         other = Path(argv[argv.index("--data-dir") + 1])

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from azure.batch import BatchClient, models
 
-from tests.realengine import wait_for
+from tests.realengine import cmdlines, wait_for
 
 SSH_TIMEOUT = 30
 
@@ -52,16 +52,15 @@ def place(data_dir: Path, node: models.BatchNode) -> Place:
 def pids_with(text: str) -> list[int]:
     """Live processes whose command line (words joined by spaces) contains ``text``."""
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+    for pid, raw in cmdlines().items():
+        if text.encode() not in raw.replace(b"\0", b" "):
             continue
         try:
-            line = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
-            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
-            continue
-        if text.encode() in line and state not in "ZX":
-            found.append(int(entry))
+            continue  # gone since
+        if state not in "ZX":
+            found.append(pid)
     return found
 
 

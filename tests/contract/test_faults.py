@@ -29,6 +29,7 @@ from tests.contract.jobhelpers import (
     uid,
     wait_task,
 )
+from tests.realengine import cmdlines
 
 pytestmark = pytest.mark.root
 
@@ -44,13 +45,10 @@ def node_home(settings: EngineSettings, ip: str) -> Path:
 
 def dockerd_pid(home: Path) -> int:
     mark = f"--data-root={home / 'docker'}".encode()
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"dockerd") and mark in argv:
-            return int(pid)
+    for pid, raw in cmdlines().items():
+        argv = raw.split(b"\0")
+        if argv[0].endswith(b"dockerd") and mark in argv:
+            return pid
     raise AssertionError(f"no dockerd for {home}")
 
 

@@ -4,10 +4,10 @@ engines on the same host the moment a slot is free."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from shipyard.engine.settings import EngineSettings
+from tests.realengine import cmdlines
 
 
 def nodes_left(settings: EngineSettings, nodes: set[str]) -> list[str]:
@@ -15,15 +15,8 @@ def nodes_left(settings: EngineSettings, nodes: set[str]) -> list[str]:
     homes = [settings.data_dir / "n" / name for name in nodes]
     found = [f"node dir {home}" for home in homes if home.exists()]
     marks = [str(home).encode() for home in homes]
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if any(mark in cmdline for mark in marks):
-            found.append(f"process {pid}: {cmdline[:120]!r}")
+    found += [f"process {pid}: {cmdline[:120]!r}" for pid, cmdline in cmdlines().items()
+              if any(mark in cmdline for mark in marks)]
     mounts = Path("/proc/self/mountinfo").read_text().splitlines()
     found += [f"mount {line}" for line in mounts if any(str(h) in line for h in homes)]
     return found
