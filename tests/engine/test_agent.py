@@ -19,7 +19,7 @@ import pytest
 from shipyard.engine.nodes import kill_launched, procs
 from shipyard.engine.nodes.launching import AGENT_SOCKET, RUNNER_MARK
 from shipyard.errors import NodeError
-from tests.engine.test_nodes import (
+from tests.engine.nodekit import (
     PATH,
     Pool,
     finish,

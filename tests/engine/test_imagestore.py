@@ -25,18 +25,19 @@ from shipyard.engine.nodes import imagestore, preload_image, procs, start_node, 
 from shipyard.engine.nodes.images import node_docker
 from shipyard.engine.nodes.sweep import node_dockerds_under
 from shipyard.errors import NodeError
-from tests.engine.test_nodes import (
+from tests.engine.nodekit import (
+    NEEDS_NODES,
     Node,
     Pool,
     host_image,
     leftovers,
     make_spec,
-    pytestmark,
     root_dir,
     wait_for,
 )
 
-__all__ = ["host_image", "pytestmark", "root_dir"]  # fixtures shared with test_nodes
+__all__ = ["host_image", "root_dir"]  # fixtures shared with the other node tests
+pytestmark = NEEDS_NODES
 
 DERIVED = "shipyard-test/busybox:derived"
 SLOT = 243

@@ -1,188 +1,64 @@
-"""Real compute nodes: namespaces, bridge, per-node dockerd, launch, preload, stop, sweep.
+"""Real compute nodes: namespaces, bridge, per-node dockerd, launch and preload.
 
-No mocks: these need root, the kernel's namespaces and a running host Docker daemon. Pools
-use high slots (245-247) to stay clear of anything else on the machine; every node and
-network is removed in a finally/fixture even when an assertion fails.
+No mocks: these need root, the kernel's namespaces and a running host Docker daemon
+(tests/engine/nodekit.py holds what the node tests share). The pool uses a high slot
+(247) to stay clear of anything else on the machine; stopping nodes and sweeping them is
+test_node_teardown.py's.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import ipaddress
-import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 import pytest
 
 from shipyard.engine.nodes import (
-    NodeSpec,
-    PoolNet,
-    create_pool_network,
-    delete_pool_network,
     kill_launched,
     launch,
-    mark_bridge,
     node_alive,
     node_docker,
     preload_image,
     procs,
-    read_exit,
-    start_node,
-    stop_node,
     subnet_conflicts,
     subnet_for_slot,
-    sweep,
 )
 from shipyard.engine.nodes.launching import node_python
 from shipyard.errors import CapacityError, NodeError
+from tests.engine.nodekit import (
+    NEEDS_NODES,
+    PATH,
+    Pool,
+    finish,
+    host_image,
+    root_dir,
+    run_on,
+    running_pool,
+    start_on,
+    task_paths,
+    wait_for,
+)
 
-pytestmark = [
-    pytest.mark.root,
-    pytest.mark.skipif(
-        os.geteuid() != 0
-        or shutil.which("dockerd") is None
-        or not Path("/var/run/docker.sock").exists(),
-        reason="needs root, dockerd and a running host Docker daemon",
-    ),
-]
-
-TEST_IMAGE = "shipyard-test/busybox:nodes"
-PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-@dataclass
-class Node:
-    spec: NodeSpec
-    pid: int
-
-
-def wait_for(cond: Callable[[], object], timeout: float, what: str) -> None:
-    """Poll ``cond`` until truthy; fail the test naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
-
-
-def make_spec(net: PoolNet, index: int, root: Path) -> NodeSpec:
-    return NodeSpec(
-        slot=net.slot, index=index, node_id=f"tvm-{net.slot}-{index}",
-        hostname=f"node{net.slot}x{index}", ip=net.subnet.network_address + 4 + index,
-        home=root / f"{net.slot}-{index}",
-    )
-
-
-def make_batch_dirs(spec: NodeSpec) -> None:
-    for sub in ("startup", "shared", "workitems"):
-        (spec.batch_dir / "tasks" / sub).mkdir(parents=True, exist_ok=True)
-
-
-@pytest.fixture(scope="module")
-def root_dir() -> Iterator[Path]:
-    # Not under /tmp: a node replaces /tmp with its own, and dockerd must see its home.
-    path = Path(tempfile.mkdtemp(prefix="shyt-", dir="/var/tmp"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-class Pool:
-    """A pool network with nodes, torn down in one place."""
-
-    def __init__(self, slot: int, root: Path) -> None:
-        self.net = PoolNet(slot, subnet_for_slot(slot))
-        self.root = root
-        self.nodes: list[Node] = []
-        create_pool_network(self.net)
-
-    def start(self, count: int) -> list[Node]:
-        specs = [make_spec(self.net, len(self.nodes) + i, self.root) for i in range(count)]
-        with ThreadPoolExecutor(max_workers=count) as ex:
-            futures = [ex.submit(start_node, spec, self.net) for spec in specs]
-            for spec, fut in zip(specs, futures, strict=True):
-                self.nodes.append(Node(spec, fut.result()))
-                make_batch_dirs(spec)
-        return self.nodes[-count:]
-
-    def close(self) -> None:
-        errors = []
-        for node in self.nodes:
-            try:
-                stop_node(node.spec, node.pid)
-            except Exception as exc:  # keep tearing down the rest
-                errors.append(exc)
-        delete_pool_network(self.net)
-        assert not errors, errors
-
-
-@contextlib.contextmanager
-def running_pool(slot: int, root: Path, count: int) -> Iterator[Pool]:
-    """A pool of ``count`` started nodes on ``slot``, always closed again."""
-    p = Pool(slot, root)
-    try:
-        p.start(count)
-        yield p
-    finally:
-        p.close()
+__all__ = ["host_image", "root_dir"]  # the fixtures, imported for pytest
+pytestmark = NEEDS_NODES
 
 
 @pytest.fixture(scope="module")
 def pool(root_dir: Path) -> Iterator[Pool]:
     with running_pool(247, root_dir, 2) as p:
         yield p
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-def task_paths(spec: NodeSpec) -> tuple[str, Path]:
-    """A fresh task dir: its path on the node and on the host."""
-    name = uuid.uuid4().hex[:8]
-    host_dir = spec.batch_dir / "tasks" / "workitems" / name
-    host_dir.mkdir(parents=True)
-    return f"/mnt/batch/tasks/workitems/{name}", host_dir
-
-
-def start_on(node: Node, argv: list[str], env: dict[str, str] | None = None,
-             home: Path | None = None) -> tuple[int, Path]:
-    """Launch on ``node``: directly, or through the node's launch agent in ``home``."""
-    node_dir, host_dir = task_paths(node.spec)
-    pid = launch(node.pid, argv, env if env is not None else {"PATH": PATH}, Path(node_dir),
-                 Path(node_dir, "stdout.txt"), Path(node_dir, "stderr.txt"),
-                 Path(node_dir, "exit"), home=home)
-    return pid, host_dir
-
-
-def finish(host_dir: Path, timeout: float = 30) -> Result:
-    wait_for(lambda: read_exit(host_dir / "exit") is not None, timeout, f"exit file in {host_dir}")
-    code = read_exit(host_dir / "exit")
-    assert code is not None
-    out, err = ((host_dir / name).read_text() for name in ("stdout.txt", "stderr.txt"))
-    return Result(code, out, err)
-
-
-def run_on(node: Node, argv: list[str], env: dict[str, str] | None = None) -> Result:
-    return finish(start_on(node, argv, env)[1])
 
 
 # --- pure parts ------------------------------------------------------------------------
@@ -348,29 +224,6 @@ def test_launch_on_a_gone_node_is_a_node_error(pool: Pool) -> None:
 # --- images ----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def host_image() -> Iterator[str]:
-    """A tiny image built on the host daemon from busybox-static, no registry involved."""
-    busybox = shutil.which("busybox")
-    if busybox is None:
-        pytest.skip("needs busybox-static on the host (apt-get install -y busybox-static)")
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        tar.add(busybox, arcname="bin/busybox")
-        for applet in ("sh", "sleep", "hostname"):
-            link = tarfile.TarInfo(f"bin/{applet}")
-            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
-            tar.addfile(link)
-    client = docker.from_env()
-    repo, tag = TEST_IMAGE.split(":")
-    client.api.import_image_from_data(buf.getvalue(), repository=repo, tag=tag)
-    try:
-        yield TEST_IMAGE
-    finally:
-        client.images.remove(TEST_IMAGE, force=True)
-        client.close()
-
-
 def test_preload_loads_from_the_host_then_is_present(pool: Pool, host_image: str) -> None:
     node = pool.nodes[0]
     started = time.monotonic()
@@ -416,137 +269,6 @@ def test_preload_of_an_image_nowhere_says_why(pool: Pool) -> None:
     text = str(info.value)
     assert "shipyard-test/absent:nope" in text and "pull failed" in text
     assert "host" in text and pool.nodes[1].spec.node_id in text
-
-
-# --- teardown and sweep ----------------------------------------------------------------
-
-
-def netns_names() -> set[str]:
-    return {line.split()[0] for line in subprocess.run(
-        ["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout.splitlines()}
-
-
-def leftovers(spec: NodeSpec, net: PoolNet | None, netns_inode: int | None) -> list[str]:
-    """Everything of node ``spec`` (and pool ``net``) still on the host, described."""
-    found = []
-    if spec.netns in netns_names():
-        found.append(f"netns {spec.netns}")
-    for link in [spec.veth] + ([net.bridge] if net else []):
-        if Path("/sys/class/net", link).exists():
-            found.append(f"link {link}")
-    if net is not None:
-        rules = subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout
-        found += [f"rule {r}" for r in rules.splitlines() if net.bridge in r.split()]
-    for p in procs.all_procs():
-        if str(spec.home) in " ".join(procs.cmdline(p.pid)):
-            found.append(f"process {p.pid} {procs.cmdline(p.pid)}")
-        elif netns_inode is not None and procs.ns_inode(p.pid, "net") == netns_inode:
-            found.append(f"process {p.pid} in the node netns")
-    mounts = Path("/proc/self/mountinfo").read_text()
-    found += [f"mount {line}" for line in mounts.splitlines() if str(spec.home) in line]
-    if spec.home.exists():
-        found.append(f"dir {spec.home}")
-    return found
-
-
-def busy_node(pool: Pool, host_image: str) -> tuple[Node, int | None]:
-    """Start a node and give it a container, a launched command and an escaped process."""
-    node = pool.start(1)[0]
-    assert preload_image(node.spec, host_image) == "loaded"
-    client = node_docker(node.spec)
-    try:
-        client.containers.run(host_image, ["sleep", "300"], detach=True)
-        client.containers.run(host_image, ["sleep", "300"], detach=True, network_mode="host")
-    finally:
-        client.close()
-    start_on(node, ["/bin/sleep", "300"])
-    start_on(node, ["/bin/sleep", "302"], home=node.spec.home)  # and its launch agent
-    start_on(node, ["/usr/bin/setsid", "/bin/sleep", "301"])  # leaves the runner's group
-    return node, os.stat(f"/var/run/netns/{node.spec.netns}").st_ino
-
-
-def test_stop_node_and_delete_network_leave_nothing(root_dir: Path, host_image: str) -> None:
-    pool = Pool(246, root_dir)
-    try:
-        node, inode = busy_node(pool, host_image)
-        stop_node(node.spec, node.pid)
-        stop_node(node.spec, node.pid)  # idempotent
-        delete_pool_network(pool.net)
-        delete_pool_network(pool.net)
-        assert leftovers(node.spec, pool.net, inode) == []
-    finally:
-        pool.close()
-
-
-def test_node_survives_the_engine_being_killed(root_dir: Path) -> None:
-    pool = Pool(246, root_dir)
-    spec = make_spec(pool.net, 0, root_dir)
-    script = (
-        "import sys, ipaddress; from pathlib import Path\n"
-        "from shipyard.engine.nodes import NodeSpec, PoolNet, start_node\n"
-        f"net = PoolNet({pool.net.slot}, ipaddress.IPv4Network('{pool.net.subnet}'))\n"
-        f"spec = NodeSpec({spec.slot}, {spec.index}, {spec.node_id!r}, {spec.hostname!r},"
-        f" ipaddress.IPv4Address('{spec.ip}'), Path({str(spec.home)!r}))\n"
-        "print(start_node(spec, net), flush=True); sys.stdin.read()\n"
-    )
-    pid = None
-    try:
-        with subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True) as engine:
-            assert engine.stdout is not None
-            pid = int(engine.stdout.readline())
-            engine.kill()  # SIGKILL: the engine gets no chance to clean anything up
-            engine.wait(10)
-        assert node_alive(spec, pid)
-        assert run_on(Node(spec, pid), ["/bin/hostname"]).out == f"{spec.hostname}\n"
-    finally:
-        stop_node(spec, pid)
-        pool.close()
-    assert leftovers(spec, pool.net, None) == []
-
-
-def test_start_timeout_cleans_up_and_shows_the_log(root_dir: Path) -> None:
-    pool = Pool(246, root_dir)
-    spec = make_spec(pool.net, 5, root_dir)
-    try:
-        with pytest.raises(NodeError, match="did not answer within 0s") as info:
-            start_node(spec, pool.net, timeout=0)
-        assert f"{spec.home}/dockerd.log" in str(info.value)
-        assert leftovers(spec, None, None) == []
-    finally:
-        pool.close()
-
-
-def test_a_home_the_node_would_hide_is_refused(root_dir: Path) -> None:
-    net = PoolNet(246, subnet_for_slot(246))
-    spec = make_spec(net, 0, Path("/tmp/shyt"))
-    with pytest.raises(NodeError, match="under /tmp"):
-        start_node(spec, net)
-    assert not Path("/tmp/shyt").exists()
-
-
-def test_sweep_reclaims_a_forgotten_node(root_dir: Path, host_image: str) -> None:
-    # Whatever else lives on this machine (other pools, other sessions) is "known": the
-    # sweep may only take what this test forgot.
-    known_netns = netns_names()
-    known_slots = {int(n[5:]) for n in os.listdir("/sys/class/net")
-                   if n.startswith("shybr") and n[5:].isdigit()}
-    data_dir = root_dir / "sweep"
-    pool = Pool(245, data_dir)
-    # Another engine's node on the same machine: named like ours, home elsewhere.
-    subprocess.run(["ip", "netns", "add", "shy244-9"], check=True)
-    try:
-        mark_bridge(data_dir, 245, present=True)
-        node, inode = busy_node(pool, host_image)
-        removed = sweep(known_netns, known_slots - {245}, data_dir)
-        assert any(node.spec.netns in r for r in removed), removed
-        assert any(pool.net.bridge in r for r in removed), removed
-        assert leftovers(node.spec, pool.net, inode) == []
-        assert "shy244-9" in netns_names(), "the sweep took another engine's node"
-        assert sweep(known_netns, known_slots - {245}, data_dir) == []
-    finally:
-        subprocess.run(["ip", "netns", "delete", "shy244-9"], check=False)
-        pool.close()
 
 
 def test_the_runner_needs_no_path_a_node_hides(monkeypatch: pytest.MonkeyPatch) -> None:
