@@ -164,6 +164,17 @@ def task_file(client: BatchClient, job_id: str, task_id: str, path: str) -> byte
     return b"".join(client.download_task_file(job_id, task_id, path))
 
 
+def task_pid(client: BatchClient, job_id: str, task_id: str, timeout: float = 60.0) -> int:
+    """The pid a running task wrote to ``wd/pid`` as its first act (``echo $$ > pid``)."""
+    def read() -> int | None:
+        with suppress(ResourceNotFoundError):
+            text = task_file(client, job_id, task_id, "wd/pid").strip()
+            return int(text) if text else None
+        return None
+
+    return int(wait_for(f"{task_id}'s pid file", read, timeout, 0.25))
+
+
 def node_file(client: BatchClient, pool_id: str, node_id: str, path: str) -> bytes | None:
     """A node file's bytes, or None when it does not exist."""
     try:

@@ -23,6 +23,7 @@ from tests.contract.jobhelpers import (
     pid_alive,
     set_terminate_when_done,
     task_file,
+    task_pid,
     terminate_job,
     uid,
     wait_job,
@@ -44,24 +45,13 @@ def enable(client: BatchClient, job_id: str) -> None:
     client.begin_enable_job(job_id, polling_interval=0.5).result()
 
 
-def running_pid(client: BatchClient, job_id: str, task_id: str) -> int:
-    """The pid a running task wrote to ``wd/pid`` as its first act."""
-    def read() -> int | None:
-        with suppress(ResourceNotFoundError):
-            text = task_file(client, job_id, task_id, "wd/pid").strip()
-            return int(text) if text else None
-        return None
-
-    return int(wait_for(f"{task_id}'s pid", read, 60, 0.25))
-
-
 # ---- disable and enable -------------------------------------------------------------------
 
 def test_disable_requeue_puts_running_task_back_and_enable_completes_it(
         client: BatchClient, one_node: str) -> None:
     with job(client, one_node) as job_id:
         add_task(client, job_id, "t", bash("echo $$ > pid; exec sleep 8"))
-        pid = running_pid(client, job_id, "t")
+        pid = task_pid(client, job_id, "t")
         before = client.get_job(job_id)
         disable(client, job_id, "requeue")
         got = client.get_job(job_id)
@@ -84,7 +74,7 @@ def test_disable_requeue_puts_running_task_back_and_enable_completes_it(
 def test_disable_terminate_ends_running_tasks(client: BatchClient, one_node: str) -> None:
     with job(client, one_node) as job_id:
         add_task(client, job_id, "t", bash("echo $$ > pid; exec sleep 60"))
-        pid = running_pid(client, job_id, "t")
+        pid = task_pid(client, job_id, "t")
         disable(client, job_id, "terminate")
         assert client.get_job(job_id).state == "disabled"
         task = client.get_task(job_id, "t")
@@ -98,7 +88,7 @@ def test_disable_terminate_ends_running_tasks(client: BatchClient, one_node: str
 def test_disable_wait_lets_running_tasks_finish(client: BatchClient, one_node: str) -> None:
     with job(client, one_node) as job_id:
         add_task(client, job_id, "t", bash("echo $$ > pid; sleep 6"))
-        running_pid(client, job_id, "t")
+        task_pid(client, job_id, "t")
         client.begin_disable_job(job_id, models.BatchJobDisableOptions(
             {"disableTasks": "wait"}), polling_interval=0.5)
         assert client.get_job(job_id).state == "disabling"

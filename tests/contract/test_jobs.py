@@ -24,7 +24,7 @@ from tests.contract.jobhelpers import (
     release_runs,
     set_terminate_when_done,
     task_body,
-    task_file,
+    task_pid,
     terminate_job,
     uid,
     wait_job,
@@ -168,7 +168,7 @@ def test_terminate_with_running_task_runs_release_once(
                               sleep_first=2) as (job_id, release):
         add_task(client, job_id, "long", bash("echo $$ > pid; exec sleep 60"))
         running = wait_task(client, job_id, "long", ("running",))
-        pid = int(wait_for("the pid file", lambda: _try_file(client, job_id, "long", "wd/pid")))
+        pid = task_pid(client, job_id, "long")
         terminate_job(client, job_id)
         # The release task sleeps, so the job is seen on its way out.
         assert client.get_job(job_id).state == "terminating"
@@ -223,7 +223,7 @@ def test_delete_stops_tasks_and_releases_once(client: BatchClient, shared_pool: 
     with release_counting_job(client, shared_pool, "del") as (job_id, release):
         add_task(client, job_id, "long", bash("echo $$ > pid; exec sleep 60"))
         running = wait_task(client, job_id, "long", ("running",))
-        pid = int(wait_for("the pid file", lambda: _try_file(client, job_id, "long", "wd/pid")))
+        pid = task_pid(client, job_id, "long")
         client.begin_delete_job(job_id, polling_interval=0.5)
         with contextlib.suppress(ResourceNotFoundError):
             assert client.get_job(job_id).state == "deleting"
@@ -288,13 +288,6 @@ def test_preparation_and_release_status_per_node(
             assert rel.task_root_directory == f"workitems/{job_id}/job-1/jobrelease"
     finally:
         delete_job(client, job_id)
-
-
-def _try_file(client: BatchClient, job_id: str, task_id: str, path: str) -> bytes | None:
-    try:
-        return task_file(client, job_id, task_id, path).strip() or None
-    except ResourceNotFoundError:
-        return None
 
 
 def _counts(counts: models.BatchTaskCounts) -> tuple[int, int, int, int, int]:

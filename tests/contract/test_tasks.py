@@ -26,10 +26,12 @@ from tests.contract.jobhelpers import (
     node_ips,
     parse_env,
     pid_alive,
+    release_runs,
     serve_files,
     task_body,
     task_dir,
     task_file,
+    task_pid,
     wait_job,
     wait_task,
 )
@@ -52,17 +54,6 @@ HOSTILE = {
 def status(result: models.BatchTaskCreateResult) -> str:
     """The wire says ``Success``; the SDK's enum says ``success``: compare without case."""
     return str(getattr(result.status, "value", result.status)).lower()
-
-
-def pid_of(client: BatchClient, job_id: str, task_id: str) -> int:
-    def read() -> int | None:
-        try:
-            text = task_file(client, job_id, task_id, "wd/pid").strip()
-        except ResourceNotFoundError:
-            return None
-        return int(text) if text else None
-
-    return int(wait_for(f"{task_id}'s pid file", read, 30, 0.25))
 
 
 # ---- the task API -------------------------------------------------------------------------
@@ -183,7 +174,7 @@ def test_terminate_running_task(client: BatchClient, shared_pool: str) -> None:
     with job(client, shared_pool) as job_id:
         add_task(client, job_id, "long", bash("echo $$ > pid; exec sleep 60"))
         wait_task(client, job_id, "long", ("running",))
-        pid = pid_of(client, job_id, "long")
+        pid = task_pid(client, job_id, "long")
         assert pid_alive(pid)
         client.terminate_task(job_id, "long")
         done = wait_task(client, job_id, "long", timeout=20)
@@ -196,7 +187,7 @@ def test_delete_running_task_stops_it(client: BatchClient, shared_pool: str) -> 
     with job(client, shared_pool) as job_id:
         add_task(client, job_id, "long", bash("echo $$ > pid; exec sleep 60"))
         wait_task(client, job_id, "long", ("running",))
-        pid = pid_of(client, job_id, "long")
+        pid = task_pid(client, job_id, "long")
         client.delete_task(job_id, "long")
         with pytest.raises(ResourceNotFoundError):
             client.get_task(job_id, "long")
@@ -354,7 +345,7 @@ def test_max_wall_clock_time_kills_the_task(client: BatchClient, shared_pool: st
     with job(client, shared_pool) as job_id:
         add_task(client, job_id, "slow", bash("echo $$ > pid; exec sleep 60"),
                  constraints={"maxWallClockTime": "PT2S"})
-        pid = pid_of(client, job_id, "slow")
+        pid = task_pid(client, job_id, "slow")
         done = wait_task(client, job_id, "slow", timeout=20)
         info = done.execution_info
         assert info.result == "failure"
@@ -372,7 +363,7 @@ def test_max_task_retry_count(client: BatchClient, shared_pool: str, retries: in
             constraints={"maxTaskRetryCount": retries})
         info = wait_task(client, job_id, "flaky").execution_info
         assert (info.exit_code, info.result, info.retry_count) == (3, "failure", retries)
-        assert _runs(client, shared_pool, runs) == retries + 1
+        assert sum(release_runs(client, shared_pool, runs).values()) == retries + 1
 
 
 def test_unlimited_retries_until_terminated(client: BatchClient, shared_pool: str) -> None:
@@ -390,7 +381,7 @@ def test_unlimited_retries_until_terminated(client: BatchClient, shared_pool: st
         wait_for("three retries", retried, 60, 0.25)
         client.terminate_task(job_id, "forever")
         wait_task(client, job_id, "forever", timeout=20)
-        assert _runs(client, shared_pool, runs) >= 4
+        assert sum(release_runs(client, shared_pool, runs).values()) >= 4
 
 
 def test_retention_time_removes_the_task_dir(client: BatchClient, shared_pool: str) -> None:
@@ -504,7 +495,7 @@ def test_kill_9_keeps_records_and_real_exit_codes(
         wait_task(client, job_id, "done")
         add_task(client, job_id, "ends", bash("echo $$ > pid; sleep 3; exit 7"))
         add_task(client, job_id, "long", bash("echo $$ > pid; exec sleep 60"))
-        ends_pid, long_pid = pid_of(client, job_id, "ends"), pid_of(client, job_id, "long")
+        ends_pid, long_pid = task_pid(client, job_id, "ends"), task_pid(client, job_id, "long")
         before = client.get_job(job_id)
         state = control.read_state(settings.data_dir)
         assert state is not None
@@ -526,11 +517,3 @@ def test_kill_9_keeps_records_and_real_exit_codes(
         assert wait_task(client, job_id, "long", timeout=20).execution_info.failure_info.code \
             == "TaskEnded"
         wait_for("the process to end", lambda: not pid_alive(long_pid), 15)
-
-
-def _runs(client: BatchClient, pool_id: str, name: str) -> int:
-    total = 0
-    for node_id in node_ips(client, pool_id):
-        data = node_file(client, pool_id, node_id, f"shared/{name}")
-        total += len(data.splitlines()) if data else 0
-    return total
