@@ -33,6 +33,17 @@ from tests.realengine import (
 )
 
 NODE_ROOT = "/mnt/batch/tasks"
+#: Environment values that break naive quoting: each must arrive exactly as written.
+HOSTILE = {
+    "SINGLE": "it's",
+    "DOUBLE": 'say "hi"',
+    "DOLLAR": "$HOME ${PATH} $(id -u)",
+    "BACKTICK": "`id -u`",
+    "SPACES": "  two  spaces  ",
+    "NEWLINES": "line one\nline two\n",
+    "UNICODE": "héllo ✓ 日本",
+    "EMPTYISH": " ",
+}
 
 
 def uid(prefix: str) -> str:
