@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from azure.batch import BatchClient, models
@@ -47,53 +47,62 @@ def new_client(eng: BenchEngine) -> BatchClient:
                                                               eng.state.key))
 
 
+@dataclass
+class Calls:
+    """Latency and refusals of add-collection calls made from many threads."""
+
+    latencies: list[float] = field(default_factory=list)
+    refused: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_collection(self, client: BatchClient, job_id: str,
+                       body: list[models.BatchTaskCreateOptions]) -> None:
+        began = time.monotonic()
+        try:
+            result = client.create_task_collection(job_id,
+                                                   models.BatchTaskGroup(task_values=body))
+            refused = [str(r.error.code if r.error else r.status)
+                       for r in result.result_values or [] if str(r.status).lower() != "success"]
+        except HttpResponseError as exc:
+            refused = [f"HTTP {exc.status_code}"]
+        with self.lock:
+            self.refused.update(refused)
+            self.latencies.append(time.monotonic() - began)
+
+
 def submit(eng: BenchEngine) -> dict[str, float]:
     """20 clients, one job each, 250 tasks each in collections of 100, all at once."""
-    per_job = TASKS // JOBS
-    latencies: list[float] = []
-    errors: Counter[str] = Counter()
-    lock = threading.Lock()
-
-    def one_client(index: int) -> None:
-        client = new_client(eng)
-        job_id = f"load-{index:02d}"
-        client.create_job(models.BatchJobCreateOptions({
-            "id": job_id, "poolInfo": {"poolId": POOL}, "onAllTasksComplete": "noaction"}))
-        for start in range(0, per_job, 100):
-            body = [models.BatchTaskCreateOptions({"id": f"t{i:04d}", "commandLine": "/bin/true"})
-                    for i in range(start, min(per_job, start + 100))]
-            began = time.monotonic()
-            try:
-                result = client.create_task_collection(
-                    job_id, models.BatchTaskGroup(task_values=body))
-                failed = [r for r in result.result_values or []
-                          if str(r.status).lower() != "success"]
-                with lock:
-                    errors.update(str(r.error.code if r.error else r.status) for r in failed)
-            except HttpResponseError as exc:
-                with lock:
-                    errors[f"HTTP {exc.status_code}"] += 1
-            with lock:
-                latencies.append(time.monotonic() - began)
-
+    calls = Calls()
     began = time.monotonic()
     with ThreadPoolExecutor(CLIENTS) as pool:
-        list(pool.map(one_client, range(JOBS)))
+        list(pool.map(lambda index: _one_client(eng, index, calls), range(JOBS)))
     submitted = time.monotonic() - began
     client = new_client(eng)
 
     def all_done() -> bool:
-        return all(_counts(client, f"load-{i:02d}") == (0, per_job) for i in range(JOBS))
+        return all(_counts(client, f"load-{i:02d}") == (0, TASKS // JOBS) for i in range(JOBS))
 
     wait_for("every task completed", all_done, 1200, 1.0)
     finished = time.monotonic() - began
     present = sum(sum(_counts(client, f"load-{i:02d}")) for i in range(JOBS))
     return {"submit_s": submitted, "tasks_per_s_submitted": TASKS / submitted,
             "all_completed_s": finished, "tasks_per_s_completed": TASKS / finished,
-            "call_p50_ms": 1000 * statistics.median(latencies),
-            "call_p95_ms": 1000 * statistics.quantiles(latencies, n=20)[18],
-            "refused": sum(errors.values()), "tasks_present": present,
+            "call_p50_ms": 1000 * statistics.median(calls.latencies),
+            "call_p95_ms": 1000 * statistics.quantiles(calls.latencies, n=20)[18],
+            "refused": sum(calls.refused.values()), "tasks_present": present,
             "lost": TASKS - present}
+
+
+def _one_client(eng: BenchEngine, index: int, calls: Calls) -> None:
+    """One client of its own: its job, then its tasks in collections of 100."""
+    client = new_client(eng)
+    job_id, per_job = f"load-{index:02d}", TASKS // JOBS
+    client.create_job(models.BatchJobCreateOptions({
+        "id": job_id, "poolInfo": {"poolId": POOL}, "onAllTasksComplete": "noaction"}))
+    for start in range(0, per_job, 100):
+        calls.add_collection(client, job_id, [
+            models.BatchTaskCreateOptions({"id": f"t{i:04d}", "commandLine": "/bin/true"})
+            for i in range(start, min(per_job, start + 100))])
 
 
 def _counts(client: BatchClient, job_id: str) -> tuple[int, int]:
