@@ -42,7 +42,7 @@ from bench.chaos_work import (
     fetch_all,
     verdict,
 )
-from bench.harness import wait_for
+from bench.harness import node_place, wait_for
 from bench.mi import RING_IMAGE
 
 log = logging.getLogger("chaos")
@@ -105,6 +105,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def soak(c: Chaos, seconds: float, kinds: list[str]) -> tuple[list[Event], set[int]]:
+    """Keep the pool busy and inject ``kinds`` in a seeded order for ``seconds``; the
+    events, and the pool slots (for the leftover search)."""
+    slots = _busy_pool(c)
+    events: list[Event] = []
+    deadline = time.monotonic() + seconds
+    queue: list[str] = []
+    while time.monotonic() < deadline:
+        if not queue:
+            queue = sorted(kinds)
+            c.rng.shuffle(queue)
+        kind = queue.pop(0)
+        time.sleep(c.rng.uniform(2, 6))
+        got = _inject(c, kind)
+        if not got:
+            queue.append(kind)  # no target now: later
+        events += got
+    return events, slots
+
+
+def _busy_pool(c: Chaos) -> set[int]:
+    """The pool, idle, then kept busy by the workload; its slots."""
     client = c.client()
     client.create_pool(models.BatchPoolCreateOptions({
         "id": POOL, "vmSize": "standard_d2_v3", "targetDedicatedNodes": NODES,
@@ -115,33 +136,25 @@ def soak(c: Chaos, seconds: float, kinds: list[str]) -> tuple[list[Event], set[i
             "containerConfiguration": {"type": "dockerCompatible",
                                        "containerImageNames": [RING_IMAGE]}}}))
     wait_for("the pool's nodes idle", lambda: faults.pool_whole(c, POOL, NODES), 300, 0.5)
-    slots = {int(str(n.ip_address).split(".")[2]) for n in client.list_nodes(POOL)}
+    slots = {node_place(str(n.ip_address))[0] for n in client.list_nodes(POOL)}
     with tempfile.TemporaryDirectory() as work_dir:
         c.work.create(client, Path(work_dir))
     c.work.start()
-    events: list[Event] = []
-    deadline = time.monotonic() + seconds
-    queue: list[str] = []
-    while time.monotonic() < deadline:
-        if not queue:
-            queue = sorted(kinds)
-            c.rng.shuffle(queue)
-        kind = queue.pop(0)
-        time.sleep(c.rng.uniform(2, 6))
-        log.info("inject: %s", kind)
-        try:
-            got = KINDS[kind](c)
-        except Exception as exc:  # an injector that broke is a finding, not a crash
-            log.exception("injector %s failed", kind)
-            got = [Event(f"{kind} (injector error)", "-", None, str(exc)[:200])]
-        if not got:
-            queue.append(kind)  # no target now: later
-        for event in got:
-            log.info("  %s %s: recovered in %s (%s)", event.kind, event.target,
-                     "NEVER" if event.recovery_s is None else f"{event.recovery_s:.1f} s",
-                     event.note)
-        events += got
-    return events, slots
+    return slots
+
+
+def _inject(c: Chaos, kind: str) -> list[Event]:
+    log.info("inject: %s", kind)
+    try:
+        got = KINDS[kind](c)
+    except Exception as exc:  # an injector that broke is a finding, not a crash
+        log.exception("injector %s failed", kind)
+        got = [Event(f"{kind} (injector error)", "-", None, str(exc)[:200])]
+    for event in got:
+        log.info("  %s %s: recovered in %s (%s)", event.kind, event.target,
+                 "NEVER" if event.recovery_s is None else f"{event.recovery_s:.1f} s",
+                 event.note)
+    return got
 
 
 def judge(c: Chaos) -> dict[str, float]:
