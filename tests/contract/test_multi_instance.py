@@ -140,19 +140,23 @@ def test_pool_requirements_not_met_keeps_the_task_active_and_says_why(
         remove_pool(client, two_slots)
 
 
+#: Each instance records when its coordination started and ended, its environment and the
+#: common resource file it saw; the subtasks' coordination is slow, so an application
+#: started early would show it.
+GANG_COORDINATION = bash(
+    f"date +%s.%N > {SHARED}/coord-start; env -0 > {SHARED}/coord-env; "
+    f'cp "$AZ_BATCH_TASK_DIR/common.txt" {SHARED}/common-seen; '
+    '[ "$AZ_BATCH_IS_CURRENT_NODE_MASTER" = true ] || sleep 2; '
+    f"date +%s.%N > {SHARED}/coord-end; echo coord-out; echo coord-err >&2")
+GANG_APPLICATION = bash(f"date +%s.%N > {SHARED}/app-start; env -0 > {SHARED}/app-env; "
+                        "echo app-out; echo app-err >&2")
+
+
 def test_gang_barrier_environment_files_and_outputs(
         client: BatchClient, shared_pool: str) -> None:
-    coordination = bash(
-        f"date +%s.%N > {SHARED}/coord-start; env -0 > {SHARED}/coord-env; "
-        f'cp "$AZ_BATCH_TASK_DIR/common.txt" {SHARED}/common-seen; '
-        # The subtasks' coordination is slow: an application started early would show it.
-        '[ "$AZ_BATCH_IS_CURRENT_NODE_MASTER" = true ] || sleep 2; '
-        f"date +%s.%N > {SHARED}/coord-end; echo coord-out; echo coord-err >&2")
-    application = bash(f"date +%s.%N > {SHARED}/app-start; env -0 > {SHARED}/app-env; "
-                       "echo app-out; echo app-err >&2")
     files = {"common.txt": b"common to all\n", "primary.txt": b"primary only\n"}
     with serve_files(files) as base, job(client, shared_pool) as job_id:
-        add_mi(client, job_id, "mpi", 3, coordination, application,
+        add_mi(client, job_id, "mpi", 3, GANG_COORDINATION, GANG_APPLICATION,
                common=[{"httpUrl": f"{base}/common.txt", "filePath": "common.txt"}],
                resourceFiles=[{"httpUrl": f"{base}/primary.txt", "filePath": "primary.txt"}])
         done = wait_task(client, job_id, "mpi", timeout=60)
@@ -161,14 +165,7 @@ def test_gang_barrier_environment_files_and_outputs(
             client, job_id, "mpi", "stderr.txt")
         ips = node_ips(client, shared_pool)
         primary = done.node_info.node_id
-
-        subtasks = list(client.list_subtasks(job_id, "mpi"))
-        assert sorted(s.id for s in subtasks) == [1, 2]
-        sub_nodes = [s.node_info.node_id for s in subtasks]
-        assert sorted([primary, *sub_nodes]) == sorted(ips)
-        for sub in subtasks:
-            assert (sub.state, sub.exit_code) == ("completed", 0), sub
-            assert sub.node_info.task_root_directory == task_dir(job_id, "mpi")
+        sub_nodes = subtask_nodes(client, job_id, primary, ips)
 
         # The barrier: the application started after every coordination command ended,
         # and only on the primary.
@@ -185,35 +182,57 @@ def test_gang_barrier_environment_files_and_outputs(
         assert {n for n, v in mine.items() if v} == {primary}
         assert mine[primary] == files["primary.txt"]
 
-        root = f"{NODE_ROOT}/{task_dir(job_id, 'mpi')}"
-        host_list = None
         envs = {n: parse_env(v or b"")
                 for n, v in per_node(client, shared_pool, job_id, "mpi", "coord-env").items()}
         envs["app"] = parse_env(task_file(client, job_id, "mpi", "app-env"))
         for where, env in envs.items():
-            node_id = primary if where == "app" else where
-            assert env["AZ_BATCH_NODE_ID"] == node_id
-            assert env["AZ_BATCH_TASK_ID"] == "mpi" and env["AZ_BATCH_JOB_ID"] == job_id
-            assert sorted(env["AZ_BATCH_HOST_LIST"].split(",")) == sorted(ips.values())
-            assert env["AZ_BATCH_NODE_LIST"] == env["AZ_BATCH_HOST_LIST"].replace(",", ";")
-            assert env["AZ_BATCH_MASTER_NODE"] == f"{ips[primary]}:6000"
-            assert env["AZ_BATCH_IS_CURRENT_NODE_MASTER"] == str(node_id == primary).lower()
-            ccp = env["CCP_NODES"].split(" ")
-            assert ccp[0] == "3" and ccp[2::2] == ["1", "1", "1"], env["CCP_NODES"]
-            assert sorted(ccp[1::2]) == sorted(ips.values())
-            assert env["AZ_BATCH_TASK_SHARED_DIR"] == root
-            assert env["AZ_BATCH_TASK_DIR"] == root
-            assert env["AZ_BATCH_TASK_WORKING_DIR"] == f"{root}/wd"
-            host_list = host_list or env["AZ_BATCH_HOST_LIST"]
-            assert env["AZ_BATCH_HOST_LIST"] == host_list, "instances disagree on the list"
+            assert_gang_env(env, primary if where == "app" else where, primary, job_id, ips)
+        hosts = {env["AZ_BATCH_HOST_LIST"] for env in envs.values()}
+        assert len(hosts) == 1, f"instances disagree on the list: {hosts}"
+        assert_gang_outputs(client, shared_pool, job_id, sub_nodes)
 
-        # Outputs: the primary's coordination output, then the application's appended.
-        assert task_file(client, job_id, "mpi", "stdout.txt") == b"coord-out\napp-out\n"
-        assert task_file(client, job_id, "mpi", "stderr.txt") == b"coord-err\napp-err\n"
-        for node_id in sub_nodes:
-            path = f"{task_dir(job_id, 'mpi')}/std"
-            assert node_file(client, shared_pool, node_id, path + "out.txt") == b"coord-out\n"
-            assert node_file(client, shared_pool, node_id, path + "err.txt") == b"coord-err\n"
+
+def subtask_nodes(client: BatchClient, job_id: str, primary: str,
+                  ips: dict[str, str]) -> list[str]:
+    """The nodes of the task's two subtasks: the pool's other nodes, each ended with 0."""
+    subtasks = list(client.list_subtasks(job_id, "mpi"))
+    assert sorted(s.id for s in subtasks) == [1, 2]
+    sub_nodes = [s.node_info.node_id for s in subtasks]
+    assert sorted([primary, *sub_nodes]) == sorted(ips)
+    for sub in subtasks:
+        assert (sub.state, sub.exit_code) == ("completed", 0), sub
+        assert sub.node_info.task_root_directory == task_dir(job_id, "mpi")
+    return sub_nodes
+
+
+def assert_gang_env(env: dict[str, str], node_id: str, primary: str, job_id: str,
+                    ips: dict[str, str]) -> None:
+    """One instance's environment, as the service documents it for multi-instance tasks."""
+    root = f"{NODE_ROOT}/{task_dir(job_id, 'mpi')}"
+    assert env["AZ_BATCH_NODE_ID"] == node_id
+    assert env["AZ_BATCH_TASK_ID"] == "mpi" and env["AZ_BATCH_JOB_ID"] == job_id
+    assert sorted(env["AZ_BATCH_HOST_LIST"].split(",")) == sorted(ips.values())
+    assert env["AZ_BATCH_NODE_LIST"] == env["AZ_BATCH_HOST_LIST"].replace(",", ";")
+    assert env["AZ_BATCH_MASTER_NODE"] == f"{ips[primary]}:6000"
+    assert env["AZ_BATCH_IS_CURRENT_NODE_MASTER"] == str(node_id == primary).lower()
+    ccp = env["CCP_NODES"].split(" ")
+    assert ccp[0] == "3" and ccp[2::2] == ["1", "1", "1"], env["CCP_NODES"]
+    assert sorted(ccp[1::2]) == sorted(ips.values())
+    assert env["AZ_BATCH_TASK_SHARED_DIR"] == root
+    assert env["AZ_BATCH_TASK_DIR"] == root
+    assert env["AZ_BATCH_TASK_WORKING_DIR"] == f"{root}/wd"
+
+
+def assert_gang_outputs(client: BatchClient, pool_id: str, job_id: str,
+                        sub_nodes: list[str]) -> None:
+    """The primary's coordination output, then the application's appended; a subtask's
+    files hold its coordination output only."""
+    assert task_file(client, job_id, "mpi", "stdout.txt") == b"coord-out\napp-out\n"
+    assert task_file(client, job_id, "mpi", "stderr.txt") == b"coord-err\napp-err\n"
+    for node_id in sub_nodes:
+        path = f"{task_dir(job_id, 'mpi')}/std"
+        assert node_file(client, pool_id, node_id, path + "out.txt") == b"coord-out\n"
+        assert node_file(client, pool_id, node_id, path + "err.txt") == b"coord-err\n"
 
 
 def test_gang_start_waits_for_enough_free_nodes(client: BatchClient, shared_pool: str) -> None:
