@@ -81,39 +81,9 @@ def test_schedule_crud_and_errors(client: BatchClient, nodeless: str) -> None:
         listed = {s.id: s for s in client.list_job_schedules(filter="state eq 'active'")}
         assert schedule_id in listed
         assert jobs_of(client, schedule_id) == []
-
-        exc = error_of(lambda: create_again(client, schedule_id, nodeless))
-        assert (exc.status_code, exc.error.code) == (409, "JobScheduleExists")
-        exc = error_of(lambda: client.create_job(models.BatchJobCreateOptions(
-            {"id": schedule_id, "poolInfo": {"poolId": nodeless}})))
-        assert (exc.status_code, exc.error.code) == (409, "JobScheduleWithSameIdExists")
-
-        client.update_job_schedule(schedule_id, models.BatchJobScheduleUpdateOptions(
-            {"metadata": [{"name": "k", "value": "w"}]}))
-        updated = client.get_job_schedule(schedule_id)
-        assert [(m.name, m.value) for m in updated.metadata] == [("k", "w")]
-        assert updated.schedule.recurrence_interval == datetime.timedelta(hours=1)
-        assert updated.etag != got.etag
-
-        client.replace_job_schedule(schedule_id, models.BatchJobSchedule({
-            "schedule": {"doNotRunUntil": iso(later), "recurrenceInterval": "PT2H"},
-            "jobSpecification": {"poolInfo": {"poolId": nodeless}, "priority": 7}}))
-        replaced = client.get_job_schedule(schedule_id)
-        assert replaced.metadata is None, "PUT removes what it leaves out"
-        assert replaced.job_specification.priority == 7
-        assert replaced.schedule.recurrence_interval == datetime.timedelta(hours=2)
-
-        client.disable_job_schedule(schedule_id)
-        disabled = client.get_job_schedule(schedule_id)
-        assert (disabled.state, disabled.previous_state) == ("disabled", "active")
-        client.enable_job_schedule(schedule_id)
-        assert client.get_job_schedule(schedule_id).state == "active"
-
-        client.begin_terminate_job_schedule(schedule_id, polling_interval=0.5).result()
-        ended = client.get_job_schedule(schedule_id)
-        assert ended.state == "completed" and ended.execution_info.end_time is not None
-        exc = error_of(lambda: client.disable_job_schedule(schedule_id))
-        assert (exc.status_code, exc.error.code) == (409, "JobScheduleCompleted")
+        check_id_conflicts(client, schedule_id, nodeless)
+        check_update_and_replace(client, schedule_id, nodeless, later, got.etag)
+        check_disable_enable_terminate(client, schedule_id)
     finally:
         delete(client, schedule_id)
     assert not exists(client, schedule_id)
@@ -122,6 +92,49 @@ def test_schedule_crud_and_errors(client: BatchClient, nodeless: str) -> None:
                  lambda: jobs_of(client, schedule_id)):
         exc = error_of(call)
         assert (exc.status_code, exc.error.code) == (404, "JobScheduleNotFound")
+
+
+def check_id_conflicts(client: BatchClient, schedule_id: str, pool_id: str) -> None:
+    """A schedule id is taken case-insensitively, and by a job too."""
+    exc = error_of(lambda: create_again(client, schedule_id, pool_id))
+    assert (exc.status_code, exc.error.code) == (409, "JobScheduleExists")
+    exc = error_of(lambda: client.create_job(models.BatchJobCreateOptions(
+        {"id": schedule_id, "poolInfo": {"poolId": pool_id}})))
+    assert (exc.status_code, exc.error.code) == (409, "JobScheduleWithSameIdExists")
+
+
+def check_update_and_replace(client: BatchClient, schedule_id: str, pool_id: str,
+                             later: datetime.datetime, etag: str) -> None:
+    """PATCH keeps what it leaves out (and changes the ETag); PUT removes it."""
+    client.update_job_schedule(schedule_id, models.BatchJobScheduleUpdateOptions(
+        {"metadata": [{"name": "k", "value": "w"}]}))
+    updated = client.get_job_schedule(schedule_id)
+    assert [(m.name, m.value) for m in updated.metadata] == [("k", "w")]
+    assert updated.schedule.recurrence_interval == datetime.timedelta(hours=1)
+    assert updated.etag != etag
+
+    client.replace_job_schedule(schedule_id, models.BatchJobSchedule({
+        "schedule": {"doNotRunUntil": iso(later), "recurrenceInterval": "PT2H"},
+        "jobSpecification": {"poolInfo": {"poolId": pool_id}, "priority": 7}}))
+    replaced = client.get_job_schedule(schedule_id)
+    assert replaced.metadata is None, "PUT removes what it leaves out"
+    assert replaced.job_specification.priority == 7
+    assert replaced.schedule.recurrence_interval == datetime.timedelta(hours=2)
+
+
+def check_disable_enable_terminate(client: BatchClient, schedule_id: str) -> None:
+    """Disable and enable come back to active; a terminated schedule refuses to change."""
+    client.disable_job_schedule(schedule_id)
+    disabled = client.get_job_schedule(schedule_id)
+    assert (disabled.state, disabled.previous_state) == ("disabled", "active")
+    client.enable_job_schedule(schedule_id)
+    assert client.get_job_schedule(schedule_id).state == "active"
+
+    client.begin_terminate_job_schedule(schedule_id, polling_interval=0.5).result()
+    ended = client.get_job_schedule(schedule_id)
+    assert ended.state == "completed" and ended.execution_info.end_time is not None
+    exc = error_of(lambda: client.disable_job_schedule(schedule_id))
+    assert (exc.status_code, exc.error.code) == (409, "JobScheduleCompleted")
 
 
 def create_again(client: BatchClient, schedule_id: str, pool_id: str) -> None:
