@@ -48,8 +48,7 @@ class Points:
 def pool_group(eng: BenchEngine, plan: Plan, points: Points) -> list[Figure]:
     log.info("pool readiness: 4 nodes with %s, %d reps", FAT_IMAGE, plan.pool_reps)
     paired = pools.paired_ready(eng, 4, FAT_IMAGE, plan.pool_reps)
-    product, floor = paired.product, paired.floor
-    points.pool_ready[4] = (statistics.median(product), statistics.median(floor))
+    points.pool_ready[4] = (statistics.median(paired.product), statistics.median(paired.floor))
     rss = {4: [mb for s in paired.samples for mb in s.node_rss]}
     engine = [s.engine_rss for s in paired.samples]
     for count in (n for n in plan.rss_nodes if n != 4):
@@ -61,6 +60,12 @@ def pool_group(eng: BenchEngine, plan: Plan, points: Points) -> list[Figure]:
             points.pool_ready[count] = (sample.ready_s, floor_s)
         rss[count] = sample.node_rss
         engine.append(sample.engine_rss)
+    return _pool_rows(paired, rss, engine, plan.scale_with_image)
+
+
+def _pool_rows(paired: pools.Paired, rss: dict[int, list[float]], engine: list[float],
+               scale_with_image: bool) -> list[Figure]:
+    product, floor = paired.product, paired.floor
     per_n = {n: statistics.median(v) for n, v in sorted(rss.items())}
     worst = max(per_n, key=lambda n: per_n[n])
     return [
@@ -76,7 +81,7 @@ def pool_group(eng: BenchEngine, plan: Plan, points: Points) -> list[Figure]:
         Figure("node_rss_mb", "RSS per idle node (dockerd + containerd + shims)", "MB",
                Stat.of(rss[worst]), target=Target("<=", 150),
                note="headline = the node count with the highest median (all pools idle; "
-                    f"{'with' if plan.scale_with_image else 'only the 4-node pool has'} "
+                    f"{'with' if scale_with_image else 'only the 4-node pool has'} "
                     "the 300 MB image): "
                     + ", ".join(f"{n} nodes {mb:.0f} MB" for n, mb in per_n.items()),
                extra={"per_nodes_median_mb": per_n}),
@@ -200,7 +205,13 @@ def _task_figures(eng: BenchEngine, plan: Plan, points: Points) -> list[Figure]:
         run = tasks.run_batch(eng, "tp", f"scale-{size}", size, 8)
         points.per_task[size] = (run.per_task_s, floor_s)
         tasks.delete_job(eng, f"scale-{size}")
+    return _task_rows(runs, direct, api, plan.api_calls)
+
+
+def _task_rows(runs: list[tasks.Throughput], direct: list[float], api: tasks.ApiLatency,
+               calls: int) -> list[Figure]:
     per_task = [r.per_task_s for r in runs]
+    floor_s = statistics.median(direct)
     p50, p99 = api.p(50), api.p(99)
     return [
         Figure("submit_tasks_per_s", "1,000 tasks: submission rate", "tasks/s",
@@ -217,7 +228,7 @@ def _task_figures(eng: BenchEngine, plan: Plan, points: Points) -> list[Figure]:
                     "(median of 20)"),
         Figure("api_p99_ms", "API p99, 1,000 tasks in the job", "ms",
                Stat.of([p99["get_task"], p99["list_tasks"]]), target=Target("<=", 50),
-               note=f"{plan.api_calls} calls each through the SDK; get_task p50 "
+               note=f"{calls} calls each through the SDK; get_task p50 "
                     f"{p50['get_task']:.1f} ms p99 {p99['get_task']:.1f} ms; list_tasks "
                     f"(one page of 100) p50 {p50['list_tasks']:.1f} ms p99 "
                     f"{p99['list_tasks']:.1f} ms, of which the engine's answer alone (the "
