@@ -5,6 +5,8 @@
     auth.py        shared-key signatures and bearer tokens
     odata.py       ``$filter``, ``$select`` and paging of list responses
     responses.py   the headers and bodies of created, fetched and listed resources
+    handlers.py    a handler from a service operation, the request parts it takes and
+                   an answer; the five routes of a top-level resource
     routes_*.py    one module per resource family: paths to service calls
 
 Rules: routes parse paths, query strings and headers, call one service, and answer; no

@@ -118,24 +118,19 @@ def authorization(
     return f"{_SCHEME}{account}:{signature}"
 
 
-def _candidate_strings(
-    method: str,
-    raw_path: str,
-    query: list[tuple[str, str]],
-    headers: Mapping[str, str],
-    account: str,
-) -> list[str]:
-    """Strings to accept: the exact mirror, plus one for a transport-added length.
+def _signed_headers(method: str, headers: Mapping[str, str]) -> list[Mapping[str, str]]:
+    """The header sets a valid signature may cover: as received, plus one without a
+    transport-added length.
 
     The SDK signs GET/HEAD with an empty content-length, but an HTTP client may still put
     ``Content-Length: 0`` on the wire, so that one case is also checked without it.
     """
-    candidates = [string_to_sign(method, raw_path, query, headers, account)]
+    variants = [headers]
     lowered = {name.lower(): value for name, value in headers.items()}
     if method.upper() in _BODYLESS_METHODS and lowered.get("content-length") == "0":
         del lowered["content-length"]
-        candidates.append(string_to_sign(method, raw_path, query, lowered, account))
-    return candidates
+        variants.append(lowered)
+    return variants
 
 
 def _parse_authorization(authorization: str | None) -> tuple[str, str] | str:
@@ -179,7 +174,8 @@ def verify(
     if not lowered & {"ocp-date", "date"}:
         return "Request date header not specified; send ocp-date (RFC 1123)."
     pairs = list(query)
-    candidates = _candidate_strings(method, raw_path, pairs, headers, account)
+    candidates = [string_to_sign(method, raw_path, pairs, signed, account)
+                  for signed in _signed_headers(method, headers)]
     # Compare every candidate, valid or not, so timing says nothing about which one failed.
     claimed = signature.encode("utf-8")
     matches = [hmac.compare_digest(sign(key_b64, text).encode(), claimed) for text in candidates]

@@ -33,7 +33,7 @@ import json
 import operator
 import re
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, NamedTuple, TypeVar
 from urllib.parse import quote
@@ -214,18 +214,19 @@ class _Parser:
         return token
 
     def or_expr(self) -> Predicate:
-        terms = [self.and_expr()]
-        while self.peek_keyword() == "or":
-            self.index += 1
-            terms.append(self.and_expr())
-        return terms[0] if len(terms) == 1 else lambda item: any(t(item) for t in terms)
+        return self.chain("or", self.and_expr, any)
 
     def and_expr(self) -> Predicate:
-        terms = [self.unary()]
-        while self.peek_keyword() == "and":
+        return self.chain("and", self.unary, all)
+
+    def chain(self, keyword: str, operand: Callable[[], Predicate],
+              combine: Callable[[Iterable[bool]], bool]) -> Predicate:
+        """``operand (keyword operand)*``: one term as it is, several joined by ``combine``."""
+        terms = [operand()]
+        while self.peek_keyword() == keyword:
             self.index += 1
-            terms.append(self.unary())
-        return terms[0] if len(terms) == 1 else lambda item: all(t(item) for t in terms)
+            terms.append(operand())
+        return terms[0] if len(terms) == 1 else lambda item: combine(t(item) for t in terms)
 
     def unary(self) -> Predicate:
         if self.peek_keyword() == "not":

@@ -31,6 +31,14 @@ def resource(call: Call, doc: Json, fragment: str) -> Response:
     return Response(json.dumps(body), 200, _etag_headers(doc), JSON_TYPE)
 
 
+def document(call: Call, body: Json, fragment: str,
+             headers: dict[str, str] | None = None) -> Response:
+    """A JSON answer that is no stored resource (counts, results, settings):
+    ``odata.metadata`` first, then ``body``; no eTag, no ``$select``."""
+    payload = {"odata.metadata": wire.metadata_url(call.base_url, fragment), **body}
+    return Response(json.dumps(payload), 200, headers, JSON_TYPE)
+
+
 def empty(status: int, doc: Json | None = None, url: str | None = None) -> Response:
     """A create (201), accept (202) or no-content answer: headers only, no body."""
     headers = _etag_headers(doc) if doc else {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from shipyard.engine.api.app import Call, Router
+from shipyard.engine.api.handlers import body, calls, changed, if_match
 from shipyard.engine.api.responses import empty
 from shipyard.engine.services.jobcontrol import JobControl
 from shipyard.engine.services.pools import PoolService
@@ -14,28 +15,6 @@ from shipyard.engine.services.taskcontrol import TaskControl, delete_file
 
 def register(router: Router, jobs: JobControl, tasks: TaskControl, pools: PoolService) -> None:
     """Attach the job/task control and file deletion routes to ``router``."""
-
-    def disable_job(call: Call) -> Response:
-        doc = jobs.disable(call.params[0], call.json(), call.headers.get("if-match"))
-        return empty(202, doc, f"{doc['url']}/disable")
-
-    def enable_job(call: Call) -> Response:
-        doc = jobs.enable(call.params[0], call.headers.get("if-match"))
-        return empty(202, doc, f"{doc['url']}/enable")
-
-    def replace_job(call: Call) -> Response:
-        doc = jobs.replace(call.params[0], call.json(), call.headers.get("if-match"))
-        return empty(200, doc, doc["url"])
-
-    def reactivate_task(call: Call) -> Response:
-        # 204 with the new eTag and no DataServiceId, as the recording shows.
-        doc = tasks.reactivate(call.params[0], call.params[1], call.headers.get("if-match"))
-        return empty(204, doc)
-
-    def replace_task(call: Call) -> Response:
-        doc = tasks.replace(call.params[0], call.params[1], call.json(),
-                            call.headers.get("if-match"))
-        return empty(200, doc, doc["url"])
 
     def delete_task_file(call: Call) -> Response:
         root = tasks.tasks.files_root(call.params[0], call.params[1])
@@ -47,11 +26,15 @@ def register(router: Router, jobs: JobControl, tasks: TaskControl, pools: PoolSe
                     _recursive(call))
         return empty(200)
 
-    router.add("POST", "jobs/*/disable", disable_job)
-    router.add("POST", "jobs/*/enable", enable_job)
-    router.add("PUT", "jobs/*", replace_job)
-    router.add("POST", "jobs/*/tasks/*/reactivate", reactivate_task)
-    router.add("PUT", "jobs/*/tasks/*", replace_task)
+    router.add("POST", "jobs/*/disable",
+               calls(jobs.disable, body, if_match, answer=changed(202, "/disable")))
+    router.add("POST", "jobs/*/enable",
+               calls(jobs.enable, if_match, answer=changed(202, "/enable")))
+    router.add("PUT", "jobs/*", calls(jobs.replace, body, if_match, answer=changed(200)))
+    # 204 with the new eTag and no DataServiceId, as the recording shows.
+    router.add("POST", "jobs/*/tasks/*/reactivate",
+               calls(tasks.reactivate, if_match, answer=changed(204, None)))
+    router.add("PUT", "jobs/*/tasks/*", calls(tasks.replace, body, if_match, answer=changed(200)))
     router.add("DELETE", "jobs/*/tasks/*/files/*", delete_task_file)
     router.add("DELETE", "pools/*/nodes/*/files/*", delete_node_file)
 

@@ -7,15 +7,15 @@ operation's ``DataServiceId``; removenodes 202 with the pool's new eTag; a user 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 from starlette.responses import Response
 
-from shipyard.engine.api.app import JSON_TYPE, Call, Router
-from shipyard.engine.api.responses import empty, listing
+from shipyard.engine.api.app import Call, Router
+from shipyard.engine.api.handlers import body, calls, done
+from shipyard.engine.api.responses import document, empty, listing
 from shipyard.engine.model import wire
 from shipyard.engine.services.nodeops import NodeOps
 from shipyard.engine.services.nodeusers import NodeUserService
@@ -27,37 +27,12 @@ REMOTE_LOGIN = "Microsoft.Azure.Batch.Protocol.Entities.ComputeNodeGetRemoteLogi
 def register(router: Router, ops: NodeOps, accounts: NodeUserService) -> None:
     """Attach every node operation route to ``router``."""
 
-    actions: dict[str, Callable[[str, str, dict[str, Any]], None]] = {
-        "reboot": ops.reboot, "reimage": ops.reimage, "deallocate": ops.deallocate,
-        "start": lambda pool_id, node_id, _body: ops.start(pool_id, node_id),
-    }
-
-    def node_action(name: str) -> None:
-        def handle(call: Call) -> Response:
-            pool_id, node_id = call.params
-            actions[name](pool_id, node_id, call.json())
-            return _answer(202, f"{_node_url(call)}/{name}")
-
-        router.add("POST", f"pools/*/nodes/*/{name}", handle)
-
-    def scheduling(call: Call, enable: bool) -> Response:
-        pool_id, node_id = call.params
-        if enable:
-            ops.enable_scheduling(pool_id, node_id)
-        else:
-            ops.disable_scheduling(pool_id, node_id, call.json())
-        verb = "enablescheduling" if enable else "disablescheduling"
-        return _answer(200, f"{_node_url(call)}/{verb}")
+    def start(pool_id: str, node_id: str, _body: dict[str, Any]) -> None:
+        ops.start(pool_id, node_id)  # the body is read (a malformed one refused), not used
 
     def remove_nodes(call: Call) -> Response:
         doc = ops.remove(call.params[0], call.json(), call.headers.get("if-match"))
         return _answer(202, f"{doc['url']}/removenodes", doc)
-
-    def list_extensions(call: Call) -> Response:
-        return listing(call, ops.extensions(*call.params), "extensions")
-
-    def get_extension(call: Call) -> Response:
-        return _json(ops.extension(*call.params), call, "extensions/@Element")
 
     def create_user(call: Call) -> Response:
         accounts.create(call.params[0], call.params[1], call.json())
@@ -69,24 +44,30 @@ def register(router: Router, ops: NodeOps, accounts: NodeUserService) -> None:
         accounts.replace(pool_id, node_id, name, call.json())
         return _answer(200, f"{_node_url(call)}/users/{quote(call.params[2], safe='')}")
 
-    def delete_user(call: Call) -> Response:
-        accounts.delete(*call.params)
-        return Response(b"", 200)
-
-    def remote_login(call: Call) -> Response:
-        return _json(accounts.remote_login(*call.params), call, REMOTE_LOGIN)
-
-    for action in actions:
-        node_action(action)
-    router.add("POST", "pools/*/nodes/*/disablescheduling", lambda c: scheduling(c, False))
-    router.add("POST", "pools/*/nodes/*/enablescheduling", lambda c: scheduling(c, True))
+    actions = {"reboot": ops.reboot, "reimage": ops.reimage, "deallocate": ops.deallocate,
+               "start": start}
+    for name, action in actions.items():
+        router.add("POST", f"pools/*/nodes/*/{name}",
+                   calls(action, body, answer=_at_node(202, name)))
+    router.add("POST", "pools/*/nodes/*/disablescheduling", calls(
+        ops.disable_scheduling, body, answer=_at_node(200, "disablescheduling")))
+    router.add("POST", "pools/*/nodes/*/enablescheduling",
+               calls(ops.enable_scheduling, answer=_at_node(200, "enablescheduling")))
     router.add("POST", "pools/*/removenodes", remove_nodes)
-    router.add("GET", "pools/*/nodes/*/extensions", list_extensions)
-    router.add("GET", "pools/*/nodes/*/extensions/*", get_extension)
+    router.add("GET", "pools/*/nodes/*/extensions",
+               lambda call: listing(call, ops.extensions(*call.params), "extensions"))
+    router.add("GET", "pools/*/nodes/*/extensions/*", lambda call: document(
+        call, ops.extension(*call.params), "extensions/@Element"))
     router.add("POST", "pools/*/nodes/*/users", create_user)
     router.add("PUT", "pools/*/nodes/*/users/*", replace_user)
-    router.add("DELETE", "pools/*/nodes/*/users/*", delete_user)
-    router.add("GET", "pools/*/nodes/*/remoteloginsettings", remote_login)
+    router.add("DELETE", "pools/*/nodes/*/users/*", calls(accounts.delete, answer=done(200)))
+    router.add("GET", "pools/*/nodes/*/remoteloginsettings", lambda call: document(
+        call, accounts.remote_login(*call.params), REMOTE_LOGIN))
+
+
+def _at_node(status: int, action: str) -> Callable[[Call, object], Response]:
+    """No body; ``DataServiceId`` names the operation: the node's URL plus ``action``."""
+    return lambda call, _result: _answer(status, f"{_node_url(call)}/{action}")
 
 
 def _node_url(call: Call) -> str:
@@ -102,7 +83,3 @@ def _answer(status: int, data_service_id: str, doc: Json | None = None) -> Respo
         headers["Last-Modified"] = wire.format_rfc1123(wire.parse_datetime(doc["lastModified"]))
     return Response(b"", status, headers)
 
-
-def _json(body: Json, call: Call, fragment: str) -> Response:
-    payload = {"odata.metadata": wire.metadata_url(call.base_url, fragment), **body}
-    return Response(json.dumps(payload), 200, media_type=JSON_TYPE)

@@ -8,14 +8,14 @@ Status codes and headers as recorded: PATCH 200 and updateproperties 204 (with
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from urllib.parse import quote
 
 from starlette.responses import Response
 
-from shipyard.engine.api.app import JSON_TYPE, Call, Router
-from shipyard.engine.api.responses import empty, listing
-from shipyard.engine.model import wire
+from shipyard.engine.api.app import Call, Router
+from shipyard.engine.api.handlers import body, calls, if_match
+from shipyard.engine.api.responses import document, empty, listing
 from shipyard.engine.services.autoscale.service import AutoscaleService
 from shipyard.engine.services.poolextras import PoolExtras, supported_images
 from shipyard.engine.store import Json
@@ -27,41 +27,23 @@ AUTOSCALE_RUN_FRAGMENT = "Microsoft.Azure.Batch.Protocol.Entities.AutoScaleRun"
 def register(router: Router, extras: PoolExtras, autoscale: AutoscaleService) -> None:
     """Attach the routes of this module to ``router``."""
 
-    def update_pool(call: Call) -> Response:
-        doc = extras.update(call.params[0], call.json(), call.headers.get("if-match"))
-        return _answer(200, doc, _pool_url(call))
-
-    def replace_properties(call: Call) -> Response:
-        doc = extras.replace(call.params[0], call.json(), call.headers.get("if-match"))
-        return _answer(204, doc, f"{_pool_url(call)}/updateproperties")
-
-    def stop_resize(call: Call) -> Response:
-        doc = extras.stop_resize(call.params[0], call.headers.get("if-match"))
-        return _answer(202, doc, f"{_pool_url(call)}/stopresize")
-
-    def enable_autoscale(call: Call) -> Response:
-        doc = autoscale.enable(call.params[0], call.json(), call.headers.get("if-match"))
-        return _answer(200, doc, f"{_pool_url(call)}/enableautoscale")
-
-    def disable_autoscale(call: Call) -> Response:
-        doc = autoscale.disable(call.params[0])
-        return _answer(200, doc, f"{_pool_url(call)}/disableautoscale")
-
     def evaluate_autoscale(call: Call) -> Response:
         run = autoscale.evaluate(call.params[0], call.json())
-        body = {"odata.metadata": wire.metadata_url(call.base_url, AUTOSCALE_RUN_FRAGMENT),
-                **run}
-        return Response(json.dumps(body), 200, {
-            "DataServiceId": f"{_pool_url(call)}/evaluateautoscale"}, JSON_TYPE)
+        return document(call, run, AUTOSCALE_RUN_FRAGMENT,
+                        {"DataServiceId": f"{_pool_url(call)}/evaluateautoscale"})
 
     def get_application(call: Call) -> Response:
         raise BatchError(404, "ApplicationNotFound", "The specified application does not exist.")
 
-    router.add("PATCH", "pools/*", update_pool)
-    router.add("POST", "pools/*/updateproperties", replace_properties)
-    router.add("POST", "pools/*/stopresize", stop_resize)
-    router.add("POST", "pools/*/enableautoscale", enable_autoscale)
-    router.add("POST", "pools/*/disableautoscale", disable_autoscale)
+    router.add("PATCH", "pools/*", calls(extras.update, body, if_match, answer=_changed(200)))
+    router.add("POST", "pools/*/updateproperties", calls(
+        extras.replace, body, if_match, answer=_changed(204, "/updateproperties")))
+    router.add("POST", "pools/*/stopresize",
+               calls(extras.stop_resize, if_match, answer=_changed(202, "/stopresize")))
+    router.add("POST", "pools/*/enableautoscale", calls(
+        autoscale.enable, body, if_match, answer=_changed(200, "/enableautoscale")))
+    router.add("POST", "pools/*/disableautoscale",
+               calls(autoscale.disable, answer=_changed(200, "/disableautoscale")))
     router.add("POST", "pools/*/evaluateautoscale", evaluate_autoscale)
     router.add("GET", "nodecounts",
                lambda call: listing(call, extras.node_counts(), "poolnodecounts"))
@@ -74,13 +56,15 @@ def register(router: Router, extras: PoolExtras, autoscale: AutoscaleService) ->
     router.add("GET", "applications/*", get_application)
 
 
-def _answer(status: int, doc: Json, url: str) -> Response:
-    """The pool's eTag and ``DataServiceId``, no body and (unlike a create) no Location."""
-    response = empty(status, doc, url)
-    del response.headers["location"]
-    if status == 204:
-        response.headers["Content-Length"] = "0"
-    return response
+def _changed(status: int, action: str = "") -> Callable[[Call, Json], Response]:
+    """The pool's eTag and ``DataServiceId`` (the pool's URL as requested, plus ``action``),
+    no body and, unlike a create, no Location."""
+    def answer(call: Call, doc: Json) -> Response:
+        response = empty(status, doc, f"{_pool_url(call)}{action}")
+        del response.headers["location"]
+        return response
+
+    return answer
 
 
 def _pool_url(call: Call) -> str:

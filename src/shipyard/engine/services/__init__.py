@@ -13,6 +13,7 @@
                       reactivate/replace, file deletion
     schedules.py, recurrence.py
                       job schedules and the clock that makes their jobs
+    lookup.py         a stored resource by id, or the 404 of its kind (``jobs.JOBS``...)
 
 Rules: a service checks its input before it changes anything (a refused request changes
 nothing), takes ``Scheduler.lock`` around changes to jobs and tasks, then kicks the

@@ -13,6 +13,7 @@ from azure.batch import models
 from shipyard.engine.model import docs, requests
 from shipyard.engine.scheduling.scheduler import JOB, PREP, TASK, Scheduler
 from shipyard.engine.services import autopool, jobmanager
+from shipyard.engine.services.lookup import Lookup
 from shipyard.engine.settings import EngineSettings
 from shipyard.engine.store import Json, Record, RecordExists, Store
 from shipyard.errors import BatchError
@@ -23,8 +24,7 @@ _UPDATABLE = ("priority", "maxParallelTasks", "allowTaskPreemption", "onAllTasks
 _COUNTED = ("active", "running", "completed", "succeeded", "failed")
 
 
-def job_not_found() -> BatchError:
-    return BatchError(404, "JobNotFound", "The specified job does not exist.")
+JOBS = Lookup(JOB, "JobNotFound", "The specified job does not exist.")
 
 
 class JobService:
@@ -56,10 +56,7 @@ class JobService:
         return doc
 
     def get(self, job_id: str) -> Record:
-        record = self.store.get(JOB, "", job_id)
-        if record is None:
-            raise job_not_found()
-        return record
+        return JOBS.get(self.store, "", job_id)
 
     def all(self) -> list[Json]:
         return [r.doc for r in self.store.list(JOB)]

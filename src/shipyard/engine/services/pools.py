@@ -19,6 +19,7 @@ from shipyard.engine.allocation.allocator import NODE, POOL, Allocator
 from shipyard.engine.model import docs, requests, wire
 from shipyard.engine.services import poolchecks
 from shipyard.engine.services.autoscale import settings as autoscale_settings
+from shipyard.engine.services.lookup import Lookup
 from shipyard.engine.settings import NODE_MEMORY_MB, EngineSettings
 from shipyard.engine.store import Json, Record, RecordExists, Store
 from shipyard.errors import BatchError, ConfigError
@@ -29,12 +30,8 @@ MAX_NODES_PER_POOL = 251
 MIN_RESIZE_TIMEOUT = timedelta(minutes=5)
 
 
-def pool_not_found() -> BatchError:
-    return BatchError(404, "PoolNotFound", "The specified pool does not exist.")
-
-
-def node_not_found() -> BatchError:
-    return BatchError(404, "NodeNotFound", "The specified compute node does not exist.")
+POOLS = Lookup(POOL, "PoolNotFound", "The specified pool does not exist.")
+NODES = Lookup(NODE, "NodeNotFound", "The specified compute node does not exist.")
 
 
 def pool_being_deleted() -> BatchError:
@@ -81,10 +78,7 @@ class PoolService:
         return doc
 
     def get(self, pool_id: str) -> Record:
-        record = self.store.get(POOL, "", pool_id)
-        if record is None:
-            raise pool_not_found()
-        return record
+        return POOLS.get(self.store, "", pool_id)
 
     def all(self) -> list[Json]:
         return [r.doc for r in self.store.list(POOL)]
@@ -140,10 +134,7 @@ class PoolService:
 
     def node(self, pool_id: str, node_id: str) -> Record:
         self.get(pool_id)
-        record = self.store.get(NODE, pool_id, node_id)
-        if record is None:
-            raise node_not_found()
-        return record
+        return NODES.get(self.store, pool_id, node_id)
 
     def node_root(self, pool_id: str, node_id: str) -> Path:
         """The host directory that is ``/mnt/batch/tasks`` on that node."""

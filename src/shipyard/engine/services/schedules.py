@@ -18,6 +18,7 @@ from shipyard.engine.services import autopool, jobmanager
 from shipyard.engine.services.autopool import SCHEDULE
 from shipyard.engine.services.jobcontrol import set_or_drop
 from shipyard.engine.services.jobs import check_priority
+from shipyard.engine.services.lookup import Lookup
 from shipyard.engine.services.recurrence import first_due, jobs_of, seconds, set_due
 from shipyard.engine.settings import EngineSettings
 from shipyard.engine.store import Json, Record, RecordExists, Store
@@ -26,8 +27,7 @@ from shipyard.errors import BatchError, ConfigError
 MIN_INTERVAL = 60.0
 
 
-def schedule_not_found() -> BatchError:
-    return BatchError(404, "JobScheduleNotFound", "The specified job schedule does not exist.")
+SCHEDULES = Lookup(SCHEDULE, "JobScheduleNotFound", "The specified job schedule does not exist.")
 
 
 def _state_error(state: str) -> BatchError:
@@ -73,10 +73,7 @@ class ScheduleService:
         return doc
 
     def get(self, schedule_id: str) -> Record:
-        record = self.store.get(SCHEDULE, "", schedule_id)
-        if record is None:
-            raise schedule_not_found()
-        return record
+        return SCHEDULES.get(self.store, "", schedule_id)
 
     def all(self) -> list[Json]:
         return [r.doc for r in self.store.list(SCHEDULE)]

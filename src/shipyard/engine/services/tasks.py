@@ -17,6 +17,7 @@ from shipyard.engine.allocation.allocator import NODE
 from shipyard.engine.model import docs, requests
 from shipyard.engine.scheduling.scheduler import TASK, Scheduler
 from shipyard.engine.services.jobs import JobService
+from shipyard.engine.services.lookup import Lookup
 from shipyard.engine.storage.checks import check_task_files
 from shipyard.engine.store import Json, Record, RecordExists, Store
 from shipyard.errors import BatchError
@@ -24,8 +25,7 @@ from shipyard.errors import BatchError
 MAX_COLLECTION = 100
 
 
-def task_not_found() -> BatchError:
-    return BatchError(404, "TaskNotFound", "The specified task does not exist.")
+TASKS = Lookup(TASK, "TaskNotFound", "The specified task does not exist.")
 
 
 class TaskService:
@@ -60,10 +60,7 @@ class TaskService:
 
     def get(self, job_id: str, task_id: str) -> Record:
         self.jobs.get(job_id)
-        record = self.store.get(TASK, job_id, task_id)
-        if record is None:
-            raise task_not_found()
-        return record
+        return TASKS.get(self.store, job_id, task_id)
 
     def page(self, job_id: str, offset: int, limit: int) -> list[Json]:
         """Tasks of the job in submission order; ``limit`` -1 means all."""

@@ -34,9 +34,9 @@ from shipyard.engine.services.autoscale.samples import SAMPLE_PERIOD, Histories
 from shipyard.engine.services.autoscale.settings import check_formula, check_interval
 from shipyard.engine.services.pools import (
     MAX_NODES_PER_POOL,
+    POOLS,
     pool_being_deleted,
     pool_being_resized,
-    pool_not_found,
 )
 from shipyard.engine.store import Json, Record, RecordMissing, Store
 from shipyard.errors import BatchError
@@ -235,10 +235,7 @@ class AutoscaleService:
         return True
 
     def _pool(self, pool_id: str) -> Record:
-        record = self.store.get(POOL, "", pool_id)
-        if record is None:
-            raise pool_not_found()
-        return record
+        return POOLS.get(self.store, "", pool_id)
 
 
 def _limit_enables(record: Record) -> None:
