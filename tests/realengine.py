@@ -197,8 +197,10 @@ def _slots_of_other_engines(data_dir: Path) -> set[int]:
         other = Path(argv[argv.index("--data-dir") + 1])
         if other.resolve() == data_dir.resolve():
             continue
-        names = [p.name for p in (other / "n").glob("*-*")] + [
-            p.name.removeprefix("bridge-") + "-" for p in other.glob("bridge-*")]
+        # Node homes are n/<slot>-<index>; bridge marks n/bridge-<slot> (the engine's
+        # nodes_dir): a pool whose nodes are not made yet holds its slot by the mark alone.
+        names = [p.name.removeprefix("bridge-") + "-" for p in (other / "n").glob("bridge-*")]
+        names += [p.name for p in (other / "n").glob("*-*")]
         slots |= {int(n.split("-")[0]) for n in names if n.split("-")[0].isdigit()}
     return slots
 
