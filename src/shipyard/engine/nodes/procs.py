@@ -53,7 +53,16 @@ def cmdline(pid: int) -> list[str]:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return []
-    return [part.decode(errors="replace") for part in raw.split(b"\0")[:-1]]
+    return argv_of(raw)
+
+
+def argv_of(raw: bytes) -> list[str]:
+    """The words of a ``/proc/<pid>/cmdline``. Each ends in a NUL, but a process that
+    rewrote its title (sshd, nginx) may leave the last one without: only the empty tail
+    after the final NUL is dropped, never a word."""
+    if not raw:
+        return []
+    return [part.decode(errors="replace") for part in raw.removesuffix(b"\0").split(b"\0")]
 
 
 def all_procs() -> list[Proc]:
