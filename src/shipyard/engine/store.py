@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,25 +121,28 @@ class Store:
                 "LIMIT ? OFFSET ?", (kind, parent.lower(), limit, offset)).fetchall()
         return [Record(json.loads(doc), json.loads(private)) for doc, private in rows]
 
-    def in_states(self, kind: str, parent: str, states: tuple[str, ...], after: int = 0,
+    def in_states(self, kind: str, parent: str, states: str | Collection[str], after: int = 0,
                   limit: int = -1) -> list[Record]:
         """Records whose ``doc.state`` is one of ``states``, in creation order after ``after``.
 
         The scheduler asks for the few open tasks of a job without decoding its thousands
         of completed ones; the index on the state keeps the query as small as its answer.
+        ``states`` is one state or several (the engine's state enums are strings).
         """
+        values = _values(states)
         with self._lock:
             rows = self._db.execute(
                 "SELECT doc, private, seq FROM docs INDEXED BY docs_by_state WHERE "
-                f"{_in_states(states)} AND seq > ? ORDER BY seq LIMIT ?",
-                (kind, parent.lower(), *states, after, limit)).fetchall()
+                f"{_in_states(values)} AND seq > ? ORDER BY seq LIMIT ?",
+                (kind, parent.lower(), *values, after, limit)).fetchall()
         return [Record(json.loads(doc), json.loads(private), seq) for doc, private, seq in rows]
 
-    def count_states(self, kind: str, parent: str, states: tuple[str, ...]) -> int:
+    def count_states(self, kind: str, parent: str, states: str | Collection[str]) -> int:
         """How many records under ``parent`` have one of ``states``."""
+        values = _values(states)
         with self._lock:
-            row = self._db.execute(f"SELECT COUNT(*) FROM docs WHERE {_in_states(states)}",
-                                   (kind, parent.lower(), *states)).fetchone()
+            row = self._db.execute(f"SELECT COUNT(*) FROM docs WHERE {_in_states(values)}",
+                                   (kind, parent.lower(), *values)).fetchone()
         return int(row[0])
 
     def tally(self, kind: str, parent: str, paths: tuple[str, ...],
@@ -217,6 +220,11 @@ def _writing() -> Iterator[None]:
     except sqlite3.OperationalError as exc:
         raise StoreError(f"the engine's store cannot be written ({exc}); is its data "
                          "directory's file system full?") from exc
+
+
+def _values(states: str | Collection[str]) -> tuple[str, ...]:
+    # A state is itself a collection of characters: one alone is one state, not letters.
+    return (states,) if isinstance(states, str) else tuple(states)
 
 
 def _in_states(states: tuple[str, ...]) -> str:

@@ -1,5 +1,7 @@
 """The service's vocabulary, shared by every room above: pure functions over documents.
 
+    states.py     the states and results of pools, nodes, jobs, schedules and tasks (StrEnums
+                  of the wire values), and the sets the engine's rules use (TASK_LIVE, ...)
     wire.py       datetimes, durations, ETags and error bodies as the service spells them
     docs.py       pool, node, job and task documents: built once, then moved only by the
                   transition helpers here (state, times, eTag together)
