@@ -15,6 +15,7 @@ from pathlib import Path
 from shipyard.engine.agent import execution
 from shipyard.engine.agent.execution import NODE_ROOT, Launched, Node
 from shipyard.engine.model.docs import now, set_node_state
+from shipyard.engine.model.states import ErrorCategory, NodeState, StartTaskState, TaskResult
 from shipyard.engine.store import Json, Record
 from shipyard.errors import StorageError
 
@@ -53,12 +54,12 @@ def launch_start_task(node: Node, start_task: Json, env: dict[str, str]
 
 def start_task_unfetched(record: Record, error: StorageError, wait: bool) -> None:
     """A start task whose resource files failed: completed with the service's failureInfo."""
-    info = start_task_info("completed", None, retries=0)
-    info["failureInfo"] = {"category": "usererror", "code": error.code,
+    info = start_task_info(StartTaskState.COMPLETED, None, retries=0)
+    info["failureInfo"] = {"category": ErrorCategory.USER_ERROR, "code": error.code,
                            "message": error.message,
                            "details": [{"name": k, "value": v} for k, v in error.details]}
     record.doc["startTaskInfo"] = info
-    set_node_state(record.doc, "starttaskfailed" if wait else "idle")
+    set_node_state(record.doc, NodeState.START_TASK_FAILED if wait else NodeState.IDLE)
 
 
 def wait_exit(launched: Launched, should_stop: Callable[[], bool],
@@ -73,17 +74,17 @@ def wait_exit(launched: Launched, should_stop: Callable[[], bool],
         time.sleep(poll)
 
 
-def start_task_info(state: str, code: int | None = None, started: str | None = None,
-                    retries: int = 0) -> Json:
+def start_task_info(state: StartTaskState, code: int | None = None,
+                    started: str | None = None, retries: int = 0) -> Json:
     info: Json = {"state": state, "startTime": started or now(), "retryCount": retries}
-    if state == "completed":
+    if state == StartTaskState.COMPLETED:
         info["endTime"] = now()
         if code is not None:
             info["exitCode"] = code
-        info["result"] = "success" if code == 0 else "failure"
+        info["result"] = TaskResult.SUCCESS if code == 0 else TaskResult.FAILURE
         if code != 0:
             info["failureInfo"] = {
-                "category": "usererror",
+                "category": ErrorCategory.USER_ERROR,
                 "code": "FailureExitCode" if code is not None else "ProcessLost",
                 "message": f"The task exited with exit code {code}" if code is not None
                 else "The start task's process ended without an exit code",
@@ -94,15 +95,16 @@ def start_task_info(state: str, code: int | None = None, started: str | None = N
 def mark_running(record: Record, launched: Launched, wait: bool, attempt: int) -> None:
     """A node record whose start task was just launched (attempt ``attempt``)."""
     record.private["start_task"] = launched.as_json()
-    record.doc["startTaskInfo"] = start_task_info("running", retries=attempt)
-    set_node_state(record.doc, "waitingforstarttask" if wait else "idle")
+    record.doc["startTaskInfo"] = start_task_info(StartTaskState.RUNNING, retries=attempt)
+    set_node_state(record.doc, NodeState.WAITING_FOR_START_TASK if wait else NodeState.IDLE)
 
 
 def mark_done(record: Record, code: int | None, wait: bool) -> None:
     """A node record whose start task ended with ``code``: idle, or starttaskfailed."""
     info = record.doc.get("startTaskInfo") or {}
-    done = start_task_info("completed", code, info.get("startTime"), info.get("retryCount", 0))
+    done = start_task_info(StartTaskState.COMPLETED, code, info.get("startTime"),
+                           info.get("retryCount", 0))
     record.doc["startTaskInfo"] = done
-    if record.doc["state"] == "waitingforstarttask" or not wait:
+    if record.doc["state"] == NodeState.WAITING_FOR_START_TASK or not wait:
         failed = code != 0 and wait
-        set_node_state(record.doc, "starttaskfailed" if failed else "idle")
+        set_node_state(record.doc, NodeState.START_TASK_FAILED if failed else NodeState.IDLE)

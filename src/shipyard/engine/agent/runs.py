@@ -19,6 +19,7 @@ from shipyard.engine.agent import containers, execution
 from shipyard.engine.agent.execution import NODE_ROOT, Launched, Node
 from shipyard.engine.model import wire
 from shipyard.engine.model.docs import now
+from shipyard.engine.model.states import ErrorCategory, SubtaskState, TaskResult
 from shipyard.engine.store import Json
 from shipyard.errors import NodeUnusableError, ShipyardError, StorageError
 
@@ -35,7 +36,7 @@ class Outcome:
     exit_code: int | None
     failure_code: str | None = None
     message: str = ""
-    category: str = "usererror"
+    category: str = ErrorCategory.USER_ERROR
     retry: bool = True
     requeue: bool = False
     details: tuple[tuple[str, str], ...] = ()
@@ -146,7 +147,7 @@ def progress(task: Json, instances: list[Json], lookup: NodeLookup) -> Outcome |
     if any(item.get("lost") for item in instances):
         return Outcome(None, "NodeProcessLost", "A process of the task vanished without an "
                        "exit code (node or engine failure); the task is requeued",
-                       category="servererror", requeue=True)
+                       category=ErrorCategory.SERVER_ERROR, requeue=True)
     primary = instances[0]
     failed = [i for i in instances if i["phase"] == "coordination" and i.get("code") not in
               (None, 0)]
@@ -159,7 +160,7 @@ def progress(task: Json, instances: list[Json], lookup: NodeLookup) -> Outcome |
         node = lookup(primary["pool_id"], primary["node_id"])
         if node is None:
             return Outcome(None, "NodeUnusable", "The primary's node went away",
-                           category="servererror", requeue=True)
+                           category=ErrorCategory.SERVER_ERROR, requeue=True)
         directory = task_dir(*_ids(primary))
         _launch(primary, node, task.get("commandLine", ""), directory,
                 task.get("containerSettings"), "application", append=True, instance=True)
@@ -172,7 +173,7 @@ def progress(task: Json, instances: list[Json], lookup: NodeLookup) -> Outcome |
 def _node_fault_outcome(instances: list[Json]) -> Outcome:
     return Outcome(None, "NodeUnusable", "A node of the task could not start its command "
                    f"({node_faults(instances)[0]['node_fault']}); the task is requeued",
-                   category="servererror", requeue=True)
+                   category=ErrorCategory.SERVER_ERROR, requeue=True)
 
 
 def deadline_passed(private: Json) -> bool:
@@ -221,11 +222,12 @@ def subtask_docs(instances: list[Json], base_url: str, outcome_done: bool) -> li
         # A subtask runs until the primary ends the task, unless it failed on its own.
         done = outcome_done or item.get("code") not in (None, 0)
         entry: Json = {"id": item["instance"], "nodeInfo": node_info(item, base_url),
-                       "startTime": item["start"], "state": "completed" if done else "running"}
+                       "startTime": item["start"],
+                       "state": SubtaskState.COMPLETED if done else SubtaskState.RUNNING}
         if done:
             entry["endTime"] = item.get("end") or now()
             code = item.get("code")
-            entry["result"] = "success" if code in (0, None) else "failure"
+            entry["result"] = TaskResult.SUCCESS if code in (0, None) else TaskResult.FAILURE
             if code is not None:
                 entry["exitCode"] = code
         out.append(entry)

@@ -26,6 +26,7 @@ from typing import Any
 from shipyard.engine.agent import runs
 from shipyard.engine.agent.execution import Node
 from shipyard.engine.agent.runs import Outcome
+from shipyard.engine.model.states import ErrorCategory
 from shipyard.engine.storage import transfers
 from shipyard.errors import StorageError
 
@@ -90,7 +91,7 @@ def _upload(node: Node, job_id: str, task: dict[str, Any], primary: dict[str, An
         out.fail(f"FileUploadMiscError: {exc}")
         return replace(outcome, failure_code="FileUploadMiscError", retry=False,
                        message=f"Miscellaneous error encountered while uploading: {exc}",
-                       category="servererror")
+                       category=ErrorCategory.SERVER_ERROR)
     out.say(f"uploaded {count} file(s) in {time.monotonic() - started:.3f} s")
     return outcome
 
