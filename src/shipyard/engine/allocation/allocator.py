@@ -24,6 +24,13 @@ from pathlib import Path
 from shipyard.engine import nodes
 from shipyard.engine.agent import boot, execution, sharedmounts
 from shipyard.engine.model import docs
+from shipyard.engine.model.states import (
+    NODE_REMOVABLE,
+    AllocationState,
+    NodeState,
+    PoolState,
+    StartTaskState,
+)
 from shipyard.engine.nodes import imagestore
 from shipyard.engine.settings import EngineSettings
 from shipyard.engine.storage.link import StorageLink
@@ -90,7 +97,7 @@ class Allocator:
         pool = self.store.get(POOL, "", pool_id)
         if pool is None:
             return
-        if pool.doc["state"] == "deleting":
+        if pool.doc["state"] == PoolState.DELETING:
             self._delete_pool(pool)
             return
         members = self._members(pool_id)
@@ -108,23 +115,24 @@ class Allocator:
         self._finish_resize(pool_id)
 
     def _members(self, pool_id: str) -> list[Record]:
-        return [r for r in self.store.list(NODE, pool_id) if r.doc["state"] != "leavingpool"]
+        return [r for r in self.store.list(NODE, pool_id)
+                if r.doc["state"] != NodeState.LEAVING_POOL]
 
     def _finish_resize(self, pool_id: str) -> None:
         # Nodes still leaving count; one that removenodes is taking out (its tasks first,
         # see nodeops.py) keeps the pool resizing until it is gone.
         members = self.store.list(NODE, pool_id)
-        leaving = any(m.doc["state"] == "leavingpool" and m.private.get("removing")
+        leaving = any(m.doc["state"] == NodeState.LEAVING_POOL and m.private.get("removing")
                       for m in members)
 
         def settle(record: Record) -> None:
             record.doc["currentDedicatedNodes"] = sum(m.doc["isDedicated"] for m in members)
             record.doc["currentLowPriorityNodes"] = sum(
                 not m.doc["isDedicated"] for m in members)
-            if record.doc["state"] == "active" and not leaving:
+            if record.doc["state"] == PoolState.ACTIVE and not leaving:
                 if record.private.get("resize_stopped"):
                     docs.resize_stopped(record.doc)
-                docs.set_allocation_state(record.doc, "steady")
+                docs.set_allocation_state(record.doc, AllocationState.STEADY)
 
         self._mutate_pool(pool_id, settle)
 
@@ -198,7 +206,7 @@ class Allocator:
     def _run_start_task(self, ref: NodeRef, record: Record, pool: Record) -> None:
         start_task = pool.doc.get("startTask")
         if not start_task:
-            self._mutate_node(ref, lambda r: docs.set_node_state(r.doc, "idle"))
+            self._mutate_node(ref, lambda r: docs.set_node_state(r.doc, NodeState.IDLE))
             return
         wait = bool(start_task.get("waitForSuccess", True))
         retries = int(start_task.get("maxTaskRetryCount") or 0)
@@ -236,7 +244,7 @@ class Allocator:
 
     def _remove_node(self, record: Record) -> None:
         ref = NodeRef(record.private["pool_id"], record.doc["id"])
-        self._mutate_node(ref, lambda r: docs.set_node_state(r.doc, "leavingpool"))
+        self._mutate_node(ref, lambda r: docs.set_node_state(r.doc, NodeState.LEAVING_POOL))
         nodes.stop_node(self.node_spec(record), record.private.get("pid"))
         self.store.delete(NODE, ref.pool_id, ref.node_id)
         log.info("node %s of pool %s removed", ref.node_id, ref.pool_id)
@@ -251,7 +259,7 @@ class Allocator:
                             self.settings.nodes_dir)
         swept += imagestore.sweep_builds(self.settings.images_dir)
         for pool in pools:
-            if pool.doc["state"] != "deleting" and members[pool.doc["id"]]:
+            if pool.doc["state"] != PoolState.DELETING and members[pool.doc["id"]]:
                 self._ensure_network(pool)
                 for record in members[pool.doc["id"]]:
                     self._spawn("recover", partial(self._recover_node, record))
@@ -262,19 +270,21 @@ class Allocator:
         ref = NodeRef(record.private["pool_id"], record.doc["id"])
         spec, pid, state = self.node_spec(record), record.private.get("pid"), record.doc["state"]
         try:
-            if state == "leavingpool":
+            if state == NodeState.LEAVING_POOL:
                 self.remove_node(record)
-            elif state in ("deallocating", "deallocated"):
+            elif state in (NodeState.DEALLOCATING, NodeState.DEALLOCATED):
                 self.halt(ref)  # a deallocation the crash interrupted ends as one
-            elif state in ("rebooting", "reimaging") or not (pid and _alive(spec, pid)):
-                self._reboot(ref, record, keep_disk=state != "reimaging")
-            elif state in ("creating", "starting"):
+            elif state in (NodeState.REBOOTING, NodeState.REIMAGING) or not (
+                    pid and _alive(spec, pid)):
+                self._reboot(ref, record, keep_disk=state != NodeState.REIMAGING)
+            elif state in (NodeState.CREATING, NodeState.STARTING):
                 nodes.ensure_sshd(spec, pid)
                 self._mutate_node(ref, lambda r: _started(r, pid))
                 self._boot(ref)
             else:
                 nodes.ensure_sshd(spec, pid)
-                if (record.doc.get("startTaskInfo") or {}).get("state") == "running":
+                if (record.doc.get("startTaskInfo") or {}).get("state") == \
+                        StartTaskState.RUNNING:
                     self._readopt_start_task(ref, record)
         except RecordMissing:
             pass
@@ -283,7 +293,7 @@ class Allocator:
 
     def _reboot(self, ref: NodeRef, record: Record, keep_disk: bool = False) -> None:
         """The node's daemon is gone: bring it up again under the same id and address."""
-        self._mutate_node(ref, lambda r: docs.set_node_state(r.doc, "starting"))
+        self._mutate_node(ref, lambda r: docs.set_node_state(r.doc, NodeState.STARTING))
         self.restart(ref, keep_disk)
 
     def restart(self, ref: NodeRef, keep_disk: bool) -> None:
@@ -313,7 +323,7 @@ class Allocator:
         def down(r: Record) -> None:
             r.private["pid"] = None
             r.private.pop("draining", None)
-            docs.set_node_state(r.doc, "deallocated")
+            docs.set_node_state(r.doc, NodeState.DEALLOCATED)
 
         self._mutate_node(ref, down)
 
@@ -361,7 +371,7 @@ class Allocator:
     def _mutate_node(self, ref: NodeRef, change: Callable[[Record], None]) -> None:
         def guarded(record: Record) -> None:
             # Once a node is leaving, nothing else may bring it back to life.
-            if record.doc["state"] != "leavingpool":
+            if record.doc["state"] != NodeState.LEAVING_POOL:
                 change(record)
 
         self.store.mutate(NODE, ref.pool_id, ref.node_id, guarded)
@@ -401,7 +411,7 @@ def _plan(pool: Json, members: list[Record]) -> tuple[list[bool], list[Record]]:
         add.extend([dedicated] * max(0, target - len(have)))
         surplus = len(have) - target
         if surplus > 0:
-            candidates = [m for m in have if m.doc["state"] in docs.REMOVABLE_NODE_STATES]
+            candidates = [m for m in have if m.doc["state"] in NODE_REMOVABLE]
             candidates.sort(key=lambda m: m.private["index"], reverse=True)
             remove.extend(candidates[:surplus])
     return add, remove
@@ -412,4 +422,4 @@ def _started(record: Record, pid: int) -> None:
     # A node that went down while draining (an engine restart mid-wait) comes back clean.
     record.private.pop("draining", None)
     docs.node_booted(record.doc, AGENT_VERSION)
-    docs.set_node_state(record.doc, "starting")
+    docs.set_node_state(record.doc, NodeState.STARTING)

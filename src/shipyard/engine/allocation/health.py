@@ -23,14 +23,13 @@ from shipyard.engine import nodes
 from shipyard.engine.agent import execution
 from shipyard.engine.allocation.allocator import NODE, POOL, Allocator
 from shipyard.engine.model import docs, wire
+from shipyard.engine.model.states import NODE_UP, NodeState
 from shipyard.engine.store import Record, RecordMissing, Store
 
 log = logging.getLogger(__name__)
 
 #: The error code of a node taken out by this module (and only by it).
 UNHEALTHY = "NodeUnhealthy"
-#: States of a node that is up (offline: up, but its scheduling is disabled).
-UP = ("idle", "running", "offline")
 #: How long a node that refused a launch stays out before it is tried again.
 HEAL_AFTER = 15.0
 
@@ -49,7 +48,7 @@ class NodeHealth:
             for record in self.store.list(NODE, pool.doc["id"]):
                 if not record.private.get("pid"):
                     continue
-                if record.doc["state"] in UP and self.usable(record) is None:
+                if record.doc["state"] in NODE_UP and self.usable(record) is None:
                     failed.append((pool.doc["id"], record.doc["id"]))
                 elif _healable(record):
                     self._heal(record)
@@ -67,7 +66,7 @@ class NodeHealth:
     def mark_unusable(self, pool_id: str, node_id: str, reason: str) -> None:
         """Take a node that was usable out of scheduling at once, saying why."""
         def fail(record: Record) -> None:
-            if record.doc["state"] in UP:
+            if record.doc["state"] in NODE_UP:
                 log.warning("node %s unusable: %s", node_id, reason)
                 docs.node_error(record.doc, UNHEALTHY, reason)
 
@@ -83,7 +82,7 @@ class NodeHealth:
         def restore(r: Record) -> None:
             if _healable(r):
                 r.doc.pop("errors", None)
-                docs.set_node_state(r.doc, "idle")
+                docs.set_node_state(r.doc, NodeState.IDLE)
 
         log.info("node %s is healthy again: usable", node.node_id)
         with suppress(RecordMissing):
@@ -93,7 +92,7 @@ class NodeHealth:
 def _healable(record: Record) -> bool:
     """Unusable by this module's verdict (not by its boot), for long enough to retry."""
     errors = record.doc.get("errors") or [{}]
-    if record.doc["state"] != "unusable" or errors[0].get("code") != UNHEALTHY:
+    if record.doc["state"] != NodeState.UNUSABLE or errors[0].get("code") != UNHEALTHY:
         return False
     since = wire.parse_datetime(record.doc["stateTransitionTime"]).timestamp()
     return time.time() - since >= HEAL_AFTER
