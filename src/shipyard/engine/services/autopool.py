@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 from shipyard.engine.model import docs, requests
+from shipyard.engine.model.states import JOB_TERMINAL, SCHEDULE_TERMINAL, JobState
 from shipyard.engine.scheduling.jobflow import JOB
 from shipyard.engine.services.pools import PoolService
 from shipyard.engine.store import Json, Record, Store
@@ -27,7 +28,7 @@ SCHEDULE = "schedule"
 LIFETIMES = ("job", "jobschedule")
 MAX_PREFIX = 20
 #: Owner states after which a pool of lifetime "job" or "jobschedule" is no longer needed.
-_ENDED = ("completed",)
+_ENDED = JOB_TERMINAL | SCHEDULE_TERMINAL
 _POOL_DEFAULTS: Json = {
     "taskSlotsPerNode": 1, "resizeTimeout": "PT15M", "targetDedicatedNodes": 0,
     "targetLowPriorityNodes": 0, "enableAutoScale": False,
@@ -97,7 +98,7 @@ class AutoPools:
         self.pools = pools
 
     def tick(self) -> None:
-        for job in self.store.in_states(JOB, "", ("active",)):
+        for job in self.store.in_states(JOB, "", JobState.ACTIVE):
             spec = auto_spec(job.doc.get("poolInfo"))
             if spec and not docs.pool_id_of(job.doc) and not job.private.get("autopool_failed"):
                 self._give_pool(job, spec)
@@ -179,7 +180,7 @@ def check_pool_change(job: Json, new_info: Json | None) -> None:
     old = job.get("poolInfo") or {}
     if _same_pool(old, new_info):
         return
-    if job["state"] != "disabled":
+    if job["state"] != JobState.DISABLED:
         raise BatchError(409, "OperationInvalidForCurrentState",
                          "The specified operation is not valid for the current state of the "
                          "resource.",

@@ -16,14 +16,13 @@ from azure.batch import models
 
 from shipyard.engine.agent.runs import Outcome
 from shipyard.engine.model import docs, requests, wire
+from shipyard.engine.model.states import JOB_CLOSED, TASK_LIVE, JobState, TaskState
 from shipyard.engine.scheduling.scheduler import JOB, TASK, Scheduler
 from shipyard.engine.services import autopool
 from shipyard.engine.services.jobs import JobService, check_priority, job_ended
 from shipyard.engine.store import Json, Record
 
 DISABLE_OPTIONS = ("requeue", "terminate", "wait")
-_LIVE = ("running", "preparing")
-_ENDED = ("completed", "terminating", "deleting")
 #: What a PUT resets when it leaves a property out (the service's defaults).
 _REPLACE_DEFAULTS: Json = {"priority": 0, "maxParallelTasks": -1,
                            "allowTaskPreemption": False, "onAllTasksComplete": "noaction"}
@@ -47,9 +46,9 @@ class JobControl:
         with self.scheduler.lock:
             job = self.jobs.get(job_id)
             requests.check_etag(job.doc, if_match)
-            if job.doc["state"] in _ENDED:
+            if job.doc["state"] in JOB_CLOSED:
                 raise job_ended(job.doc["state"])
-            if job.doc["state"] in ("disabling", "disabled"):
+            if job.doc["state"] in (JobState.DISABLING, JobState.DISABLED):
                 return job.doc
             self._mutate(job_id, _to_disabling)
             self._deal_with_tasks(job_id, str(option).lower())
@@ -62,12 +61,12 @@ class JobControl:
         with self.scheduler.lock:
             job = self.jobs.get(job_id)
             requests.check_etag(job.doc, if_match)
-            if job.doc["state"] in _ENDED:
+            if job.doc["state"] in JOB_CLOSED:
                 raise job_ended(job.doc["state"])
-            if job.doc["state"] not in ("active", "enabling"):
+            if job.doc["state"] not in (JobState.ACTIVE, JobState.ENABLING):
                 def enable(record: Record) -> None:
                     # Enabling is over as soon as the scheduler may place tasks again.
-                    docs.set_state(record.doc, "active")
+                    docs.set_state(record.doc, JobState.ACTIVE)
                     docs.touch(record.doc)
 
                 self._mutate(job_id, enable)
@@ -89,7 +88,7 @@ class JobControl:
 
         def apply(record: Record) -> None:
             requests.check_etag(record.doc, if_match)
-            if record.doc["state"] in _ENDED:
+            if record.doc["state"] in JOB_CLOSED:
                 raise job_ended(record.doc["state"])
             _check_completion_mode(record.doc, body.get("onAllTasksComplete", "noaction"))
             autopool.check_pool_change(record.doc, body["poolInfo"])
@@ -109,19 +108,19 @@ class JobControl:
     # -- the tick ------------------------------------------------------------------------
     def tick(self) -> None:
         """Finish disabling jobs whose last running task has ended."""
-        for job in self.store.in_states(JOB, "", ("disabling",)):
+        for job in self.store.in_states(JOB, "", JobState.DISABLING):
             self.settle(job)
 
     def settle(self, job: Record) -> None:
-        if not self.store.count_states(TASK, job.doc["id"], _LIVE):
+        if not self.store.count_states(TASK, job.doc["id"], TASK_LIVE):
             self._mutate(job.doc["id"], _disabled)
 
     def _deal_with_tasks(self, job_id: str, option: str) -> None:
         job = self.jobs.get(job_id)
-        for task in self.store.in_states(TASK, job_id, _LIVE):
+        for task in self.store.in_states(TASK, job_id, TASK_LIVE):
             if option == "terminate":
                 self.scheduler.terminate_task(job, task)
-            elif option == "requeue" or task.doc["state"] == "preparing":
+            elif option == "requeue" or task.doc["state"] == TaskState.PREPARING:
                 # A task still preparing has not started: it waits for the job, whatever
                 # the option, rather than starting on a disabled job.
                 self.scheduler.finish(job, task, Outcome(
@@ -132,14 +131,14 @@ class JobControl:
 
 
 def _to_disabling(record: Record) -> None:
-    docs.set_state(record.doc, "disabling")
+    docs.set_state(record.doc, JobState.DISABLING)
     docs.touch(record.doc)
 
 
 def _disabled(record: Record) -> None:
     # The service shows previousState "active" after a disable: "disabling" is the passage,
     # not a state the job is said to have left.
-    record.doc["state"] = "disabled"
+    record.doc["state"] = JobState.DISABLED
     record.doc["stateTransitionTime"] = docs.now()
 
 

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 
 from shipyard.engine.model import requests
+from shipyard.engine.model.states import JobState, TaskState
 from shipyard.engine.scheduling.jobflow import JOB, TASK
 from shipyard.engine.scheduling.scheduler import Scheduler
 from shipyard.engine.services.autopool import note_scheduling_error
@@ -55,7 +56,7 @@ class JobManagers:
         self.scheduler = scheduler
 
     def tick(self) -> None:
-        for job in self.store.in_states(JOB, "", ("active",)):
+        for job in self.store.in_states(JOB, "", JobState.ACTIVE):
             manager = job.doc.get("jobManagerTask")
             if not manager:
                 continue
@@ -82,6 +83,6 @@ class JobManagers:
 
     def _end_job_after(self, job: Record, manager: Json) -> None:
         task = self.store.get(TASK, job.doc["id"], str(manager.get("id", "")))
-        if task is not None and task.doc["state"] == "completed":
+        if task is not None and task.doc["state"] == TaskState.COMPLETED:
             self.scheduler.terminate_job(job.doc["id"], "JMComplete")
 

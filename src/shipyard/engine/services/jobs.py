@@ -11,6 +11,7 @@ from typing import Any
 from azure.batch import models
 
 from shipyard.engine.model import docs, requests
+from shipyard.engine.model.states import JOB_CLOSED, JobState, TaskResult, TaskState
 from shipyard.engine.scheduling.scheduler import JOB, PREP, TASK, Scheduler
 from shipyard.engine.services import autopool, jobmanager
 from shipyard.engine.services.lookup import Lookup
@@ -21,6 +22,7 @@ from shipyard.errors import BatchError
 #: Job properties a PATCH may change.
 _UPDATABLE = ("priority", "maxParallelTasks", "allowTaskPreemption", "onAllTasksComplete",
               "constraints", "metadata", "networkConfiguration")
+#: The members of ``taskCounts`` and ``taskSlotCounts`` (count names, not states).
 _COUNTED = ("active", "running", "completed", "succeeded", "failed")
 
 
@@ -70,7 +72,7 @@ class JobService:
 
         def apply(record: Record) -> None:
             requests.check_etag(record.doc, if_match)
-            if record.doc["state"] in ("completed", "terminating", "deleting"):
+            if record.doc["state"] in JOB_CLOSED:
                 raise job_ended(record.doc["state"])
             if "poolInfo" in body:
                 autopool.check_pool_change(record.doc, body["poolInfo"])
@@ -96,7 +98,7 @@ class JobService:
         with self.scheduler.lock:
             record = self.get(job_id)
             requests.check_etag(record.doc, if_match)
-            if record.doc["state"] in ("completed", "terminating", "deleting"):
+            if record.doc["state"] in JOB_CLOSED:
                 raise job_ended(record.doc["state"])
             return self.scheduler.terminate_job(job_id, reason, user=True)
 
@@ -104,7 +106,7 @@ class JobService:
         with self.scheduler.lock:
             record = self.get(job_id)
             requests.check_etag(record.doc, if_match)
-            if record.doc["state"] == "deleting":
+            if record.doc["state"] == JobState.DELETING:
                 raise BatchError(409, "JobBeingDeleted",
                                  "The specified job has been marked for deletion and is being "
                                  "garbage collected.")
@@ -117,10 +119,11 @@ class JobService:
         groups = self.store.tally(TASK, job_id, ("$.state", "$.executionInfo.result"),
                                   "$.requiredSlots")
         for state, result, number, slot_sum in groups:
-            bucket = "running" if state == "preparing" else state
+            # A preparing task counts as running, as on the service.
+            bucket = "running" if state == TaskState.PREPARING else state
             extra = []
-            if state == "completed":
-                extra = ["failed" if result == "failure" else "succeeded"]
+            if state == TaskState.COMPLETED:
+                extra = ["failed" if result == TaskResult.FAILURE else "succeeded"]
             for key in (bucket, *extra):
                 counts[key] += number
                 slots[key] += int(slot_sum)
@@ -132,9 +135,10 @@ class JobService:
 
 
 def job_ended(state: str) -> BatchError:
-    if state == "deleting":
+    """The 409 for a change to a job in one of ``JOB_CLOSED``."""
+    if state == JobState.DELETING:
         return BatchError(409, "JobBeingDeleted", "The specified job is being deleted.")
-    if state == "terminating":
+    if state == JobState.TERMINATING:
         return BatchError(409, "JobBeingTerminated", "The specified job is being terminated.")
     return BatchError(409, "JobCompleted", "The specified job is already in a completed state.")
 

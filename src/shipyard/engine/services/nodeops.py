@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import suppress
 from datetime import timedelta
 from functools import partial
@@ -34,9 +34,19 @@ from azure.batch.models import _models  # the node option models are not exporte
 from shipyard.engine.agent.runs import Outcome
 from shipyard.engine.allocation.allocator import NODE, POOL, Allocator, NodeRef
 from shipyard.engine.model import docs, requests, wire
+from shipyard.engine.model.states import (
+    NODE_UP,
+    TASK_LIVE,
+    AllocationState,
+    ErrorCategory,
+    NodeState,
+    PoolState,
+    SchedulingState,
+    TaskResult,
+)
 from shipyard.engine.scheduling.jobflow import JOB, PREP, TASK
 from shipyard.engine.scheduling.placement import task_nodes
-from shipyard.engine.scheduling.scheduler import LIVE, Scheduler
+from shipyard.engine.scheduling.scheduler import Scheduler
 from shipyard.engine.services.pools import PoolService, pool_being_deleted
 from shipyard.engine.store import Json, Record, RecordMissing, Store
 from shipyard.errors import BatchError, ConfigError, ShipyardError
@@ -46,19 +56,20 @@ log = logging.getLogger(__name__)
 OPTIONS = ("requeue", "terminate", "taskcompletion", "retaineddata")
 WAITING = ("taskcompletion", "retaineddata")
 #: States a node may be rebooted or reimaged from (a failed node is what one reboots).
-RESTARTABLE = ("idle", "running", "offline", "starttaskfailed", "unusable")
-DEALLOCATABLE = ("idle", "running", "offline")
+RESTARTABLE = NODE_UP | {NodeState.START_TASK_FAILED, NodeState.UNUSABLE}
+DEALLOCATABLE = NODE_UP
 MAX_REMOVE = 100
 POLL = 0.5
 
 #: The service's own conflict codes for a node that is busy with something else.
-_BUSY = {
-    "creating": ("NodeBeingCreated", "The specified node is being created."),
-    "starting": ("NodeBeingStarted", "The specified node is being started."),
-    "waitingforstarttask": ("NodeBeingStarted", "The specified node is being started."),
-    "rebooting": ("NodeBeingRebooted", "The specified node is being rebooted."),
-    "reimaging": ("NodeBeingReimaged", "The specified node is being reimaged."),
-    "unusable": ("NodeStateUnusable", "The state of the specified node is unusable."),
+_BUSY: dict[str, tuple[str, str]] = {
+    NodeState.CREATING: ("NodeBeingCreated", "The specified node is being created."),
+    NodeState.STARTING: ("NodeBeingStarted", "The specified node is being started."),
+    NodeState.WAITING_FOR_START_TASK: ("NodeBeingStarted",
+                                       "The specified node is being started."),
+    NodeState.REBOOTING: ("NodeBeingRebooted", "The specified node is being rebooted."),
+    NodeState.REIMAGING: ("NodeBeingReimaged", "The specified node is being reimaged."),
+    NodeState.UNUSABLE: ("NodeStateUnusable", "The state of the specified node is unusable."),
 }
 
 
@@ -92,27 +103,27 @@ class NodeOps:
     def reboot(self, pool_id: str, node_id: str, body: dict[str, Any]) -> None:
         requests.parse(_models.BatchNodeRebootOptions, body)
         option = option_of(body, "nodeRebootOption", OPTIONS)
-        ref = self._begin(pool_id, node_id, RESTARTABLE, "rebooting", option)
+        ref = self._begin(pool_id, node_id, RESTARTABLE, NodeState.REBOOTING, option)
         self._spawn(ref, option, lambda: self._restart(ref, reimage=False))
 
     def reimage(self, pool_id: str, node_id: str, body: dict[str, Any]) -> None:
         requests.parse(_models.BatchNodeReimageOptions, body)
         option = option_of(body, "nodeReimageOption", OPTIONS)
-        ref = self._begin(pool_id, node_id, RESTARTABLE, "reimaging", option)
+        ref = self._begin(pool_id, node_id, RESTARTABLE, NodeState.REIMAGING, option)
         self._spawn(ref, option, lambda: self._restart(ref, reimage=True))
 
     def deallocate(self, pool_id: str, node_id: str, body: dict[str, Any]) -> None:
         requests.parse(_models.BatchNodeDeallocateOptions, body)
         option = option_of(body, "nodeDeallocateOption", OPTIONS)
-        ref = self._begin(pool_id, node_id, DEALLOCATABLE, "deallocating", option)
+        ref = self._begin(pool_id, node_id, DEALLOCATABLE, NodeState.DEALLOCATING, option)
         self._spawn(ref, option, lambda: self.allocator.halt(ref))
 
     def start(self, pool_id: str, node_id: str) -> None:
-        ref = self._begin(pool_id, node_id, ("deallocated",), "starting", None)
+        ref = self._begin(pool_id, node_id, {NodeState.DEALLOCATED}, NodeState.STARTING, None)
         self._spawn(ref, None, lambda: self.allocator.restart(ref, keep_disk=True))
 
-    def _begin(self, pool_id: str, node_id: str, allowed: tuple[str, ...], state: str,
-               option: str | None) -> NodeRef:
+    def _begin(self, pool_id: str, node_id: str, allowed: Collection[NodeState],
+               state: NodeState, option: str | None) -> NodeRef:
         """Check the node's state and enter ``state`` in one write (404s as the pool API)."""
         self.pools.node(pool_id, node_id)
 
@@ -141,7 +152,7 @@ class NodeOps:
             info = record.doc.get("jobPreparationTaskExecutionInfo") or {}
             rerun = (job.doc.get("jobPreparationTask") or {}).get(
                 "rerunOnNodeRebootAfterSuccess", True)
-            if reimage or rerun or info.get("result") != "success":
+            if reimage or rerun or info.get("result") != TaskResult.SUCCESS:
                 self.store.delete(PREP, job.doc["id"], ref.node_id)
 
     # -- scheduling ----------------------------------------------------------------------
@@ -151,10 +162,10 @@ class NodeOps:
         self.pools.node(pool_id, node_id)
 
         def disable(record: Record) -> None:
-            _check_scheduling_change(record, "disabled")
-            record.doc["schedulingState"] = "disabled"
-            if record.doc["state"] == "idle":
-                docs.set_node_state(record.doc, "offline")
+            _check_scheduling_change(record, SchedulingState.DISABLED)
+            record.doc["schedulingState"] = SchedulingState.DISABLED
+            if record.doc["state"] == NodeState.IDLE:
+                docs.set_node_state(record.doc, NodeState.OFFLINE)
 
         with self.scheduler.lock:
             record = self.store.mutate(NODE, pool_id, node_id, disable)
@@ -166,10 +177,10 @@ class NodeOps:
         self.pools.node(pool_id, node_id)
 
         def enable(record: Record) -> None:
-            _check_scheduling_change(record, "enabled")
-            record.doc["schedulingState"] = "enabled"
-            if record.doc["state"] == "offline":
-                docs.set_node_state(record.doc, "idle")
+            _check_scheduling_change(record, SchedulingState.ENABLED)
+            record.doc["schedulingState"] = SchedulingState.ENABLED
+            if record.doc["state"] == NodeState.OFFLINE:
+                docs.set_node_state(record.doc, NodeState.IDLE)
 
         with self.scheduler.lock:
             self.store.mutate(NODE, pool_id, node_id, enable)
@@ -248,7 +259,7 @@ class NodeOps:
         key = (ref.pool_id.lower(), ref.node_id.lower())
         found = []
         for job in self.store.list(JOB):
-            for task in self.store.in_states(TASK, job.doc["id"], LIVE):
+            for task in self.store.in_states(TASK, job.doc["id"], TASK_LIVE):
                 if key in {(p.lower(), n.lower()) for p, n in task_nodes(task)}:
                     found.append((job, task))
         return found
@@ -266,13 +277,14 @@ def _outcome(option: str) -> Outcome:
         return Outcome(None, "TaskEnded", "The task was terminated because its node was "
                        "taken down with the terminate option", retry=False)
     return Outcome(None, "TaskRequeued", "The task's node was taken down; the task is "
-                   "requeued", category="servererror", requeue=True)
+                   "requeued", category=ErrorCategory.SERVER_ERROR, requeue=True)
 
 
-def _check_scheduling_change(record: Record, wanted: str) -> None:
-    if record.doc["state"] in ("leavingpool", "deallocating", "deallocated"):
+def _check_scheduling_change(record: Record, wanted: SchedulingState) -> None:
+    if record.doc["state"] in (NodeState.LEAVING_POOL, NodeState.DEALLOCATING,
+                               NodeState.DEALLOCATED):
         raise node_conflict(record.doc["state"])
-    if record.doc.get("schedulingState", "enabled") == wanted:
+    if record.doc.get("schedulingState", SchedulingState.ENABLED) == wanted:
         raise BatchError(409, "NodeAlreadyInTargetSchedulingState",
                          "The specified node is already in the target scheduling state.")
 
@@ -304,24 +316,24 @@ def _resize_timeout(raw: object) -> timedelta:
 def _shrink(pool: Record, leaving: list[Record], if_match: str | None) -> None:
     """The pool side of removenodes: checks, smaller targets, ``resizing``, new eTag."""
     requests.check_etag(pool.doc, if_match)
-    if pool.doc["state"] == "deleting":
+    if pool.doc["state"] == PoolState.DELETING:
         raise pool_being_deleted()
-    if pool.doc["allocationState"] != "steady":
+    if pool.doc["allocationState"] != AllocationState.STEADY:
         raise BatchError(409, "PoolBeingResized",
                          "The specified pool is being resized; wait for it to be steady.")
     for record in leaving:
-        if record.doc["state"] == "leavingpool":
-            raise node_conflict("leavingpool")
+        if record.doc["state"] == NodeState.LEAVING_POOL:
+            raise node_conflict(NodeState.LEAVING_POOL)
     dedicated = sum(bool(r.doc["isDedicated"]) for r in leaving)
     pool.doc["targetDedicatedNodes"] = max(0, pool.doc["targetDedicatedNodes"] - dedicated)
     pool.doc["targetLowPriorityNodes"] = max(
         0, pool.doc["targetLowPriorityNodes"] - (len(leaving) - dedicated))
-    docs.set_allocation_state(pool.doc, "resizing")
+    docs.set_allocation_state(pool.doc, AllocationState.RESIZING)
     docs.touch(pool.doc)
 
 
 def _leave(record: Record, option: str) -> None:
-    docs.set_node_state(record.doc, "leavingpool")
+    docs.set_node_state(record.doc, NodeState.LEAVING_POOL)
     record.private["draining"] = option
     # Holds the pool in ``resizing`` until the record is gone (Allocator._finish_resize).
     record.private["removing"] = True

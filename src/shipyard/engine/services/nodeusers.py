@@ -20,6 +20,7 @@ from azure.batch import models
 
 from shipyard.engine.allocation.allocator import Allocator
 from shipyard.engine.model import requests
+from shipyard.engine.model.states import NODE_UP, NodeState
 from shipyard.engine.nodes import sshd, users
 from shipyard.engine.services.nodeops import node_conflict
 from shipyard.engine.services.pools import PoolService
@@ -28,7 +29,7 @@ from shipyard.errors import BatchError
 
 #: Node states with a running node to hold accounts (a failed start task is what one
 #: logs in to look at).
-USER_STATES = ("idle", "running", "offline", "starttaskfailed")
+USER_STATES = NODE_UP | {NodeState.START_TASK_FAILED}
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
 KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
              "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com",

@@ -23,6 +23,7 @@ from azure.batch import models
 
 from shipyard.engine.allocation.allocator import NODE, POOL, Allocator
 from shipyard.engine.model import docs, requests
+from shipyard.engine.model.states import AllocationState, NodeState, PoolState
 from shipyard.engine.services import poolchecks
 from shipyard.engine.services.pools import PoolService, pool_being_deleted
 from shipyard.engine.store import Json, Record, Store
@@ -34,11 +35,13 @@ EMPTY_POOL_ONLY = ("displayName", "vmSize", "enableInterNodeCommunication",
                    "networkConfiguration", "userAccounts", "mountConfiguration",
                    "upgradePolicy")
 _LISTS = ("metadata", "applicationPackageReferences")
-#: Node states as node counts spell them, in the order of the recorded response.
+#: Node states as node counts spell them (camelCase), in the order of the recorded response.
 _COUNTED_STATES = ("creating", "deallocated", "deallocating", "idle", "leavingPool",
                    "offline", "preempted", "rebooting", "reimaging", "running", "starting",
                    "startTaskFailed", "unusable", "unknown", "upgradingOS",
                    "waitingForStartTask")
+#: The count each node state goes to (a state the counts do not name counts as unknown).
+_COUNT_OF: dict[str, str] = {NodeState(name.lower()): name for name in _COUNTED_STATES}
 
 _UBUNTU = "batch.node.ubuntu 22.04"
 #: Images the engine verifies: every node runs the same Linux userland on this machine,
@@ -110,12 +113,12 @@ class PoolExtras:
 
         def apply(record: Record) -> None:
             _check_writable(record, if_match)
-            if record.doc["allocationState"] != "resizing":
+            if record.doc["allocationState"] != AllocationState.RESIZING:
                 raise operation_invalid(
                     f"the pool's allocationState is {record.doc['allocationState']}: only a "
                     "resizing pool can stop resizing")
             record.private["resize_stopped"] = True
-            docs.set_allocation_state(record.doc, "stopping")
+            docs.set_allocation_state(record.doc, AllocationState.STOPPING)
 
         doc = self.store.mutate(POOL, "", pool_id, apply).doc
         self.allocator.kick(pool_id)
@@ -145,15 +148,12 @@ def supported_images() -> list[Json]:
 
 
 def _count_key(state: str) -> str:
-    for key in _COUNTED_STATES:
-        if key.lower() == state.lower():
-            return key
-    return "unknown"
+    return _COUNT_OF.get(state.lower(), _COUNT_OF[NodeState.UNKNOWN])
 
 
 def _check_writable(record: Record, if_match: str | None) -> None:
     requests.check_etag(record.doc, if_match)
-    if record.doc["state"] == "deleting":
+    if record.doc["state"] == PoolState.DELETING:
         raise pool_being_deleted()
 
 

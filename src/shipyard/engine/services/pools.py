@@ -17,6 +17,7 @@ from azure.batch import models
 from shipyard.engine import nodes
 from shipyard.engine.allocation.allocator import NODE, POOL, Allocator
 from shipyard.engine.model import docs, requests, wire
+from shipyard.engine.model.states import AllocationState, PoolState
 from shipyard.engine.services import poolchecks
 from shipyard.engine.services.autoscale import settings as autoscale_settings
 from shipyard.engine.services.lookup import Lookup
@@ -86,10 +87,10 @@ class PoolService:
     def delete(self, pool_id: str, if_match: str | None = None) -> None:
         def mark(record: Record) -> None:
             requests.check_etag(record.doc, if_match)
-            if record.doc["state"] == "deleting":
+            if record.doc["state"] == PoolState.DELETING:
                 raise pool_being_deleted()
-            docs.set_pool_state(record.doc, "deleting")
-            docs.set_allocation_state(record.doc, "resizing")
+            docs.set_pool_state(record.doc, PoolState.DELETING)
+            docs.set_allocation_state(record.doc, AllocationState.RESIZING)
             docs.touch(record.doc)
 
         self._mutate(pool_id, mark)
@@ -105,9 +106,9 @@ class PoolService:
 
         def apply(record: Record) -> None:
             requests.check_etag(record.doc, if_match)
-            if record.doc["state"] == "deleting":
+            if record.doc["state"] == PoolState.DELETING:
                 raise pool_being_deleted()
-            if record.doc["allocationState"] != "steady":
+            if record.doc["allocationState"] != AllocationState.STEADY:
                 raise pool_being_resized()
             if record.doc.get("enableAutoScale"):
                 # The service's documented 409: an autoscale pool is sized by its formula.
@@ -120,7 +121,7 @@ class PoolService:
             record.doc["targetLowPriorityNodes"] = body.get("targetLowPriorityNodes") or 0
             record.doc.pop("resizeErrors", None)
             record.private.pop("resize_stopped", None)
-            docs.set_allocation_state(record.doc, "resizing")
+            docs.set_allocation_state(record.doc, AllocationState.RESIZING)
             docs.touch(record.doc)
 
         record = self._mutate(pool_id, apply)

@@ -19,6 +19,7 @@ import time
 from datetime import UTC, datetime
 
 from shipyard.engine.model import docs, wire
+from shipyard.engine.model.states import JOB_OPEN, JOB_TERMINAL, JobScheduleState, JobState
 from shipyard.engine.scheduling.scheduler import JOB, Scheduler
 from shipyard.engine.services import autopool
 from shipyard.engine.services.autopool import SCHEDULE, AutoPools
@@ -26,7 +27,8 @@ from shipyard.engine.store import Json, Record, Store
 
 log = logging.getLogger(__name__)
 
-_JOB_OPEN = ("active", "disabling", "disabled", "enabling", "terminating", "deleting")
+#: A schedule's job in one of these still counts as its one job: it has not completed.
+_JOB_NOT_DONE = frozenset(JobState) - JOB_TERMINAL
 
 
 def seconds(schedule: Json, key: str) -> float | None:
@@ -79,11 +81,11 @@ class Recurrence:
         """Advance every schedule to ``now`` (the clock, unless a test gives one)."""
         for record in self.store.list(SCHEDULE):
             state = record.doc["state"]
-            if state == "active":
+            if state == JobScheduleState.ACTIVE:
                 self._advance(record, time.time() if now is None else now)
-            elif state == "terminating":
+            elif state == JobScheduleState.TERMINATING:
                 self._terminating(record)
-            elif state == "deleting":
+            elif state == JobScheduleState.DELETING:
                 self._deleting(record)
 
     # -- active schedules --------------------------------------------------------------
@@ -160,12 +162,12 @@ class Recurrence:
     def _recent_open(self, record: Record) -> bool:
         recent = record.private.get("recent")
         job = self.store.get(JOB, "", recent) if recent else None
-        return job is not None and job.doc["state"] in _JOB_OPEN
+        return job is not None and job.doc["state"] in _JOB_NOT_DONE
 
     # -- ends --------------------------------------------------------------------------
     def _terminating(self, record: Record) -> None:
         for job in jobs_of(self.store, record.doc["id"]):
-            if job.doc["state"] in ("active", "disabling", "disabled", "enabling"):
+            if job.doc["state"] in JOB_OPEN:
                 self.scheduler.terminate_job(job.doc["id"], "TerminateJobSchedule")
         if not self._recent_open(record):
             self._complete(record)
@@ -173,7 +175,7 @@ class Recurrence:
     def _deleting(self, record: Record) -> None:
         remaining = jobs_of(self.store, record.doc["id"])
         for job in remaining:
-            if job.doc["state"] != "deleting":
+            if job.doc["state"] != JobState.DELETING:
                 self.scheduler.delete_job(job.doc["id"])
         if not remaining:
             self.store.delete(SCHEDULE, "", record.doc["id"])
@@ -181,7 +183,7 @@ class Recurrence:
 
     def _complete(self, record: Record) -> None:
         def done(r: Record) -> None:
-            docs.set_state(r.doc, "completed")
+            docs.set_state(r.doc, JobScheduleState.COMPLETED)
             info = r.doc.setdefault("executionInfo", {})
             info["endTime"] = docs.now()
             info.pop("nextRunTime", None)

@@ -13,6 +13,7 @@ from typing import Any
 from azure.batch import models
 
 from shipyard.engine.model import docs, requests, wire
+from shipyard.engine.model.states import SCHEDULE_CLOSED, JobScheduleState
 from shipyard.engine.scheduling.scheduler import JOB, Scheduler
 from shipyard.engine.services import autopool, jobmanager
 from shipyard.engine.services.autopool import SCHEDULE
@@ -31,11 +32,11 @@ SCHEDULES = Lookup(SCHEDULE, "JobScheduleNotFound", "The specified job schedule 
 
 
 def _state_error(state: str) -> BatchError:
-    if state == "deleting":
+    if state == JobScheduleState.DELETING:
         return BatchError(409, "JobScheduleBeingDeleted",
                           "The specified job schedule has been marked for deletion and is "
                           "being garbage collected.")
-    if state == "terminating":
+    if state == JobScheduleState.TERMINATING:
         return BatchError(409, "JobScheduleBeingTerminated",
                           "The specified job schedule is being terminated.")
     return BatchError(409, "JobScheduleCompleted",
@@ -109,8 +110,8 @@ class ScheduleService:
     def disable(self, schedule_id: str, if_match: str | None) -> Json:
         def apply(record: Record) -> None:
             _check_open(record.doc, if_match)
-            if record.doc["state"] == "active":
-                docs.set_state(record.doc, "disabled")
+            if record.doc["state"] == JobScheduleState.ACTIVE:
+                docs.set_state(record.doc, JobScheduleState.DISABLED)
                 docs.touch(record.doc)
 
         return self._mutate(schedule_id, apply)
@@ -118,8 +119,8 @@ class ScheduleService:
     def enable(self, schedule_id: str, if_match: str | None) -> Json:
         def apply(record: Record) -> None:
             _check_open(record.doc, if_match)
-            if record.doc["state"] == "disabled":
-                docs.set_state(record.doc, "active")
+            if record.doc["state"] == JobScheduleState.DISABLED:
+                docs.set_state(record.doc, JobScheduleState.ACTIVE)
                 docs.touch(record.doc)
 
         return self._mutate(schedule_id, apply)
@@ -127,7 +128,7 @@ class ScheduleService:
     def terminate(self, schedule_id: str, if_match: str | None) -> Json:
         def apply(record: Record) -> None:
             _check_open(record.doc, if_match)
-            docs.set_state(record.doc, "terminating")
+            docs.set_state(record.doc, JobScheduleState.TERMINATING)
             docs.touch(record.doc)
 
         return self._mutate(schedule_id, apply)
@@ -135,9 +136,9 @@ class ScheduleService:
     def delete(self, schedule_id: str, if_match: str | None) -> None:
         def apply(record: Record) -> None:
             requests.check_etag(record.doc, if_match)
-            if record.doc["state"] == "deleting":
-                raise _state_error("deleting")
-            docs.set_state(record.doc, "deleting")
+            if record.doc["state"] == JobScheduleState.DELETING:
+                raise _state_error(JobScheduleState.DELETING)
+            docs.set_state(record.doc, JobScheduleState.DELETING)
             docs.touch(record.doc)
 
         self._mutate(schedule_id, apply)
@@ -152,7 +153,7 @@ class ScheduleService:
 
 def _check_open(doc: Json, if_match: str | None) -> None:
     requests.check_etag(doc, if_match)
-    if doc["state"] in ("completed", "terminating", "deleting"):
+    if doc["state"] in SCHEDULE_CLOSED:
         raise _state_error(doc["state"])
 
 
@@ -187,7 +188,7 @@ def _new_doc(body: Json, base_url: str) -> Json:
     stamp = wire.format_datetime(moment)
     doc: Json = dict(body)
     doc.update(url=f"{base_url}/jobschedules/{body['id']}", eTag=wire.new_etag(moment),
-               lastModified=stamp, creationTime=stamp, state="active",
+               lastModified=stamp, creationTime=stamp, state=JobScheduleState.ACTIVE,
                stateTransitionTime=stamp, executionInfo={})
     return doc
 

@@ -19,13 +19,13 @@ from azure.batch import models
 from shipyard.engine.agent import runs
 from shipyard.engine.agent.files import file_not_found
 from shipyard.engine.model import docs, requests, wire
+from shipyard.engine.model.states import JOB_CLOSED, TaskResult, TaskState
 from shipyard.engine.scheduling.scheduler import TASK
 from shipyard.engine.services.jobs import job_ended
 from shipyard.engine.services.tasks import TaskService
 from shipyard.engine.store import Json, Record
 from shipyard.errors import BatchError
 
-_JOB_ENDED = ("completed", "terminating", "deleting")
 #: Run bookkeeping a reactivated task starts without.
 _RUN_PRIVATE = ("instances", "subtasks", "retain_until", "retained", "dependency",
                 "retry_pending", "assigned", "deadline")
@@ -49,10 +49,10 @@ class TaskControl:
         with self.scheduler.lock:
             job, task = self.tasks.jobs.get(job_id), self.tasks.get(job_id, task_id)
             requests.check_etag(task.doc, if_match)
-            if job.doc["state"] in _JOB_ENDED:
+            if job.doc["state"] in JOB_CLOSED:
                 raise job_ended(job.doc["state"])
             info = task.doc.get("executionInfo") or {}
-            if task.doc["state"] != "completed" or info.get("result") != "failure":
+            if task.doc["state"] != TaskState.COMPLETED or info.get("result") != TaskResult.FAILURE:
                 raise invalid_state("only a task that completed with a failure can be "
                                     "reactivated")
             doc = self.store.mutate(TASK, job_id, task_id, _reactivated).doc
@@ -72,7 +72,7 @@ class TaskControl:
         with self.scheduler.lock:
             job, task = self.tasks.jobs.get(job_id), self.tasks.get(job_id, task_id)
             requests.check_etag(task.doc, if_match)
-            if task.doc["state"] == "completed":
+            if task.doc["state"] == TaskState.COMPLETED:
                 raise BatchError(409, "TaskCompleted",
                                  "The specified task is already in a completed state.")
             retries = (job.doc.get("constraints") or {}).get("maxTaskRetryCount", 0)
@@ -81,7 +81,7 @@ class TaskControl:
 
             def apply(record: Record) -> None:
                 record.doc["constraints"] = constraints
-                if record.doc["state"] == "running":
+                if record.doc["state"] == TaskState.RUNNING:
                     record.private["deadline"] = _deadline(record.doc)
                 docs.touch(record.doc)
 
@@ -89,7 +89,7 @@ class TaskControl:
 
 
 def _reactivated(record: Record) -> None:
-    docs.set_state(record.doc, "active")
+    docs.set_state(record.doc, TaskState.ACTIVE)
     info = record.doc.get("executionInfo") or {}
     # Exit code, failure and times of the last run are gone; the retry count starts again.
     record.doc["executionInfo"] = {"retryCount": 0,

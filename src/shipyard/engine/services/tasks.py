@@ -15,6 +15,7 @@ from shipyard.engine.agent import containers, runs
 from shipyard.engine.agent.files import file_not_found
 from shipyard.engine.allocation.allocator import NODE
 from shipyard.engine.model import docs, requests
+from shipyard.engine.model.states import JOB_CLOSED, TaskState
 from shipyard.engine.scheduling.scheduler import TASK, Scheduler
 from shipyard.engine.services.jobs import JobService
 from shipyard.engine.services.lookup import Lookup
@@ -71,7 +72,7 @@ class TaskService:
         with self.scheduler.lock:
             job, task = self.jobs.get(job_id), self.get(job_id, task_id)
             requests.check_etag(task.doc, if_match)
-            if task.doc["state"] != "completed":
+            if task.doc["state"] != TaskState.COMPLETED:
                 self.scheduler.terminate_task(job, task)
                 self.store.mutate(TASK, job_id, task_id, lambda r: docs.touch(r.doc))
 
@@ -79,7 +80,7 @@ class TaskService:
         with self.scheduler.lock:
             job, task = self.jobs.get(job_id), self.get(job_id, task_id)
             requests.check_etag(task.doc, if_match)
-            if task.doc["state"] != "completed":
+            if task.doc["state"] != TaskState.COMPLETED:
                 self.scheduler.terminate_task(job, task)
             task = self.get(job_id, task_id)
             self.scheduler.flow.remove_task_dirs(task)
@@ -87,7 +88,7 @@ class TaskService:
 
     def subtasks(self, job_id: str, task_id: str, base_url: str) -> list[Json]:
         task = self.get(job_id, task_id)
-        if task.doc["state"] == "completed":
+        if task.doc["state"] == TaskState.COMPLETED:
             return list(task.private.get("subtasks") or [])
         return runs.subtask_docs(task.private.get("instances") or [], base_url, False)
 
@@ -106,7 +107,7 @@ class TaskService:
     # -- creating ----------------------------------------------------------------------
     def _open_job(self, job_id: str) -> Record:
         job = self.jobs.get(job_id)
-        if job.doc["state"] in ("completed", "terminating", "deleting"):
+        if job.doc["state"] in JOB_CLOSED:
             raise BatchError(409, "JobCompleted",
                              "The specified job is already in a completed state.")
         return job

@@ -16,11 +16,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from shipyard.engine.allocation.allocator import NODE, POOL
+from shipyard.engine.model.states import (
+    NODE_SCHEDULABLE,
+    JobState,
+    NodeState,
+    PoolState,
+    TaskResult,
+    TaskState,
+)
 from shipyard.engine.scheduling.scheduler import JOB, TASK
 from shipyard.engine.store import Json, Record, Store
 
-_OPEN_JOB_STATES = ("active", "disabling", "disabled", "terminating")
-_USABLE_NODE_STATES = ("idle", "running")
+_OPEN_JOB_STATES = frozenset({JobState.ACTIVE, JobState.DISABLING, JobState.DISABLED,
+                              JobState.TERMINATING})
 
 
 def task_metrics(store: Store, pool_id: str) -> dict[str, float]:
@@ -39,12 +47,12 @@ def task_metrics(store: Store, pool_id: str) -> dict[str, float]:
 
 
 def _bucket(state: str, result: str | None) -> str:
-    if state == "active":
+    if state == TaskState.ACTIVE:
         return "$ActiveTasks"
-    if state in ("preparing", "running"):
+    if state in (TaskState.PREPARING, TaskState.RUNNING):
         return "$RunningTasks"
-    if state == "completed":
-        return "$FailedTasks" if result == "failure" else "$SucceededTasks"
+    if state == TaskState.COMPLETED:
+        return "$FailedTasks" if result == TaskResult.FAILURE else "$SucceededTasks"
     return ""
 
 
@@ -53,9 +61,10 @@ def _on_pool(job: Json, pool_id: str) -> bool:
 
 
 def node_metrics(nodes: list[Record]) -> dict[str, float]:
-    members = [n for n in nodes if n.doc["state"] != "leavingpool"]
+    members = [n for n in nodes if n.doc["state"] != NodeState.LEAVING_POOL]
     return {"$SampleNodeCount": float(len(members)),
-            "$PreemptedNodeCount": float(sum(n.doc["state"] == "preempted" for n in members))}
+            "$PreemptedNodeCount": float(sum(n.doc["state"] == NodeState.PREEMPTED
+                                             for n in members))}
 
 
 def counts(store: Store, pool: Record) -> dict[str, float]:
@@ -65,7 +74,7 @@ def counts(store: Store, pool: Record) -> dict[str, float]:
         "$CurrentDedicatedNodes": float(pool.doc.get("currentDedicatedNodes", 0)),
         "$CurrentLowPriorityNodes": float(pool.doc.get("currentLowPriorityNodes", 0)),
         "$TaskSlotsPerNode": float(pool.doc.get("taskSlotsPerNode", 1)),
-        "$UsableNodeCount": float(sum(n.doc["state"] in _USABLE_NODE_STATES for n in nodes)),
+        "$UsableNodeCount": float(sum(n.doc["state"] in NODE_SCHEDULABLE for n in nodes)),
     }
 
 
@@ -102,4 +111,4 @@ class CpuMeter:
 
 
 def pools_with_nodes(store: Store) -> list[Record]:
-    return [p for p in store.list(POOL) if p.doc.get("state") != "deleting"]
+    return [p for p in store.list(POOL) if p.doc.get("state") != PoolState.DELETING]

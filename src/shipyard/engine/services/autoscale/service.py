@@ -27,6 +27,7 @@ from azure.batch import models
 
 from shipyard.engine.allocation.allocator import POOL, Allocator
 from shipyard.engine.model import docs, requests, wire
+from shipyard.engine.model.states import AllocationState, PoolState
 from shipyard.engine.services.autoscale import metrics
 from shipyard.engine.services.autoscale.evaluator import Outcome, Snapshot, evaluate
 from shipyard.engine.services.autoscale.lexer import ErrorKind, FormulaError
@@ -89,7 +90,7 @@ class AutoscaleService:
         def apply(record: Record) -> None:
             requests.check_etag(record.doc, if_match)
             _refuse_deleting(record)
-            if record.doc["allocationState"] != "steady":
+            if record.doc["allocationState"] != AllocationState.STEADY:
                 raise pool_being_resized()  # documented: not while a resize runs
             _limit_enables(record)
             record.doc["enableAutoScale"] = True
@@ -165,7 +166,7 @@ class AutoscaleService:
                 pool = self._pool(pool_id)
             except BatchError:
                 return
-            if pool.doc.get("state") == "deleting" or not pool.doc.get("enableAutoScale"):
+            if pool.doc.get("state") == PoolState.DELETING or not pool.doc.get("enableAutoScale"):
                 return
             self._sample(pool)
             run, outcome = self._run(pool, pool.doc["autoScaleFormula"])
@@ -231,7 +232,7 @@ class AutoscaleService:
         doc["targetLowPriorityNodes"] = outcome.low_priority
         doc.pop("resizeErrors", None)
         record.private.pop("resize_stopped", None)
-        docs.set_allocation_state(doc, "resizing")
+        docs.set_allocation_state(doc, AllocationState.RESIZING)
         return True
 
     def _pool(self, pool_id: str) -> Record:
@@ -258,5 +259,5 @@ def _off_target(record: Record) -> bool:
 
 
 def _refuse_deleting(record: Record) -> None:
-    if record.doc.get("state") == "deleting":
+    if record.doc.get("state") == PoolState.DELETING:
         raise pool_being_deleted()
