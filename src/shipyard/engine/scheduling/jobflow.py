@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from enum import Enum
 from typing import Any, Protocol
 
 from shipyard.engine.agent import execution, runs
@@ -19,6 +20,16 @@ from shipyard.engine.agent.exits import ExitWatch
 from shipyard.engine.agent.runs import Outcome
 from shipyard.engine.allocation.health import NodeHealth
 from shipyard.engine.model import docs, wire
+from shipyard.engine.model.states import (
+    JOB_ENDING,
+    TASK_LIVE,
+    TASK_OPEN,
+    DependencyAction,
+    ErrorCategory,
+    JobState,
+    PrepReleaseState,
+    TaskResult,
+)
 from shipyard.engine.settings import EngineSettings
 from shipyard.engine.store import Json, Record, Store
 from shipyard.errors import NodeUnusableError, StorageError
@@ -26,9 +37,18 @@ from shipyard.errors import NodeUnusableError, StorageError
 log = logging.getLogger(__name__)
 
 JOB, TASK, PREP = "job", "task", "prep"
-#: Task states that are not final.
-OPEN = ("active", "preparing", "running")
 RETENTION_EVERY = 2.0
+
+
+class PrepProgress(Enum):
+    """Where the job preparation on one node leaves the tasks waiting for it there."""
+
+    DONE = "done"
+    """Succeeded, or still running without ``waitForSuccess``: tasks may start."""
+    RUNNING = "running"
+    """Not started, or running with ``waitForSuccess``: tasks wait."""
+    FAILED = "failed"
+    """Failed: tasks go elsewhere, never to this node."""
 
 
 class FlowHost(Protocol):
@@ -65,14 +85,15 @@ class JobFlow:
         info, launched = self._launch_special(job, node, prep, "jobpreparation")
         self._save_prep(job, node, "jobPreparationTaskExecutionInfo", info, launched)
 
-    def prep_state(self, job: Record, pool_id: str, node_id: str) -> str:
-        """``done``, ``running`` or ``failed`` for the job's preparation on that node."""
+    def prep_state(self, job: Record, pool_id: str, node_id: str) -> PrepProgress:
+        """How far the job's preparation on that node is, for the tasks waiting there."""
         record = self.s.store.get(PREP, job.doc["id"], node_id)
         info = (record.doc.get("jobPreparationTaskExecutionInfo") or {}) if record else {}
-        if info.get("state") != "completed":
+        if info.get("state") != PrepReleaseState.COMPLETED:
             waits = job.doc["jobPreparationTask"].get("waitForSuccess", True)
-            return "running" if waits or not info else "done"
-        return "done" if info.get("result") == "success" else "failed"
+            return PrepProgress.RUNNING if waits or not info else PrepProgress.DONE
+        return PrepProgress.DONE if info.get("result") == TaskResult.SUCCESS \
+            else PrepProgress.FAILED
 
     def progress_preps(self, job: Record) -> None:
         for record in self.s.store.list(PREP, job.doc["id"]):
@@ -82,7 +103,7 @@ class JobFlow:
     def _progress_special(self, job: Record, record: Record, kind: str) -> None:
         info = record.doc.get(kind) or {}
         held = record.private.get(kind)
-        if info.get("state") != "running" or not held:
+        if info.get("state") != PrepReleaseState.RUNNING or not held:
             return
         launched = Launched.from_json(held)
         ended, code = execution.observe(launched)
@@ -113,7 +134,7 @@ class JobFlow:
                         ) -> tuple[Json, Launched | None]:
         directory = runs.task_dir(job.doc["id"], name)
         env = runs.task_environment(self.s.base_env(node), job.doc, spec, directory)
-        info: Json = {"startTime": docs.now(), "state": "running", "retryCount": 0,
+        info: Json = {"startTime": docs.now(), "state": PrepReleaseState.RUNNING, "retryCount": 0,
                       "taskRootDirectory": str(directory.relative_to(execution.NODE_ROOT)),
                       "taskRootDirectoryUrl": f"{self.s.settings.url}/pools/{node.pool_id}/"
                       f"nodes/{node.node_id}/files/{directory.relative_to(execution.NODE_ROOT)}"}
@@ -162,16 +183,16 @@ class JobFlow:
         if job.doc.get("onTaskFailure", "noaction").lower() != "performexitoptionsjobaction":
             return
         action = options.get("jobAction") or ("none" if outcome.success else "terminate")
-        if action == "terminate" and job.doc["state"] == "active":
+        if action == "terminate" and job.doc["state"] == JobState.ACTIVE:
             self.terminate(job.doc["id"], "TaskFailed")
-        elif action == "disable" and job.doc["state"] == "active":
+        elif action == "disable" and job.doc["state"] == JobState.ACTIVE:
             self.s.store.mutate(JOB, "", job.doc["id"],
-                                lambda r: docs.set_state(r.doc, "disabled"))
+                                lambda r: docs.set_state(r.doc, JobState.DISABLED))
 
     # -- job ends ----------------------------------------------------------------------
     def terminate(self, job_id: str, reason: str, user: bool = False) -> Json:
         def mark(record: Record) -> None:
-            docs.set_state(record.doc, "terminating")
+            docs.set_state(record.doc, JobState.TERMINATING)
             record.doc.setdefault("executionInfo", {})["terminateReason"] = reason
             if user:
                 docs.touch(record.doc)
@@ -184,7 +205,7 @@ class JobFlow:
 
     def delete(self, job_id: str) -> None:
         def mark(record: Record) -> None:
-            docs.set_state(record.doc, "deleting")
+            docs.set_state(record.doc, JobState.DELETING)
             docs.touch(record.doc)
 
         job = self.s.store.mutate(JOB, "", job_id, mark)
@@ -193,7 +214,7 @@ class JobFlow:
         self.s.kick()
 
     def _stop_tasks(self, job: Record) -> None:
-        for task in self.s.store.in_states(TASK, job.doc["id"], ("running", "preparing")):
+        for task in self.s.store.in_states(TASK, job.doc["id"], TASK_LIVE):
             self.s.terminate_task(job, task)
 
     def _start_releases(self, job: Record) -> None:
@@ -212,15 +233,15 @@ class JobFlow:
 
     def progress_end(self, job: Record) -> None:
         state = job.doc["state"]
-        if state not in ("terminating", "deleting"):
+        if state not in JOB_ENDING:
             return
         releases = [(r.doc.get("jobReleaseTaskExecutionInfo") or {}).get("state")
                     for r in self.s.store.list(PREP, job.doc["id"])]
-        if "running" in releases:
+        if PrepReleaseState.RUNNING in releases:
             return
-        if state == "terminating":
+        if state == JobState.TERMINATING:
             def complete(record: Record) -> None:
-                docs.set_state(record.doc, "completed")
+                docs.set_state(record.doc, JobState.COMPLETED)
                 record.doc.setdefault("executionInfo", {})["endTime"] = docs.now()
 
             self.s.store.mutate(JOB, "", job.doc["id"], complete)
@@ -242,12 +263,12 @@ class JobFlow:
     # -- limits ------------------------------------------------------------------------
     def check_job_limits(self, jobs: list[Record]) -> None:
         for job in jobs:
-            if job.doc["state"] != "active":
+            if job.doc["state"] != JobState.ACTIVE:
                 continue
             if _wall_clock_expired(job.doc):
                 self.terminate(job.doc["id"], "MaxWallClockTimeExpiry")
             elif _terminates_when_done(job.doc) and not self.s.store.count_states(
-                    TASK, job.doc["id"], OPEN):
+                    TASK, job.doc["id"], TASK_OPEN):
                 self.terminate(job.doc["id"], "AllTasksComplete")
 
     def retention(self) -> None:
@@ -274,12 +295,12 @@ class JobFlow:
 
 def _special_done(info: Json, code: int | None, error: str | None = None,
                   failure: str | None = None) -> Json:
-    done: Json = {**info, "state": "completed", "endTime": docs.now(),
-                  "result": "success" if code == 0 else "failure"}
+    done: Json = {**info, "state": PrepReleaseState.COMPLETED, "endTime": docs.now(),
+                  "result": TaskResult.SUCCESS if code == 0 else TaskResult.FAILURE}
     if code is not None:
         done["exitCode"] = code
     if code != 0:
-        done["failureInfo"] = {"category": "usererror",
+        done["failureInfo"] = {"category": ErrorCategory.USER_ERROR,
                                "code": "FailureExitCode" if code is not None else
                                failure or "TaskPreparationFailed",
                                "message": error or f"The task exited with exit code {code}"}
@@ -287,9 +308,14 @@ def _special_done(info: Json, code: int | None, error: str | None = None,
 
 
 def dependency_action(task: Json, outcome: Outcome) -> str:
-    """``satisfy`` or ``block``: what the task's end means for tasks that depend on it."""
+    """``satisfy`` or ``block``: what the task's end means for tasks that depend on it.
+
+    An exit option's own spelling is kept as given (it is compared as given).
+    """
     chosen = exit_options(task, outcome).get("dependencyAction")
-    return str(chosen or ("satisfy" if outcome.success else "block"))
+    if chosen:
+        return str(chosen)
+    return DependencyAction.SATISFY if outcome.success else DependencyAction.BLOCK
 
 
 def exit_options(task: Json, outcome: Outcome) -> dict[str, Any]:

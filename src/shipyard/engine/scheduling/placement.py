@@ -11,6 +11,12 @@ from dataclasses import dataclass, field
 from shipyard.engine.agent.execution import Node
 from shipyard.engine.allocation.allocator import NODE, POOL
 from shipyard.engine.model import docs, wire
+from shipyard.engine.model.states import (
+    NODE_SCHEDULABLE,
+    DependencyAction,
+    SchedulingState,
+    TaskState,
+)
 from shipyard.engine.store import Json, Record, Store
 
 NodeLookup = Callable[[str, str], Node | None]
@@ -34,8 +40,9 @@ class Capacity:
             keys = capacity.order.setdefault(pool.doc["id"].lower(), [])
             for record in store.list(NODE, pool.doc["id"]):
                 node = lookup(pool.doc["id"], record.doc["id"])
-                if node is None or record.doc["state"] not in ("idle", "running") or \
-                        record.doc.get("schedulingState", "enabled") != "enabled":
+                if node is None or record.doc["state"] not in NODE_SCHEDULABLE or \
+                        record.doc.get("schedulingState",
+                                       SchedulingState.ENABLED) != SchedulingState.ENABLED:
                     continue
                 key = (pool.doc["id"].lower(), record.doc["id"].lower())
                 capacity.free[key] = slots
@@ -83,7 +90,7 @@ class Capacity:
 
 def task_nodes(task: Record) -> list[tuple[str, str]]:
     """(pool, node) pairs a live task holds: assigned while preparing, its instances after."""
-    if task.doc["state"] == "preparing":
+    if task.doc["state"] == TaskState.PREPARING:
         return [(p, n) for p, n in task.private.get("assigned", [])]
     return [(i["pool_id"], i["node_id"]) for i in task.private.get("instances") or []]
 
@@ -173,8 +180,8 @@ def dependencies_met(task: Json, lookup: Callable[[str], Record | None]) -> bool
         wanted += [str(i) for i in range(int(span["start"]), int(span["end"]) + 1)]
     for task_id in wanted:
         other = lookup(task_id)
-        if other is None or other.doc["state"] != "completed":
+        if other is None or other.doc["state"] != TaskState.COMPLETED:
             return False
-        if other.private.get("dependency", "block") != "satisfy":
+        if other.private.get("dependency", DependencyAction.BLOCK) != DependencyAction.SATISFY:
             return False
     return True

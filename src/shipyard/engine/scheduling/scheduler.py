@@ -26,8 +26,26 @@ from shipyard.engine.agent.uploads import Uploads
 from shipyard.engine.allocation.allocator import NODE, POOL, Allocator
 from shipyard.engine.allocation.health import NodeHealth
 from shipyard.engine.model import docs
+from shipyard.engine.model.states import (
+    NODE_UP,
+    TASK_LIVE,
+    DependencyAction,
+    ErrorCategory,
+    JobState,
+    NodeState,
+    PoolState,
+    SchedulingState,
+    TaskState,
+)
 from shipyard.engine.scheduling import transitions
-from shipyard.engine.scheduling.jobflow import JOB, PREP, TASK, JobFlow, dependency_action
+from shipyard.engine.scheduling.jobflow import (
+    JOB,
+    PREP,
+    TASK,
+    JobFlow,
+    PrepProgress,
+    dependency_action,
+)
 from shipyard.engine.scheduling.placement import (
     Capacity,
     ReadyQueue,
@@ -47,9 +65,6 @@ log = logging.getLogger(__name__)
 
 #: Exits wake the scheduler at once (``exits``); this is the slowest it looks anyway.
 POLL = 0.5
-LIVE = ("running", "preparing")
-#: Node states in which a node runs commands (offline: scheduling disabled, no tasks).
-UP = ("idle", "running", "offline")
 HEALTH_EVERY = 1.0
 LAUNCH_THREADS = 8
 
@@ -113,13 +128,13 @@ class Scheduler:
             hook()
         live: dict[str, list[Record]] = {}
         for job in self.store.list(JOB):
-            live[job.doc["id"]] = self.store.in_states(TASK, job.doc["id"], LIVE)
+            live[job.doc["id"]] = self.store.in_states(TASK, job.doc["id"], TASK_LIVE)
             self.flow.progress_preps(job)
             self._progress_tasks(job, live[job.doc["id"]])
             self.flow.progress_end(job)
         jobs = self.store.list(JOB)
         live = {j.doc["id"]: live.get(j.doc["id"], []) for j in jobs}
-        self._place([j for j in jobs if j.doc["state"] == "active"], live)
+        self._place([j for j in jobs if j.doc["state"] == JobState.ACTIVE], live)
         self.flow.check_job_limits(jobs)
         self._sync_nodes(live)
         self.flow.retention()
@@ -133,7 +148,7 @@ class Scheduler:
             return None
         # A node going down with taskcompletion ("draining", see nodeops.py) still runs
         # the tasks it has; placement only ever uses idle and running nodes.
-        if record.doc["state"] not in UP and not record.private.get("draining"):
+        if record.doc["state"] not in NODE_UP and not record.private.get("draining"):
             return None
         return self.health.usable(record)
 
@@ -156,16 +171,17 @@ class Scheduler:
     def _update_node_counts(self, pool_id: str, node: Record, counts: list[int]) -> None:
         state = node.doc["state"]
         wanted_state = state
-        if state in UP:
-            resting = "offline" if node.doc.get("schedulingState") == "disabled" else "idle"
-            wanted_state = "running" if counts[0] else resting
+        if state in NODE_UP:
+            disabled = node.doc.get("schedulingState") == SchedulingState.DISABLED
+            resting = NodeState.OFFLINE if disabled else NodeState.IDLE
+            wanted_state = NodeState.RUNNING if counts[0] else resting
         if (node.doc.get("runningTasksCount"), node.doc.get("runningTaskSlotsCount"),
                 state) == (counts[0], counts[1], wanted_state):
             return
 
         def apply(record: Record) -> None:
             record.doc["runningTasksCount"], record.doc["runningTaskSlotsCount"] = counts
-            if record.doc["state"] in UP:
+            if record.doc["state"] in NODE_UP:
                 docs.set_node_state(record.doc, wanted_state)
 
         self.store.mutate(NODE, pool_id, node.doc["id"], apply)
@@ -174,9 +190,9 @@ class Scheduler:
     def _progress_tasks(self, job: Record, tasks: list[Record]) -> None:
         for task in tasks:
             try:
-                if task.doc["state"] == "preparing":
+                if task.doc["state"] == TaskState.PREPARING:
                     self._progress_preparing(job, task)
-                elif task.doc["state"] == "running":
+                elif task.doc["state"] == TaskState.RUNNING:
                     self._progress_running(job, task)
             except OSError as exc:
                 # A process or file that vanished while we looked (a race with the
@@ -190,7 +206,8 @@ class Scheduler:
         outcome: Outcome | None
         if any(self.node(i["pool_id"], i["node_id"]) is None for i in instances):
             outcome = Outcome(None, "NodeUnusable", "A node of the task became unusable; "
-                              "the task is requeued", category="servererror", requeue=True)
+                              "the task is requeued", category=ErrorCategory.SERVER_ERROR,
+                              requeue=True)
         elif runs.deadline_passed(task.private):
             outcome = Outcome(None, "MaxWallClockTimeExceeded",
                               "The task ran longer than its maxWallClockTime", retry=False)
@@ -209,11 +226,12 @@ class Scheduler:
         nodes = [self.node(p, n) for p, n in assigned]
         if any(n is None for n in nodes):
             self._to_active(job, task, requeue=True)  # a node failed under its preparation
-        elif "failed" in states:
-            blocked = [list(a) for a, s in zip(assigned, states, strict=True) if s == "failed"]
+        elif PrepProgress.FAILED in states:
+            blocked = [list(a) for a, s in zip(assigned, states, strict=True)
+                       if s == PrepProgress.FAILED]
             self._mutate_job(job, lambda r: r.private.setdefault("blocked", []).extend(blocked))
             self._to_active(job, task, requeue=False)
-        elif all(s == "done" for s in states):
+        elif all(s == PrepProgress.DONE for s in states):
             self._placed.append((job, task, [n for n in nodes if n is not None]))
 
     # -- placement ---------------------------------------------------------------------
@@ -234,7 +252,7 @@ class Scheduler:
 
     def _ready_queue(self, job: Record) -> ReadyQueue:
         job_id = job.doc["id"]
-        return ReadyQueue(partial(self.store.in_states, TASK, job_id, ("active",)),
+        return ReadyQueue(partial(self.store.in_states, TASK, job_id, TaskState.ACTIVE),
                           partial(self.store.get, TASK, job_id))
 
     def _place_one(self, job: Record, queue: ReadyQueue, capacity: Capacity) -> bool:
@@ -248,7 +266,7 @@ class Scheduler:
 
     def _try_place(self, job: Record, task: Record, capacity: Capacity) -> bool:
         pool = self.store.get(POOL, "", docs.pool_id_of(job.doc))
-        if pool is None or pool.doc["state"] != "active":
+        if pool is None or pool.doc["state"] != PoolState.ACTIVE:
             return False
         problem = requirements_error(pool.doc, task.doc)
         if problem:
@@ -270,7 +288,7 @@ class Scheduler:
         for node in nodes:
             self.flow.ensure_prep(job, node)
         def prepare(record: Record) -> None:
-            docs.set_state(record.doc, "preparing")
+            docs.set_state(record.doc, TaskState.PREPARING)
             record.private["assigned"] = pairs
 
         self._mutate_task(job, task, prepare)
@@ -299,8 +317,8 @@ class Scheduler:
         self._blame_nodes(instances)
         fresh = self.store.get(TASK, job.doc["id"], task.doc["id"])
         fresh_job = self.store.get(JOB, "", job.doc["id"])
-        if fresh is None or fresh_job is None or fresh_job.doc["state"] != "active" or \
-                fresh.doc["state"] not in ("active", "preparing") or \
+        if fresh is None or fresh_job is None or fresh_job.doc["state"] != JobState.ACTIVE or \
+                fresh.doc["state"] not in (TaskState.ACTIVE, TaskState.PREPARING) or \
                 fresh.doc.get("creationTime") != task.doc.get("creationTime"):
             runs.stop(instances, self.node)  # ended or deleted while it was launching
             return
@@ -328,7 +346,7 @@ class Scheduler:
 
         def note(record: Record) -> None:
             record.doc.setdefault("executionInfo", {})["failureInfo"] = {
-                "category": "usererror", "code": "MultiInstanceRequirementsNotMet",
+                "category": ErrorCategory.USER_ERROR, "code": "MultiInstanceRequirementsNotMet",
                 "message": problem}
 
         self._mutate_task(job, task, note)
@@ -358,11 +376,12 @@ class Scheduler:
         self.kick()
 
     def terminate_task(self, job: Record, task: Record) -> None:
-        if task.doc["state"] in ("running", "preparing"):
+        if task.doc["state"] in TASK_LIVE:
             self.finish(job, task, Outcome(None, "TaskEnded", "The task was terminated",
                                            retry=False))
-        elif task.doc["state"] == "active":
-            self._mutate_task(job, task, lambda r: transitions.complete(r, None, [], "block"))
+        elif task.doc["state"] == TaskState.ACTIVE:
+            self._mutate_task(job, task, lambda r: transitions.complete(
+                r, None, [], DependencyAction.BLOCK))
 
     def _requeue(self, job: Record, task: Record, instances: list[Json]) -> None:
         """Back to active, counted as a requeue (not a retry): the fault was not the task's.
@@ -384,7 +403,7 @@ class Scheduler:
 
     def _to_active(self, job: Record, task: Record, requeue: bool) -> None:
         def back(record: Record) -> None:
-            docs.set_state(record.doc, "active")
+            docs.set_state(record.doc, TaskState.ACTIVE)
             info = record.doc.setdefault("executionInfo", {})
             if requeue:
                 info["requeueCount"] = int(info.get("requeueCount") or 0) + 1
@@ -430,7 +449,7 @@ class Scheduler:
 
 
 def _live(tasks: dict[str, list[Record]]) -> list[Record]:
-    return [t for ts in tasks.values() for t in ts if t.doc["state"] in LIVE]
+    return [t for ts in tasks.values() for t in ts if t.doc["state"] in TASK_LIVE]
 
 
 def _remember_nodes(job: Record, pairs: list[list[str]]) -> None:

@@ -12,11 +12,12 @@ import time
 from shipyard.engine.agent import runs
 from shipyard.engine.agent.runs import Outcome
 from shipyard.engine.model import docs, wire
+from shipyard.engine.model.states import ErrorCategory, TaskResult, TaskState
 from shipyard.engine.store import Json, Record
 
 
 def started(record: Record, instances: list[Json], base_url: str) -> None:
-    docs.set_state(record.doc, "running")
+    docs.set_state(record.doc, TaskState.RUNNING)
     info = record.doc.setdefault("executionInfo", {})
     info["startTime"] = docs.now()
     if record.private.pop("retry_pending", False):
@@ -34,25 +35,25 @@ def started(record: Record, instances: list[Json], base_url: str) -> None:
 def retry(record: Record) -> None:
     # retryCount counts retries that started, so it moves when the task runs again.
     record.private["retry_pending"] = True
-    docs.set_state(record.doc, "active")
+    docs.set_state(record.doc, TaskState.ACTIVE)
     record.private.pop("instances", None)
 
 
 def complete(record: Record, outcome: Outcome | None, subtasks: list[Json],
               dependency: str) -> None:
-    docs.set_state(record.doc, "completed")
+    docs.set_state(record.doc, TaskState.COMPLETED)
     record.private["dependency"] = dependency
     info = record.doc.setdefault("executionInfo", {})
     info["endTime"] = docs.now()
     record.private["subtasks"] = subtasks
     if outcome is None:
-        info["result"] = "failure"
-        info["failureInfo"] = {"category": "usererror", "code": "TaskEnded",
+        info["result"] = TaskResult.FAILURE
+        info["failureInfo"] = {"category": ErrorCategory.USER_ERROR, "code": "TaskEnded",
                                "message": "The task was terminated before it ran"}
         return
     if outcome.exit_code is not None:
         info["exitCode"] = outcome.exit_code
-    info["result"] = "success" if outcome.success else "failure"
+    info["result"] = TaskResult.SUCCESS if outcome.success else TaskResult.FAILURE
     if not outcome.success:
         code = outcome.failure_code or "FailureExitCode"
         message = outcome.message or f"The task process exited with exit code {outcome.exit_code}"
