@@ -36,7 +36,7 @@ class Outcome:
     exit_code: int | None
     failure_code: str | None = None
     message: str = ""
-    category: str = ErrorCategory.USER_ERROR
+    category: ErrorCategory = ErrorCategory.USER_ERROR
     retry: bool = True
     requeue: bool = False
     details: tuple[tuple[str, str], ...] = ()

@@ -13,11 +13,16 @@ from typing import Any
 from azure.batch import models
 
 from shipyard.engine.model import wire
+from shipyard.engine.model.states import (
+    AllocationState,
+    JobScheduleState,
+    JobState,
+    NodeState,
+    PoolState,
+    SchedulingState,
+    TaskState,
+)
 from shipyard.engine.store import Json
-
-#: Node states in which a node holds no task and can be taken away by a shrinking resize.
-REMOVABLE_NODE_STATES = ("idle", "unusable", "starttaskfailed", "creating", "starting",
-                         "waitingforstarttask", "unknown", "offline", "deallocated")
 
 
 def now() -> str:
@@ -34,9 +39,9 @@ def new_pool_doc(options: models.BatchPoolCreateOptions, base_url: str) -> Json:
         eTag=wire.new_etag(moment),
         lastModified=stamp,
         creationTime=stamp,
-        state="active",
+        state=PoolState.ACTIVE,
         stateTransitionTime=stamp,
-        allocationState="resizing",
+        allocationState=AllocationState.RESIZING,
         allocationStateTransitionTime=stamp,
         currentDedicatedNodes=0,
         currentLowPriorityNodes=0,
@@ -63,13 +68,13 @@ def touch(doc: Json) -> None:
     doc["lastModified"] = wire.format_datetime(moment)
 
 
-def set_pool_state(doc: Json, state: str) -> None:
+def set_pool_state(doc: Json, state: PoolState) -> None:
     if doc.get("state") != state:
         doc["state"] = state
         doc["stateTransitionTime"] = now()
 
 
-def set_allocation_state(doc: Json, state: str) -> None:
+def set_allocation_state(doc: Json, state: AllocationState) -> None:
     if doc.get("allocationState") != state:
         doc["allocationState"] = state
         doc["allocationStateTransitionTime"] = now()
@@ -99,8 +104,8 @@ def new_node_doc(pool: Json, node_id: str, ip: str, dedicated: bool, base_url: s
     doc: Json = {
         "id": node_id,
         "url": f"{base_url}/pools/{pool['id']}/nodes/{node_id}",
-        "state": "creating",
-        "schedulingState": "enabled",
+        "state": NodeState.CREATING,
+        "schedulingState": SchedulingState.ENABLED,
         "stateTransitionTime": stamp,
         "allocationTime": stamp,
         "ipAddress": ip,
@@ -120,7 +125,7 @@ def new_node_doc(pool: Json, node_id: str, ip: str, dedicated: bool, base_url: s
     return doc
 
 
-def set_node_state(doc: Json, state: str) -> None:
+def set_node_state(doc: Json, state: NodeState) -> None:
     if doc.get("state") != state:
         doc["state"] = state
         doc["stateTransitionTime"] = now()
@@ -139,7 +144,7 @@ def node_error(doc: Json, code: str, message: str, **details: Any) -> None:
     if details:
         error["errorDetails"] = [{"name": k, "value": str(v)} for k, v in details.items()]
     doc["errors"] = [error]
-    set_node_state(doc, "unusable")
+    set_node_state(doc, NodeState.UNUSABLE)
 
 
 def container_images(pool: Json) -> list[str]:
@@ -148,8 +153,8 @@ def container_images(pool: Json) -> list[str]:
 
 
 # -- jobs and tasks ------------------------------------------------------------------------
-def set_state(doc: Json, state: str) -> None:
-    """A job or task state change, keeping ``previousState`` as the service does."""
+def set_state(doc: Json, state: JobState | TaskState | JobScheduleState) -> None:
+    """A job, task or schedule state change, keeping ``previousState`` as the service does."""
     if doc.get("state") == state:
         return
     stamp = now()
@@ -160,19 +165,19 @@ def set_state(doc: Json, state: str) -> None:
     doc["stateTransitionTime"] = stamp
 
 
-def _created(body: Json, url: str) -> Json:
-    """A new active resource: the request body plus url, eTag and creation times."""
+def _created(body: Json, url: str, state: JobState | TaskState) -> Json:
+    """A new resource in ``state``: the request body plus url, eTag and creation times."""
     moment = wire.utcnow()
     stamp = wire.format_datetime(moment)
     doc: Json = dict(body)
     doc.update(url=url, eTag=wire.new_etag(moment), lastModified=stamp, creationTime=stamp,
-               state="active", stateTransitionTime=stamp)
+               state=state, stateTransitionTime=stamp)
     return doc
 
 
 def new_job_doc(body: Json, base_url: str) -> Json:
     """The job document right after create, with the service's defaults filled in."""
-    doc = _created(body, f"{base_url}/jobs/{body['id']}")
+    doc = _created(body, f"{base_url}/jobs/{body['id']}", JobState.ACTIVE)
     doc.setdefault("priority", 0)
     doc.setdefault("maxParallelTasks", -1)
     doc.setdefault("usesTaskDependencies", False)
@@ -203,7 +208,7 @@ def pool_id_of(job: Json) -> str:
 
 
 def new_task_doc(body: Json, job_id: str, base_url: str, job_constraints: Json) -> Json:
-    doc = _created(body, f"{base_url}/jobs/{job_id}/tasks/{body['id']}")
+    doc = _created(body, f"{base_url}/jobs/{job_id}/tasks/{body['id']}", TaskState.ACTIVE)
     constraints = doc.setdefault("constraints", {})
     constraints.setdefault("maxWallClockTime", wire.INFINITE_WIRE)
     constraints.setdefault("retentionTime", "P7D")
