@@ -5,6 +5,7 @@
     containers.py    container tasks: the docker run line, the multi-instance containers
     runs.py          one task's run on its node(s): start, progress from exit files, stop;
                      ``Outcome`` is how a run ended
+    taskrun.py       what a task record keeps of its run: ``Instance`` per node, ``TaskRun``
     exits.py         ``ExitWatch``: a pidfd per launched supervisor, to notice ends at once
     boot.py          a node from allocated to idle: directories, then the start task
     files.py         the node-file and task-file APIs' view of a node's directories

@@ -26,6 +26,7 @@ from typing import Any
 from shipyard.engine.agent import runs
 from shipyard.engine.agent.execution import Node
 from shipyard.engine.agent.runs import Outcome
+from shipyard.engine.agent.taskrun import Instance
 from shipyard.engine.model.states import ErrorCategory
 from shipyard.engine.storage import transfers
 from shipyard.errors import StorageError
@@ -46,17 +47,17 @@ class Uploads:
         self._runs: dict[Key, Future[Outcome]] = {}
         self._lock = threading.Lock()
 
-    def settle(self, job_id: str, task: dict[str, Any], instances: list[dict[str, Any]],
+    def settle(self, job_id: str, task: dict[str, Any], instances: list[Instance],
                outcome: Outcome | None, lookup: NodeLookup) -> Outcome | None:
         """The outcome to complete the task with, or None while it runs or uploads."""
         if outcome is None or not task.get("outputFiles") or outcome.exit_code is None \
                 or outcome.requeue or not instances:
             return outcome
-        key = (job_id, task["id"], str(instances[0].get("start")))
+        key = (job_id, task["id"], instances[0].start)
         with self._lock:
             running = self._runs.get(key)
             if running is None:
-                node = lookup(instances[0]["pool_id"], instances[0]["node_id"])
+                node = lookup(instances[0].pool_id, instances[0].node_id)
                 if node is None:
                     return outcome
                 future = self._pool.submit(_upload, node, job_id, task, instances[0], outcome)
@@ -72,7 +73,7 @@ class Uploads:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _upload(node: Node, job_id: str, task: dict[str, Any], primary: dict[str, Any],
+def _upload(node: Node, job_id: str, task: dict[str, Any], primary: Instance,
             outcome: Outcome) -> Outcome:
     directory = runs.task_dir(job_id, task["id"])
     out = _Log(node.host_path(directory))
@@ -80,7 +81,7 @@ def _upload(node: Node, job_id: str, task: dict[str, Any], primary: dict[str, An
     started = time.monotonic()
     try:
         count = transfers.upload_output_files(task["outputFiles"], code, directory / "wd",
-                                              primary.get("env") or {}, node.host_path,
+                                              primary.env, node.host_path,
                                               out.say)
     except StorageError as exc:
         out.fail(f"{exc.code}: {exc.message} {dict(exc.details)}")

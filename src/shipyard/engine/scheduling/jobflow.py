@@ -18,6 +18,7 @@ from shipyard.engine.agent import execution, runs
 from shipyard.engine.agent.execution import Launched, Node
 from shipyard.engine.agent.exits import ExitWatch
 from shipyard.engine.agent.runs import Outcome
+from shipyard.engine.agent.taskrun import RETAIN_UNTIL, TaskRun
 from shipyard.engine.allocation.health import NodeHealth
 from shipyard.engine.model import docs, wire
 from shipyard.engine.model.states import (
@@ -276,21 +277,23 @@ class JobFlow:
         if time.monotonic() < self._retention_at:
             return
         self._retention_at = time.monotonic() + RETENTION_EVERY
-        for job_id, task in self.s.store.due(TASK, "retain_until", time.time()):
+        for job_id, task in self.s.store.due(TASK, RETAIN_UNTIL, time.time()):
             self.remove_task_dirs(task)
-
-            def retained(record: Record) -> None:
-                record.private.pop("retain_until", None)
-                record.private["retained"] = True
-
-            self.s.store.mutate(TASK, job_id, task.doc["id"], retained)
+            self.s.store.mutate(TASK, job_id, task.doc["id"], _retained)
 
     def remove_task_dirs(self, task: Record) -> None:
-        for item in task.private.get("instances") or []:
-            node = self.s.node(item["pool_id"], item["node_id"])
+        for item in TaskRun.of(task).instances:
+            node = self.s.node(item.pool_id, item.node_id)
             if node is not None:
-                directory = runs.task_dir(item["job_id"], item["task_id"])
+                directory = runs.task_dir(item.job_id, item.task_id)
                 shutil.rmtree(node.host_path(directory), ignore_errors=True)
+
+
+def _retained(record: Record) -> None:
+    """A completed task whose directories went: its retention clock stops."""
+    run = TaskRun.of(record)
+    run.retain_until, run.retained = None, True
+    run.save(record)
 
 
 def _special_done(info: Json, code: int | None, error: str | None = None,

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shipyard.engine.agent.execution import Node
+from shipyard.engine.agent.taskrun import NodeKey, TaskRun
 from shipyard.engine.allocation.allocator import NODE, POOL
 from shipyard.engine.model import docs, wire
 from shipyard.engine.model.states import (
@@ -88,11 +89,12 @@ class Capacity:
         return [self.nodes[k] for k in chosen]
 
 
-def task_nodes(task: Record) -> list[tuple[str, str]]:
+def task_nodes(task: Record) -> list[NodeKey]:
     """(pool, node) pairs a live task holds: assigned while preparing, its instances after."""
+    run = TaskRun.of(task)
     if task.doc["state"] == TaskState.PREPARING:
-        return [(p, n) for p, n in task.private.get("assigned", [])]
-    return [(i["pool_id"], i["node_id"]) for i in task.private.get("instances") or []]
+        return run.assigned
+    return [item.node for item in run.instances]
 
 
 def slots_held(task: Record) -> int:
@@ -182,6 +184,6 @@ def dependencies_met(task: Json, lookup: Callable[[str], Record | None]) -> bool
         other = lookup(task_id)
         if other is None or other.doc["state"] != TaskState.COMPLETED:
             return False
-        if other.private.get("dependency", DependencyAction.BLOCK) != DependencyAction.SATISFY:
+        if (TaskRun.of(other).dependency or DependencyAction.BLOCK) != DependencyAction.SATISFY:
             return False
     return True

@@ -9,7 +9,6 @@ done, and keeps node counters true. REST handlers take the same lock to change t
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 import time
@@ -22,6 +21,7 @@ from shipyard.engine.agent import execution, runs
 from shipyard.engine.agent.execution import Node
 from shipyard.engine.agent.exits import ExitWatch
 from shipyard.engine.agent.runs import Outcome
+from shipyard.engine.agent.taskrun import Instance, TaskRun
 from shipyard.engine.agent.uploads import Uploads
 from shipyard.engine.allocation.allocator import NODE, POOL, Allocator
 from shipyard.engine.allocation.health import NodeHealth
@@ -201,27 +201,28 @@ class Scheduler:
                             task.doc["id"], exc)
 
     def _progress_running(self, job: Record, task: Record) -> None:
-        # A copy: progress changes instances in place and the store must see the difference.
-        instances = copy.deepcopy(task.private.get("instances") or [])
+        # Fresh objects: progress changes them in place; the store sees the difference.
+        run = TaskRun.of(task)
+        instances = run.instances
         outcome: Outcome | None
-        if any(self.node(i["pool_id"], i["node_id"]) is None for i in instances):
+        if any(self.node(i.pool_id, i.node_id) is None for i in instances):
             outcome = Outcome(None, "NodeUnusable", "A node of the task became unusable; "
                               "the task is requeued", category=ErrorCategory.SERVER_ERROR,
                               requeue=True)
-        elif runs.deadline_passed(task.private):
+        elif runs.deadline_passed(run.deadline):
             outcome = Outcome(None, "MaxWallClockTimeExceeded",
                               "The task ran longer than its maxWallClockTime", retry=False)
         else:
             outcome = runs.progress(task.doc, instances, self.node)
             self._watch(instances)
-        self._save_private(job, task, "instances", instances)
+        self._save_instances(job, task, instances)
         # outputFiles go up before the task completes: None while they do.
         outcome = self.uploads.settle(job.doc["id"], task.doc, instances, outcome, self.node)
         if outcome is not None:
             self.finish(job, task, outcome)
 
     def _progress_preparing(self, job: Record, task: Record) -> None:
-        assigned = [tuple(x) for x in task.private.get("assigned", [])]
+        assigned = TaskRun.of(task).assigned
         states = [self.flow.prep_state(job, pool_id, node_id) for pool_id, node_id in assigned]
         nodes = [self.node(p, n) for p, n in assigned]
         if any(n is None for n in nodes):
@@ -280,18 +281,14 @@ class Scheduler:
         return True
 
     def _assign(self, job: Record, task: Record, nodes: list[Node]) -> None:
-        pairs = [[n.pool_id, n.node_id] for n in nodes]
+        pairs = [(n.pool_id, n.node_id) for n in nodes]
         self._mutate_job(job, lambda r: _remember_nodes(r, pairs))
         if not job.doc.get("jobPreparationTask"):
             self._placed.append((job, task, nodes))
             return
         for node in nodes:
             self.flow.ensure_prep(job, node)
-        def prepare(record: Record) -> None:
-            docs.set_state(record.doc, TaskState.PREPARING)
-            record.private["assigned"] = pairs
-
-        self._mutate_task(job, task, prepare)
+        self._mutate_task(job, task, partial(transitions.prepare, nodes=pairs))
         self.kick()
 
     def _launch_all(self, batch: list[Placed]) -> None:
@@ -311,7 +308,8 @@ class Scheduler:
                 self._record_start(job, task, future)
         self.kick()
 
-    def _record_start(self, job: Record, task: Record, future: Future[list[Json]]) -> None:
+    def _record_start(self, job: Record, task: Record, future: Future[list[Instance]]
+                      ) -> None:
         error = future.exception()
         instances = [] if error is not None else future.result()
         self._blame_nodes(instances)
@@ -334,10 +332,10 @@ class Scheduler:
             return
         self._watch(instances)
 
-    def _watch(self, instances: list[Json]) -> None:
+    def _watch(self, instances: list[Instance]) -> None:
         for item in instances:
-            if item.get("launched") and item.get("code") is None:
-                self.exits.watch(int(item["launched"]["pid"]))
+            if item.launched is not None and item.code is None:
+                self.exits.watch(item.launched.pid)
 
     def _note_unschedulable(self, job: Record, task: Record, problem: str) -> None:
         info = task.doc.get("executionInfo") or {}
@@ -354,7 +352,7 @@ class Scheduler:
     # -- ends of tasks -----------------------------------------------------------------
     def finish(self, job: Record, task: Record, outcome: Outcome) -> None:
         """A run ended: retry, requeue or complete the task, with its consequences."""
-        instances = task.private.get("instances") or []
+        instances = TaskRun.of(task).instances
         if outcome.requeue:
             self._requeue(job, task, instances)
             return
@@ -383,45 +381,37 @@ class Scheduler:
             self._mutate_task(job, task, lambda r: transitions.complete(
                 r, None, [], DependencyAction.BLOCK))
 
-    def _requeue(self, job: Record, task: Record, instances: list[Json]) -> None:
+    def _requeue(self, job: Record, task: Record, instances: list[Instance]) -> None:
         """Back to active, counted as a requeue (not a retry): the fault was not the task's.
 
         Every instance is stopped; a multi-instance task's nodes also lose the containers
         its commands started, so the next attempt starts clean wherever it lands.
         """
         log.info("task %s/%s requeued: %s", job.doc["id"], task.doc["id"], [
-            i.get("node_fault") or i.get("code") for i in instances])
+            i.node_fault or i.code for i in instances])
         self._blame_nodes(instances)
         runs.stop(instances, self.node)
         if task.doc.get("multiInstanceSettings"):
             runs.remove_containers(instances, self.node)
         self._to_active(job, task, requeue=True)
 
-    def _blame_nodes(self, instances: list[Json]) -> None:
+    def _blame_nodes(self, instances: list[Instance]) -> None:
         for item in runs.node_faults(instances):
-            self.health.mark_unusable(item["pool_id"], item["node_id"], item["node_fault"])
+            self.health.mark_unusable(item.pool_id, item.node_id, str(item.node_fault))
 
     def _to_active(self, job: Record, task: Record, requeue: bool) -> None:
-        def back(record: Record) -> None:
-            docs.set_state(record.doc, TaskState.ACTIVE)
-            info = record.doc.setdefault("executionInfo", {})
-            if requeue:
-                info["requeueCount"] = int(info.get("requeueCount") or 0) + 1
-            record.private.pop("instances", None)
-            record.private.pop("assigned", None)
-
-        self._mutate_task(job, task, back)
+        self._mutate_task(job, task, partial(transitions.to_active, requeue=requeue))
         self.kick()
 
-    def _count_on_nodes(self, instances: list[Json], success: bool) -> None:
+    def _count_on_nodes(self, instances: list[Instance], success: bool) -> None:
         for item in instances:
             def bump(record: Record) -> None:
                 record.doc["totalTasksRun"] = int(record.doc.get("totalTasksRun") or 0) + 1
                 if success:
                     record.doc["totalTasksSucceeded"] = int(
                         record.doc.get("totalTasksSucceeded") or 0) + 1
-            if self.store.get(NODE, item["pool_id"], item["node_id"]) is not None:
-                self.store.mutate(NODE, item["pool_id"], item["node_id"], bump)
+            if self.store.get(NODE, item.pool_id, item.node_id) is not None:
+                self.store.mutate(NODE, item.pool_id, item.node_id, bump)
 
     # -- job ends (delegated) ----------------------------------------------------------
     def terminate_job(self, job_id: str, reason: str, user: bool = False) -> Json:
@@ -443,17 +433,25 @@ class Scheduler:
         updated = self.store.mutate(JOB, "", job.doc["id"], change)
         job.doc, job.private = updated.doc, updated.private
 
-    def _save_private(self, job: Record, task: Record, key: str, value: Any) -> None:
-        if task.private.get(key) != value:
-            self._mutate_task(job, task, lambda r: r.private.__setitem__(key, value))
+    def _save_instances(self, job: Record, task: Record, instances: list[Instance]) -> None:
+        """Write the run's instances back when progress changed them."""
+        if TaskRun.of(task).instances == instances:
+            return
+
+        def save(record: Record) -> None:
+            run = TaskRun.of(record)
+            run.instances = instances
+            run.save(record)
+
+        self._mutate_task(job, task, save)
 
 
 def _live(tasks: dict[str, list[Record]]) -> list[Record]:
     return [t for ts in tasks.values() for t in ts if t.doc["state"] in TASK_LIVE]
 
 
-def _remember_nodes(job: Record, pairs: list[list[str]]) -> None:
+def _remember_nodes(job: Record, pairs: list[tuple[str, str]]) -> None:
     known = job.private.setdefault("nodes", [])
     for pair in pairs:
-        if pair not in known:
-            known.append(pair)
+        if list(pair) not in known:
+            known.append(list(pair))

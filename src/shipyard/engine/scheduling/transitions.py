@@ -11,41 +11,72 @@ import time
 
 from shipyard.engine.agent import runs
 from shipyard.engine.agent.runs import Outcome
+from shipyard.engine.agent.taskrun import Instance, TaskRun
 from shipyard.engine.model import docs, wire
 from shipyard.engine.model.states import ErrorCategory, TaskResult, TaskState
 from shipyard.engine.store import Json, Record
 
 
-def started(record: Record, instances: list[Json], base_url: str) -> None:
+def started(record: Record, instances: list[Instance], base_url: str) -> None:
     docs.set_state(record.doc, TaskState.RUNNING)
     info = record.doc.setdefault("executionInfo", {})
     info["startTime"] = docs.now()
-    if record.private.pop("retry_pending", False):
+    run = TaskRun.of(record)
+    if run.retry_pending:
         info["retryCount"] = int(info.get("retryCount") or 0) + 1
         info["lastRetryTime"] = info["startTime"]
     for key in ("endTime", "exitCode", "result", "failureInfo"):
         info.pop(key, None)
     if instances:
         record.doc["nodeInfo"] = runs.node_info(instances[0], base_url)
-    record.private["instances"] = instances
-    record.private.pop("assigned", None)
-    record.private["deadline"] = runs.deadline_for(record.doc)
+    run.retry_pending, run.instances, run.assigned = False, instances, []
+    run.deadline = runs.deadline_for(record.doc)
+    run.save(record)
 
 
 def retry(record: Record) -> None:
     # retryCount counts retries that started, so it moves when the task runs again.
-    record.private["retry_pending"] = True
     docs.set_state(record.doc, TaskState.ACTIVE)
-    record.private.pop("instances", None)
+    run = TaskRun.of(record)
+    run.retry_pending, run.instances = True, []
+    run.save(record)
+
+
+def to_active(record: Record, requeue: bool) -> None:
+    """Back to the queue without a retry; a requeue (the node's fault) is counted."""
+    docs.set_state(record.doc, TaskState.ACTIVE)
+    info = record.doc.setdefault("executionInfo", {})
+    if requeue:
+        info["requeueCount"] = int(info.get("requeueCount") or 0) + 1
+    run = TaskRun.of(record)
+    run.instances, run.assigned = [], []
+    run.save(record)
+
+
+def prepare(record: Record, nodes: list[tuple[str, str]]) -> None:
+    """Placed on ``nodes``, waiting for the job preparation task there."""
+    docs.set_state(record.doc, TaskState.PREPARING)
+    run = TaskRun.of(record)
+    run.assigned = nodes
+    run.save(record)
 
 
 def complete(record: Record, outcome: Outcome | None, subtasks: list[Json],
-              dependency: str) -> None:
+             dependency: str) -> None:
     docs.set_state(record.doc, TaskState.COMPLETED)
-    record.private["dependency"] = dependency
     info = record.doc.setdefault("executionInfo", {})
     info["endTime"] = docs.now()
-    record.private["subtasks"] = subtasks
+    run = TaskRun.of(record)
+    run.dependency, run.subtasks = dependency, subtasks
+    _ended(info, outcome)
+    if outcome is not None:  # a task ended while queued gets no retention clock
+        run.retain_until = time.time() + wire.parse_duration(
+            (record.doc.get("constraints") or {}).get("retentionTime", "P7D")).total_seconds()
+    run.save(record)
+
+
+def _ended(info: Json, outcome: Outcome | None) -> None:
+    """A completed task's result, exit code and failure in its ``executionInfo``."""
     if outcome is None:
         info["result"] = TaskResult.FAILURE
         info["failureInfo"] = {"category": ErrorCategory.USER_ERROR, "code": "TaskEnded",
@@ -63,5 +94,3 @@ def complete(record: Record, outcome: Outcome | None, subtasks: list[Json],
                                               for k, v in outcome.details]
     else:
         info.pop("failureInfo", None)
-    record.private["retain_until"] = time.time() + wire.parse_duration(
-        (record.doc.get("constraints") or {}).get("retentionTime", "P7D")).total_seconds()

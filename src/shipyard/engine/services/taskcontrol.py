@@ -18,6 +18,7 @@ from azure.batch import models
 
 from shipyard.engine.agent import runs
 from shipyard.engine.agent.files import file_not_found
+from shipyard.engine.agent.taskrun import TaskRun
 from shipyard.engine.model import docs, requests, wire
 from shipyard.engine.model.states import JOB_CLOSED, TaskResult, TaskState
 from shipyard.engine.scheduling.scheduler import TASK
@@ -25,10 +26,6 @@ from shipyard.engine.services.jobs import job_ended
 from shipyard.engine.services.tasks import TaskService
 from shipyard.engine.store import Json, Record
 from shipyard.errors import BatchError
-
-#: Run bookkeeping a reactivated task starts without.
-_RUN_PRIVATE = ("instances", "subtasks", "retain_until", "retained", "dependency",
-                "retry_pending", "assigned", "deadline")
 
 
 def invalid_state(reason: str) -> BatchError:
@@ -82,7 +79,9 @@ class TaskControl:
             def apply(record: Record) -> None:
                 record.doc["constraints"] = constraints
                 if record.doc["state"] == TaskState.RUNNING:
-                    record.private["deadline"] = _deadline(record.doc)
+                    run = TaskRun.of(record)
+                    run.deadline = _deadline(record.doc)
+                    run.save(record)
                 docs.touch(record.doc)
 
             return self.store.mutate(TASK, job_id, task_id, apply).doc
@@ -95,8 +94,7 @@ def _reactivated(record: Record) -> None:
     record.doc["executionInfo"] = {"retryCount": 0,
                                    "requeueCount": int(info.get("requeueCount") or 0)}
     record.doc.pop("nodeInfo", None)
-    for key in _RUN_PRIVATE:
-        record.private.pop(key, None)
+    TaskRun().save(record)  # a reactivated task starts without any run bookkeeping
     docs.touch(record.doc)
 
 

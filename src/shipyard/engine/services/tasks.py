@@ -13,6 +13,7 @@ from azure.batch import models
 
 from shipyard.engine.agent import containers, runs
 from shipyard.engine.agent.files import file_not_found
+from shipyard.engine.agent.taskrun import TaskRun
 from shipyard.engine.allocation.allocator import NODE
 from shipyard.engine.model import docs, requests
 from shipyard.engine.model.states import JOB_CLOSED, TaskState
@@ -88,9 +89,10 @@ class TaskService:
 
     def subtasks(self, job_id: str, task_id: str, base_url: str) -> list[Json]:
         task = self.get(job_id, task_id)
+        run = TaskRun.of(task)
         if task.doc["state"] == TaskState.COMPLETED:
-            return list(task.private.get("subtasks") or [])
-        return runs.subtask_docs(task.private.get("instances") or [], base_url, False)
+            return run.subtasks
+        return runs.subtask_docs(run.instances, base_url, False)
 
     def files_root(self, job_id: str, task_id: str) -> Path:
         """The host directory of the task on its primary's node."""
