@@ -11,6 +11,7 @@ from shipyard.engine import nodes
 from shipyard.engine.agent import runs
 from shipyard.engine.agent.execution import Node
 from shipyard.engine.agent.runs import Outcome
+from shipyard.engine.model.multiinstance import MultiInstance, private_of
 from shipyard.engine.scheduling.jobflow import exit_options
 from shipyard.engine.scheduling.placement import (
     Capacity,
@@ -44,30 +45,39 @@ POOL = {"id": "p", "taskSlotsPerNode": 2, "enableInterNodeCommunication": True,
         "targetDedicatedNodes": 3}
 
 
+def task(doc: dict[str, object]) -> Record:
+    """A task record as the task service creates it (its settings parsed once)."""
+    settings = doc.get("multiInstanceSettings")
+    assert settings is None or isinstance(settings, dict)
+    return Record(doc, private_of(MultiInstance.parse(settings)))
+
+
+MI3 = task({"multiInstanceSettings": {"numberOfInstances": 3}})
+
+
 def test_spread_fills_the_emptiest_node_and_respects_slots() -> None:
     cap = capacity(2, 2)
-    first = cap.take(POOL, {"requiredSlots": 1}, set())
-    second = cap.take(POOL, {"requiredSlots": 1}, set())
+    first = cap.take(POOL, task({"requiredSlots": 1}), set())
+    second = cap.take(POOL, task({"requiredSlots": 1}), set())
     assert first and second and first[0].node_id != second[0].node_id
-    assert cap.take(POOL, {"requiredSlots": 2}, set()) is None
-    assert cap.take(POOL, {"requiredSlots": 1}, set()) is not None
+    assert cap.take(POOL, task({"requiredSlots": 2}), set()) is None
+    assert cap.take(POOL, task({"requiredSlots": 1}), set()) is not None
 
 
 def test_pack_fills_one_node_first() -> None:
     cap = capacity(2, 2)
     pool = {**POOL, "taskSchedulingPolicy": {"nodeFillType": "Pack"}}
-    a = cap.take(pool, {}, set())
-    b = cap.take(pool, {}, set())
+    a = cap.take(pool, task({}), set())
+    b = cap.take(pool, task({}), set())
     assert a and b and a[0].node_id == b[0].node_id
 
 
 def test_gang_needs_whole_free_nodes_and_skips_blocked() -> None:
     cap = capacity(1, 3)
-    task = {"multiInstanceSettings": {"numberOfInstances": 3}}
-    assert cap.take({**POOL, "taskSlotsPerNode": 1}, task, {("p", "n1")}) is None
-    got = cap.take({**POOL, "taskSlotsPerNode": 1}, task, set())
+    assert cap.take({**POOL, "taskSlotsPerNode": 1}, MI3, {("p", "n1")}) is None
+    got = cap.take({**POOL, "taskSlotsPerNode": 1}, MI3, set())
     assert got is not None and [n.node_id for n in got] == ["n0", "n1", "n2"]
-    assert cap.take({**POOL, "taskSlotsPerNode": 1}, {}, set()) is None
+    assert cap.take({**POOL, "taskSlotsPerNode": 1}, task({}), set()) is None
 
 
 @pytest.mark.parametrize(("pool", "fragment"), [
@@ -76,10 +86,17 @@ def test_gang_needs_whole_free_nodes_and_skips_blocked() -> None:
     ({**POOL, "taskSlotsPerNode": 1, "targetDedicatedNodes": 2}, "needs 3 nodes"),
 ])
 def test_multi_instance_requirements(pool: dict[str, object], fragment: str) -> None:
-    problem = requirements_error(pool, {"multiInstanceSettings": {"numberOfInstances": 3}})
+    problem = requirements_error(pool, MI3)
     assert problem is not None and fragment in problem
-    assert requirements_error({**POOL, "taskSlotsPerNode": 1},
-                              {"multiInstanceSettings": {"numberOfInstances": 3}}) is None
+    assert requirements_error({**POOL, "taskSlotsPerNode": 1}, MI3) is None
+
+
+def test_a_record_stored_before_the_parsed_settings_reads_its_document() -> None:
+    old = Record({"multiInstanceSettings": {"numberOfInstances": 3}}, {})
+    assert MultiInstance.of(old) == MultiInstance.of(MI3) == MultiInstance(3)
+    assert requirements_error({**POOL, "enableInterNodeCommunication": False}, old)
+    # The kept value wins over the document: it is what create checked.
+    assert MultiInstance.of(Record(old.doc, private_of(None))) is None
 
 
 def test_dependencies_ids_ranges_and_blocking() -> None:

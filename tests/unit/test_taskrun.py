@@ -7,6 +7,7 @@ from pathlib import Path
 
 from shipyard.engine.agent.execution import Launched
 from shipyard.engine.agent.taskrun import Instance, Phase, TaskRun
+from shipyard.engine.model.multiinstance import KEY, MultiInstance, private_of
 from shipyard.engine.store import Record, Store
 
 #: A running multi-instance task's private part exactly as the engine wrote it before
@@ -65,7 +66,7 @@ def test_writing_keeps_the_old_keys_and_values() -> None:
 
 def test_save_replaces_the_run_and_keeps_the_rest(tmp_path: Path) -> None:
     store = Store(tmp_path / "db")
-    private = {**copy.deepcopy(OLD_RUNNING), "other": {"kept": True}}
+    private = {**copy.deepcopy(OLD_RUNNING), **private_of(MultiInstance(2, "sshd"))}
     store.insert("task", "j", "t", Record({"id": "t"}, private))
     record = store.get("task", "j", "t")
     assert record is not None
@@ -80,9 +81,9 @@ def test_save_replaces_the_run_and_keeps_the_rest(tmp_path: Path) -> None:
     again = store.get("task", "j", "t")
     assert again is not None and TaskRun.of(again) == run
     assert "retry_pending" not in again.private
-    assert again.private["other"] == {"kept": True}
+    assert MultiInstance.of(again) == MultiInstance(2, "sshd")
     TaskRun().save(again)
-    assert again.private == {"other": {"kept": True}}
+    assert again.private == {KEY: MultiInstance(2, "sshd").to_json()}
 
 
 def test_an_instance_round_trips_every_field() -> None:

@@ -20,6 +20,7 @@ from shipyard.engine.agent.execution import NODE_ROOT, Node
 from shipyard.engine.agent.taskrun import Instance, Phase
 from shipyard.engine.model import wire
 from shipyard.engine.model.docs import now
+from shipyard.engine.model.multiinstance import MultiInstance
 from shipyard.engine.model.states import ErrorCategory, SubtaskState, TaskResult
 from shipyard.engine.store import Json
 from shipyard.errors import NodeUnusableError, ShipyardError, StorageError
@@ -91,11 +92,10 @@ def multi_instance_environment(nodes: list[Node], me: int,
     }
 
 
-def start(job: Json, task: Json, nodes: list[Node], base_env: Callable[[Node], dict[str, str]]
-          ) -> list[Instance]:
+def start(job: Json, task: Json, multi: MultiInstance | None, nodes: list[Node],
+          base_env: Callable[[Node], dict[str, str]]) -> list[Instance]:
     """Lay out the task dirs, fetch files and launch the first phase; the new instances."""
     directory = task_dir(job["id"], task["id"])
-    multi = task.get("multiInstanceSettings")
     instances: list[Instance] = []
     for index, node in enumerate(nodes):
         env = task_environment(base_env(node), job, task, directory)
@@ -105,12 +105,12 @@ def start(job: Json, task: Json, nodes: list[Node], base_env: Callable[[Node], d
                                   job["id"], task["id"]))
         try:
             execution.check_node(node)
-            _prepare(node, index, task, directory)
+            _prepare(node, index, task, multi, directory)
         except NodeUnusableError as exc:
             # Nothing runs anywhere: the task goes back to the queue (see node_faults).
             instances[-1].node_fault = str(exc)
             return instances
-    coordination = (multi or {}).get("coordinationCommandLine") if multi else None
+    coordination = multi.coordination if multi else None
     if not coordination:
         _launch(instances[0], nodes[0], task.get("commandLine", ""), directory,
                 task.get("containerSettings"), Phase.APPLICATION)
@@ -124,11 +124,11 @@ def start(job: Json, task: Json, nodes: list[Node], base_env: Callable[[Node], d
     return instances
 
 
-def _prepare(node: Node, index: int, task: Json, directory: PurePosixPath) -> None:
+def _prepare(node: Node, index: int, task: Json, multi: MultiInstance | None,
+             directory: PurePosixPath) -> None:
     execution.prepare_dir(node, directory)
-    multi = task.get("multiInstanceSettings")
     if multi:
-        execution.fetch_resource_files(node, multi.get("commonResourceFiles"), directory)
+        execution.fetch_resource_files(node, list(multi.common_files), directory)
     if index == 0:
         execution.fetch_resource_files(node, task.get("resourceFiles"), directory / "wd")
 

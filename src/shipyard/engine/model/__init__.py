@@ -7,6 +7,7 @@
                   transition helpers here (state, times, eTag together)
     requests.py   request bodies parsed and checked against the SDK's own models
     bodytypes.py  the JSON type of each body property, from the SDK's model annotations
+    multiinstance.py  a task's multiInstanceSettings, parsed once when the task is created
 
 Rules: no I/O, no threads, no locks; imports only ``store`` (for ``Json``/``Record``) and
 the SDK's models. Refusals are ``BatchError`` with the service's code.

@@ -12,6 +12,7 @@ from shipyard.engine.agent.execution import Node
 from shipyard.engine.agent.taskrun import NodeKey, TaskRun
 from shipyard.engine.allocation.allocator import NODE, POOL
 from shipyard.engine.model import docs, wire
+from shipyard.engine.model.multiinstance import MultiInstance
 from shipyard.engine.model.states import (
     NODE_SCHEDULABLE,
     DependencyAction,
@@ -64,20 +65,20 @@ class Capacity:
         """No usable node of the pool has a free slot left: nothing more fits this tick."""
         return all(self.free[k] <= 0 for k in self.order.get(pool_id.lower(), []))
 
-    def take(self, pool: Json, task: Json, blocked: set[tuple[str, ...]]) -> list[Node] | None:
+    def take(self, pool: Json, task: Record, blocked: set[tuple[str, ...]]
+             ) -> list[Node] | None:
         """Nodes for ``task`` (taken out of the free slots), or None if it does not fit now."""
         keys = [k for k in self.order.get(pool["id"].lower(), [])
                 if (self.nodes[k].pool_id, self.nodes[k].node_id) not in blocked]
-        multi = task.get("multiInstanceSettings")
+        multi = MultiInstance.of(task)
         if multi:
-            count = int(multi.get("numberOfInstances") or 1)
             whole = int(pool.get("taskSlotsPerNode") or 1)
-            chosen = [k for k in keys if self.free[k] >= whole][:count]
-            if len(chosen) < count:
+            chosen = [k for k in keys if self.free[k] >= whole][:multi.instances]
+            if len(chosen) < multi.instances:
                 return None
             needed = 1
         else:
-            needed = int(task.get("requiredSlots") or 1)
+            needed = int(task.doc.get("requiredSlots") or 1)
             fitting = [k for k in keys if self.free[k] >= needed]
             if not fitting:
                 return None
@@ -99,8 +100,7 @@ def task_nodes(task: Record) -> list[NodeKey]:
 
 def slots_held(task: Record) -> int:
     """Slots a live task holds on each of its nodes (an instance of a multi-instance task: 1)."""
-    return 1 if task.doc.get("multiInstanceSettings") else int(
-        task.doc.get("requiredSlots") or 1)
+    return 1 if MultiInstance.of(task) else int(task.doc.get("requiredSlots") or 1)
 
 
 def urgency(job: Record, oldest: Record) -> tuple[float, str, int]:
@@ -115,13 +115,14 @@ def urgency(job: Record, oldest: Record) -> tuple[float, str, int]:
     return (-effective, created, int(job.private["seq"]))
 
 
-def requirements_error(pool: Json, task: Json) -> str | None:
+def requirements_error(pool: Json, task: Record) -> str | None:
     """Why a task can never run on this pool as it is, or None."""
-    multi = task.get("multiInstanceSettings")
+    multi = MultiInstance.of(task)
     slots = int(pool.get("taskSlotsPerNode") or 1)
+    required = task.doc.get("requiredSlots")
     if not multi:
-        if int(task.get("requiredSlots") or 1) > slots:
-            return (f"the task needs {task.get('requiredSlots')} slots but nodes of pool "
+        if int(required or 1) > slots:
+            return (f"the task needs {required} slots but nodes of pool "
                     f"{pool['id']} have {slots}")
         return None
     problems = []
@@ -129,9 +130,9 @@ def requirements_error(pool: Json, task: Json) -> str | None:
         problems.append("the pool must have enableInterNodeCommunication set to true")
     if slots != 1:
         problems.append(f"the pool must have taskSlotsPerNode 1 (it has {slots})")
-    if int(task.get("requiredSlots") or 1) != 1:
+    if int(required or 1) != 1:
         problems.append("a multi-instance task must have requiredSlots 1")
-    wanted = int(multi.get("numberOfInstances") or 1)
+    wanted = multi.instances
     size = int(pool.get("targetDedicatedNodes") or 0) + int(
         pool.get("targetLowPriorityNodes") or 0)
     if wanted > size:

@@ -26,6 +26,7 @@ from shipyard.engine.agent.uploads import Uploads
 from shipyard.engine.allocation.allocator import NODE, POOL, Allocator
 from shipyard.engine.allocation.health import NodeHealth
 from shipyard.engine.model import docs
+from shipyard.engine.model.multiinstance import MultiInstance
 from shipyard.engine.model.states import (
     NODE_UP,
     TASK_LIVE,
@@ -269,12 +270,12 @@ class Scheduler:
         pool = self.store.get(POOL, "", docs.pool_id_of(job.doc))
         if pool is None or pool.doc["state"] != PoolState.ACTIVE:
             return False
-        problem = requirements_error(pool.doc, task.doc)
+        problem = requirements_error(pool.doc, task)
         if problem:
             self._note_unschedulable(job, task, problem)
             return False
         blocked = {tuple(b) for b in job.private.get("blocked", [])}
-        nodes = capacity.take(pool.doc, task.doc, blocked)
+        nodes = capacity.take(pool.doc, task, blocked)
         if nodes is None:
             return False
         self._assign(job, task, nodes)
@@ -301,8 +302,8 @@ class Scheduler:
         if not batch:
             return
         with ThreadPoolExecutor(max_workers=min(LAUNCH_THREADS, len(batch))) as workers:
-            futures = [workers.submit(runs.start, job.doc, task.doc, nodes, self.base_env)
-                       for job, task, nodes in batch]
+            futures = [workers.submit(runs.start, job.doc, task.doc, MultiInstance.of(task),
+                                      nodes, self.base_env) for job, task, nodes in batch]
         with self.lock:
             for (job, task, _), future in zip(batch, futures, strict=True):
                 self._record_start(job, task, future)
@@ -391,7 +392,7 @@ class Scheduler:
             i.node_fault or i.code for i in instances])
         self._blame_nodes(instances)
         runs.stop(instances, self.node)
-        if task.doc.get("multiInstanceSettings"):
+        if MultiInstance.of(task) is not None:
             runs.remove_containers(instances, self.node)
         self._to_active(job, task, requeue=True)
 

@@ -16,6 +16,7 @@ from shipyard.engine.agent.files import file_not_found
 from shipyard.engine.agent.taskrun import TaskRun
 from shipyard.engine.allocation.allocator import NODE
 from shipyard.engine.model import docs, requests
+from shipyard.engine.model.multiinstance import MultiInstance, private_of
 from shipyard.engine.model.states import JOB_CLOSED, TaskState
 from shipyard.engine.scheduling.scheduler import TASK, Scheduler
 from shipyard.engine.services.jobs import JobService
@@ -115,12 +116,12 @@ class TaskService:
         return job
 
     def _insert(self, job: Record, body: dict[str, Any]) -> Json:
-        _check_task(job.doc, body)
+        multi = _check_task(job.doc, body)
         doc = docs.new_task_doc(body, job.doc["id"], job.doc["url"].rsplit("/jobs/", 1)[0],
                                 job.doc.get("constraints") or {})
         try:
             # The store keeps insertion order; nothing here may scan the job's tasks.
-            self.store.insert(TASK, job.doc["id"], doc["id"], Record(doc, {}))
+            self.store.insert(TASK, job.doc["id"], doc["id"], Record(doc, private_of(multi)))
         except RecordExists as exc:
             raise BatchError(409, "TaskExists", "The specified task already exists.") from exc
         return doc
@@ -140,7 +141,8 @@ class TaskService:
                 "lastModified": doc["lastModified"], "location": doc["url"]}
 
 
-def _check_task(job: Json, body: dict[str, Any]) -> None:
+def _check_task(job: Json, body: dict[str, Any]) -> MultiInstance | None:
+    """Refuse what the service refuses; the task's multi-instance settings, parsed."""
     requests.check_id(body.get("id"))
     if "commandLine" not in body:
         raise requests.missing("commandLine")
@@ -150,12 +152,7 @@ def _check_task(job: Json, body: dict[str, Any]) -> None:
     slots = body.get("requiredSlots")
     if slots is not None and (not isinstance(slots, int) or slots < 1):
         raise requests.bad_value("requiredSlots", slots, "must be a positive integer")
-    multi = body.get("multiInstanceSettings")
-    if multi is not None:
-        count = multi.get("numberOfInstances", 1)
-        if not isinstance(count, int) or count < 1:
-            raise requests.bad_value("multiInstanceSettings.numberOfInstances", count,
-                                     "must be a positive integer")
+    multi = MultiInstance.parse(body.get("multiInstanceSettings"))
     if body.get("containerSettings"):
         containers.check_settings(body["containerSettings"])
     if body.get("dependsOn") and not job.get("usesTaskDependencies"):
@@ -163,3 +160,4 @@ def _check_task(job: Json, body: dict[str, Any]) -> None:
                          "The job does not allow task dependencies; set usesTaskDependencies.")
     if not body.get("commandLine", "").strip() and not body.get("containerSettings"):
         raise requests.bad_value("commandLine", "", "the command line is empty")
+    return multi
