@@ -2,6 +2,8 @@
 
     scheduler.py    the loop: advance running tasks from their exits, place active tasks
                     on free slots, complete jobs, keep node counters true
+    placer.py       one tick's placement pass: jobs take turns by urgency; a placed task
+                    gets its nodes (and turns preparing, or is handed back to launch)
     placement.py    free slots per node, dependencies, multi-instance needs (bookkeeping)
     transitions.py  one task state change per store write, with everything that moves
                     with it

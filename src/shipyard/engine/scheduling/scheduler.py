@@ -2,9 +2,11 @@
 
 One thread ticks whenever something happened (a create, an exit, a kick) and at least
 every ``POLL`` seconds while anything runs. A tick, under ``lock``, advances running tasks
-from their exit files, places active tasks on free slots (jobs by priority, then in
-submission order, taking turns so no job starves another), completes jobs whose tasks are
-done, and keeps node counters true. REST handlers take the same lock to change tasks.
+from their exit files, places active tasks on free slots (``placer``: jobs by priority,
+then in submission order, taking turns so no job starves another), completes jobs whose
+tasks are done, and keeps node counters true. Placed tasks are launched after the tick,
+off the lock, and recorded under it again. REST handlers take the same lock to change
+tasks.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ from shipyard.engine.model.states import (
     ErrorCategory,
     JobState,
     NodeState,
-    PoolState,
     SchedulingState,
     TaskState,
 )
@@ -47,20 +48,12 @@ from shipyard.engine.scheduling.jobflow import (
     PrepProgress,
     dependency_action,
 )
-from shipyard.engine.scheduling.placement import (
-    Capacity,
-    ReadyQueue,
-    requirements_error,
-    slots_held,
-    task_nodes,
-    urgency,
-)
+from shipyard.engine.scheduling.placement import slots_held, task_nodes
+from shipyard.engine.scheduling.placer import Placed, Placer
 from shipyard.engine.settings import EngineSettings
 from shipyard.engine.store import Json, Record, Store
 
 __all__ = ["JOB", "PREP", "TASK", "Scheduler"]
-
-Placed = tuple[Record, Record, list[Node]]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +73,7 @@ class Scheduler:
         self.lock = threading.RLock()
         self.health = NodeHealth(store, allocator)
         self.flow = JobFlow(self)
+        self.placer = Placer(store, self.node, self.flow.ensure_prep, self.kick)
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -135,7 +129,8 @@ class Scheduler:
             self.flow.progress_end(job)
         jobs = self.store.list(JOB)
         live = {j.doc["id"]: live.get(j.doc["id"], []) for j in jobs}
-        self._place([j for j in jobs if j.doc["state"] == JobState.ACTIVE], live)
+        self._placed += self.placer.place(
+            [j for j in jobs if j.doc["state"] == JobState.ACTIVE], _live(live))
         self.flow.check_job_limits(jobs)
         self._sync_nodes(live)
         self.flow.retention()
@@ -236,62 +231,7 @@ class Scheduler:
         elif all(s == PrepProgress.DONE for s in states):
             self._placed.append((job, task, [n for n in nodes if n is not None]))
 
-    # -- placement ---------------------------------------------------------------------
-    def _place(self, jobs: list[Record], live: dict[str, list[Record]]) -> None:
-        if not jobs:
-            return
-        capacity = Capacity.measure(self.store, _live(live), self.node)
-        queues = {j.doc["id"]: self._ready_queue(j) for j in jobs}
-        placed_any = True
-        while placed_any:
-            placed_any = False
-            heads = {j.doc["id"]: queues[j.doc["id"]].peek() for j in jobs}
-            waiting = [(j, head) for j in jobs if (head := heads[j.doc["id"]]) is not None]
-            for job, _ in sorted(waiting, key=lambda pair: urgency(*pair)):
-                if self._place_one(job, queues[job.doc["id"]], capacity):
-                    placed_any = True
-                    break
-
-    def _ready_queue(self, job: Record) -> ReadyQueue:
-        job_id = job.doc["id"]
-        return ReadyQueue(partial(self.store.in_states, TASK, job_id, TaskState.ACTIVE),
-                          partial(self.store.get, TASK, job_id))
-
-    def _place_one(self, job: Record, queue: ReadyQueue, capacity: Capacity) -> bool:
-        pool_id = docs.pool_id_of(job.doc)
-        while (task := queue.pop()) is not None:
-            if self._try_place(job, task, capacity):
-                return True
-            if capacity.full(pool_id):
-                return False  # the rest of the backlog cannot fit either: stop reading it
-        return False
-
-    def _try_place(self, job: Record, task: Record, capacity: Capacity) -> bool:
-        pool = self.store.get(POOL, "", docs.pool_id_of(job.doc))
-        if pool is None or pool.doc["state"] != PoolState.ACTIVE:
-            return False
-        problem = requirements_error(pool.doc, task)
-        if problem:
-            self._note_unschedulable(job, task, problem)
-            return False
-        blocked = {tuple(b) for b in job.private.get("blocked", [])}
-        nodes = capacity.take(pool.doc, task, blocked)
-        if nodes is None:
-            return False
-        self._assign(job, task, nodes)
-        return True
-
-    def _assign(self, job: Record, task: Record, nodes: list[Node]) -> None:
-        pairs = [(n.pool_id, n.node_id) for n in nodes]
-        self._mutate_job(job, lambda r: _remember_nodes(r, pairs))
-        if not job.doc.get("jobPreparationTask"):
-            self._placed.append((job, task, nodes))
-            return
-        for node in nodes:
-            self.flow.ensure_prep(job, node)
-        self._mutate_task(job, task, partial(transitions.prepare, nodes=pairs))
-        self.kick()
-
+    # -- launching -------------------------------------------------------------------
     def _launch_all(self, batch: list[Placed]) -> None:
         """Start placed tasks in parallel, without the lock, then record them under it.
 
@@ -337,18 +277,6 @@ class Scheduler:
         for item in instances:
             if item.launched is not None and item.code is None:
                 self.exits.watch(item.launched.pid)
-
-    def _note_unschedulable(self, job: Record, task: Record, problem: str) -> None:
-        info = task.doc.get("executionInfo") or {}
-        if (info.get("failureInfo") or {}).get("message") == problem:
-            return
-
-        def note(record: Record) -> None:
-            record.doc.setdefault("executionInfo", {})["failureInfo"] = {
-                "category": ErrorCategory.USER_ERROR, "code": "MultiInstanceRequirementsNotMet",
-                "message": problem}
-
-        self._mutate_task(job, task, note)
 
     # -- ends of tasks -----------------------------------------------------------------
     def finish(self, job: Record, task: Record, outcome: Outcome) -> None:
@@ -450,9 +378,3 @@ class Scheduler:
 def _live(tasks: dict[str, list[Record]]) -> list[Record]:
     return [t for ts in tasks.values() for t in ts if t.doc["state"] in TASK_LIVE]
 
-
-def _remember_nodes(job: Record, pairs: list[tuple[str, str]]) -> None:
-    known = job.private.setdefault("nodes", [])
-    for pair in pairs:
-        if list(pair) not in known:
-            known.append(list(pair))
