@@ -5,6 +5,9 @@ only through ``control`` and ``settings``."""
 
 from __future__ import annotations
 
+import ast
+import fnmatch
+import re
 from pathlib import Path
 
 import pytest
@@ -72,3 +75,24 @@ def test_the_walk_sees_arrows_the_rules_refuse(tmp_path: Path) -> None:
 def test_a_module_outside_the_map_is_named() -> None:
     with pytest.raises(AssertionError, match=r"shipyard\.engine\.attic\.x is in no room"):
         room_of("shipyard.engine.attic.x")
+
+
+def unnamed(room: Path) -> list[str]:
+    """Modules and packages of ``room`` its ``__init__`` docstring does not name (a name
+    may be a pattern such as ``routes_*.py``)."""
+    doc = ast.get_docstring(ast.parse((room / "__init__.py").read_text())) or ""
+    named = re.findall(r"[\w*]+\.py|\w+/", doc)
+    entries = [p.name if p.is_file() else p.name + "/" for p in sorted(room.iterdir())
+               if (p.suffix == ".py" and p.name != "__init__.py")
+               or (p.is_dir() and (p / "__init__.py").exists())]
+    return [e for e in entries if not any(fnmatch.fnmatch(e, n) for n in named)]
+
+
+@pytest.mark.parametrize("room", sorted(
+    p.name for p in (SRC / "shipyard" / "engine").iterdir() if (p / "__init__.py").exists()))
+def test_each_room_map_names_every_module_in_it(room: str) -> None:
+    assert unnamed(SRC / "shipyard" / "engine" / room) == []
+
+
+def test_the_engine_map_names_every_room_and_root_module() -> None:
+    assert unnamed(SRC / "shipyard" / "engine") == []

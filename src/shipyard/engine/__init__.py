@@ -26,7 +26,7 @@ no two modules import each other, not even for type checking
     api/          HTTP: the ASGI app and router, shared-key auth, OData, responses, routes.
                   Routes translate requests into service calls and errors into the
                   service's error bodies; nothing below knows about HTTP.
-    server.py, jobwiring.py
+    server.py, jobwiring.py, __main__.py
                   the engine process: build each room, wire hooks and routes, serve
     control.py    start, stop and inspect a background engine (what ``shipyard local``
                   calls); with ``settings``, the only modules the CLI imports

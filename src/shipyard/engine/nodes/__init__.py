@@ -1,7 +1,21 @@
-"""Compute nodes on one Linux host: per-node namespaces, veth, private mounts and dockerd,
-and each node's own sshd (sshd.py) and user accounts (users.py).
+"""Compute nodes on one Linux host: per-node namespaces, veth, private mounts and dockerd.
 
-Called by the engine's pool manager, from worker threads. Every function here either
+    model.py       value objects: a pool's network, a node's kernel objects and files
+    host.py        the one chokepoint for subprocesses (ip, iptables, nsenter, umount)
+    procs.py       finding and ending a node's processes through /proc, never by name
+    network.py     one bridge per pool and the firewall rule it needs
+    nodeinit.py    inside a fresh namespace: the node's view of the machine, then dockerd
+    daemon.py      start, probe and stop one node (namespaces, veth, its dockerd)
+    images.py      Docker clients for nodes and host; image preload onto a node
+    imagestore.py  prepared image stores, so a pool's nodes share one unpack of an image
+    launching.py   commands "on a node": detached, exec'd directly, with an exit file
+    runner.py      the supervisor of one launched command (stdlib only, ``python -c``)
+    sshd.py        each node's own sshd, for remote login
+    users.py       node user accounts in the node's own passwd, group and shadow
+    sweep.py       reclaiming what a crashed engine left: nodes, veths, bridges, rules
+
+Knows nothing of Batch: called from the rooms above (storage, agent, allocation, services)
+and from worker threads. Every function here either
 completes, or raises ``NodeError`` / ``CommandError`` / ``CapacityError`` having undone its
 partial work; a crashed engine's leftovers are reclaimed with ``sweep``.
 """
