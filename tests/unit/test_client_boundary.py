@@ -41,3 +41,30 @@ def test_cli_start_loads_neither_the_sdk_nor_pydantic() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == ""
+
+
+def loaded_after(code: str, *watched: str) -> list[str]:
+    """Which of ``watched`` (modules or packages) a fresh interpreter has after ``code``."""
+    probe = (f"import sys\n{code}\n"
+             f"print(' '.join(w for w in {watched!r} if any(m == w or m.startswith(w + '.') "
+             f"for m in sys.modules)), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
+    return done.stderr.split()
+
+
+def test_help_loads_no_sdk_config_console_or_other_commands() -> None:
+    code = ("from shipyard.cli.main import cli\n"
+            "try:\n    cli(['--help'])\nexcept SystemExit:\n    pass")
+    assert loaded_after(code, "azure", "pydantic", "rich", "yaml", "requests", "cryptography",
+                        "shipyard.config", "shipyard.cli.jobs", "shipyard.cli.pool") == []
+
+
+def test_jobs_add_loads_only_the_jobs_commands() -> None:
+    code = ("import click\nfrom shipyard.cli.main import cli\n"
+            "ctx = click.Context(cli)\njobs = cli.get_command(ctx, 'jobs')\n"
+            "assert jobs.get_command(ctx, 'add') is not None")
+    assert loaded_after(code, "shipyard.cli.pool", "shipyard.cli.data", "shipyard.cli.storage",
+                        "shipyard.cli.dashboard", "shipyard.cli.jobctl", "shipyard.cli.tasks",
+                        "shipyard.cli.local", "rich", "azure.storage") == []
+

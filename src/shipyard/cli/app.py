@@ -11,18 +11,55 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
 from shipyard.errors import ConfigProblems, ShipyardError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 F = TypeVar("F", bound=Callable[..., Any])
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+
+class _Deferred:
+    """A rich ``Console`` made on first use, standing in for it until then.
+
+    Importing rich costs ~20 ms; a command reaches the service before it prints anything,
+    so the import waits for the first line (``--help`` never needs it).
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def made(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.made(), name)
+
+    def __enter__(self) -> Console:
+        return self.made().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.made().__exit__(*exc)
+
+
+console = cast("Console", _Deferred(highlight=False))
+err_console = cast("Console", _Deferred(stderr=True, highlight=False))
+
+
+def escape(text: str) -> str:
+    """``text`` with rich markup characters escaped."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def abort(message: str, hint: str | None = None, code: int = 1) -> NoReturn:

@@ -1,7 +1,7 @@
 """``shipyard jobs``: add the jobs of jobs.yaml (optionally tailing a file), list, end them.
 
 Disabling, enabling, migrating and statistics are in ``jobctl``; ``jobs tasks`` in
-``tasks``; both are attached at the end.
+``tasks``, ``jobs timeline`` in ``dashboard``: ``ELSEWHERE`` loads them when they run.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from shipyard.batch import waiting
 from shipyard.cli import cleanup, render
 from shipyard.cli.app import abort, console, reported
 from shipyard.cli.context import App, pass_app
+from shipyard.cli.lazy import Lazy, LazyGroup
 from shipyard.errors import BatchError
 
 if TYPE_CHECKING:
@@ -29,7 +30,22 @@ JOB_TIMEOUT = 7 * 24 * 3600.0
 END_TIMEOUT = 900.0
 
 
-@click.group()
+#: Subcommands kept in other modules, imported when they run.
+ELSEWHERE = {
+    "disable": Lazy("shipyard.cli.jobctl:disable",
+                    "Disable jobs: no new tasks start until they are enabled."),
+    "enable": Lazy("shipyard.cli.jobctl:enable", "Enable jobs."),
+    "migrate": Lazy("shipyard.cli.jobctl:migrate",
+                    "Migrate jobs to another pool (disable, change the pool, enable)."),
+    "stats": Lazy("shipyard.cli.jobctl:stats",
+                  "Get statistics about jobs: tasks by state and result, run times."),
+    "tasks": Lazy("shipyard.cli.tasks:tasks", "Tasks actions."),
+    "timeline": Lazy("shipyard.cli.dashboard:timeline",
+                     "Where the time of a (multi-instance) task went, node by node."),
+}
+
+
+@click.group(cls=LazyGroup, lazy=ELSEWHERE)
 def jobs() -> None:
     """Jobs actions."""
 
@@ -242,14 +258,3 @@ def _exists(client: BatchClient, job_id: str) -> bool:
 def _completed(client: BatchClient, job_id: str) -> models.BatchJob | None:
     job = client.get_job(job_id)
     return job if job.state == "completed" else None
-
-
-def _attach() -> None:
-    from shipyard.cli.jobctl import disable, enable, migrate, stats
-    from shipyard.cli.tasks import tasks
-
-    for command in (disable, enable, migrate, stats, tasks):
-        jobs.add_command(command)
-
-
-_attach()

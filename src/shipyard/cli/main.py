@@ -11,18 +11,24 @@ import click
 from shipyard import __version__
 from shipyard.cli import options
 from shipyard.cli.context import App
-from shipyard.cli.dashboard import dashboard, timeline
-from shipyard.cli.data import data
-from shipyard.cli.jobs import jobs
-from shipyard.cli.local import local
-from shipyard.cli.pool import pool
-from shipyard.cli.storage import storage
+from shipyard.cli.lazy import Lazy, LazyGroup
 
-#: The command groups; a new group module adds itself here (options are added below).
-GROUPS: tuple[click.Command, ...] = (data, jobs, local, pool, storage)
+#: The command groups, each imported only when it runs; a new group adds itself here.
+COMMANDS = {
+    "dashboard": Lazy("shipyard.cli.dashboard:dashboard", "Serve a live web page of the "
+                      "account's pools, nodes, jobs, tasks and files."),
+    "data": Lazy("shipyard.cli.data:data", "Data actions."),
+    "jobs": Lazy("shipyard.cli.jobs:jobs", "Jobs actions."),
+    "local": Lazy("shipyard.cli.local:local",
+                  "The local Azure Batch engine with real compute nodes."),
+    "pool": Lazy("shipyard.cli.pool:pool", "Pool actions."),
+    "storage": Lazy("shipyard.cli.storage:storage", "Blobs of the storage accounts of "
+                    "credentials.yaml (or the local engine's)."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy=COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="shipyard")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
@@ -35,10 +41,6 @@ def cli(ctx: click.Context) -> None:
     ctx.ensure_object(App).configure_logging()
 
 
-for group in GROUPS:
-    cli.add_command(group)
-cli.add_command(dashboard)
-jobs.add_command(timeline)
 options.install(cli)
 
 

@@ -23,6 +23,7 @@ import click
 
 from shipyard.cli.app import abort
 from shipyard.cli.context import AAD_OPTIONS, App
+from shipyard.cli.lazy import LazyGroup
 
 #: Groups whose commands are shipyard's own and take none of Batch Shipyard's options.
 OWN_GROUPS = ("local",)
@@ -118,12 +119,21 @@ def _refused_options() -> list[click.Option]:
 
 
 def install(command: click.Command) -> None:
-    """Add the shared options to ``command`` and everything below it (not ``local``)."""
+    """Add the shared options to ``command`` and everything below it (not ``local``).
+
+    Subcommands of a ``LazyGroup`` get them when they load.
+    """
     taken = {name for param in command.params for name in getattr(param, "opts", [])}
     hidden = isinstance(command, click.Group)
     command.params.extend(option for option in shared_options(hidden)
                           if not taken.intersection(option.opts))
+    if isinstance(command, LazyGroup):
+        command.on_load.append(_install_below)
     if isinstance(command, click.Group):
         for name, sub in command.commands.items():
-            if name not in OWN_GROUPS:
-                install(sub)
+            _install_below(name, sub)
+
+
+def _install_below(name: str, command: click.Command) -> None:
+    if name not in OWN_GROUPS:
+        install(command)

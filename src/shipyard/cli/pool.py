@@ -9,11 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import click
-from rich.markup import escape
 
 from shipyard.batch import waiting
 from shipyard.cli import render
-from shipyard.cli.app import console, err_console, reported
+from shipyard.cli.app import console, err_console, escape, reported
 from shipyard.cli.context import App, pass_app
 
 if TYPE_CHECKING:
