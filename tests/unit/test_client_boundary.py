@@ -68,3 +68,8 @@ def test_jobs_add_loads_only_the_jobs_commands() -> None:
                         "shipyard.cli.dashboard", "shipyard.cli.jobctl", "shipyard.cli.tasks",
                         "shipyard.cli.local", "rich", "azure.storage") == []
 
+
+def test_a_local_engine_client_loads_no_requests() -> None:
+    code = ("from shipyard.batch.client import Endpoint, make_client\n"
+            "make_client(Endpoint('http://127.0.0.1:9', 'acct', 'a2V5', local=True))")
+    assert loaded_after(code, "requests", "urllib3") == []

@@ -3,7 +3,9 @@
 The client side never starts anything: the CLI (``cli/context.py``) starts the local
 engine when the config names it and hands its address and key in as an ``Endpoint``.
 An Azure account signs with its shared key or, with ``aad`` settings, with a Microsoft
-Entra ID token (``identity.py``). Nothing else differs between the two paths.
+Entra ID token (``identity.py``). The local engine's clients send through the standard
+library's http.client (``transport.py``), Azure's through the SDK's default (requests);
+nothing else differs between the two paths.
 """
 
 from __future__ import annotations
@@ -70,4 +72,9 @@ def make_client(endpoint: Endpoint) -> BatchClient:
         return BatchClient(endpoint.url, endpoint.token, credential_scopes=[scope])
     if endpoint.key is None:
         raise ConfigError(f"no key or Entra ID credential for {endpoint.url}")
-    return BatchClient(endpoint.url, AzureNamedKeyCredential(endpoint.account, endpoint.key))
+    credential = AzureNamedKeyCredential(endpoint.account, endpoint.key)
+    if endpoint.local:
+        from shipyard.batch.transport import HttpClientTransport
+
+        return BatchClient(endpoint.url, credential, transport=HttpClientTransport())
+    return BatchClient(endpoint.url, credential)

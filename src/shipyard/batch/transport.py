@@ -1,0 +1,216 @@
+"""The SDK's transport for the local engine: azure-core over the standard library's http.client.
+
+azure-core's default transport is requests (with urllib3, charset_normalizer and idna):
+about 40 ms of imports and a session on a 2-core machine before a command's first request,
+out of a CLI start budget of 150 ms. The local engine needs none of what requests adds:
+it is plain HTTP on this machine, with no proxy, no TLS and no redirects, so its clients
+send through :class:`HttpClientTransport`, a keep-alive ``http.client`` connection behind
+the same pipeline (signing, retries, logging and error types are the SDK's own). Azure
+accounts keep requests: proxies and CA bundles from the environment matter there.
+
+Errors are raised as the types azure-core's transports raise (``ServiceRequestError``
+when the engine cannot be reached, ``ServiceResponseError`` when an answer breaks off),
+so ``batch.errors`` and the retry policy see no difference.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import select
+import zlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from azure.core.exceptions import (
+    IncompleteReadError,
+    ServiceRequestError,
+    ServiceRequestTimeoutError,
+    ServiceResponseError,
+    ServiceResponseTimeoutError,
+)
+from azure.core.pipeline.transport import HttpTransport
+from azure.core.rest._http_response_impl import HttpResponseImpl
+from azure.core.utils import case_insensitive_dict
+
+if TYPE_CHECKING:
+    from azure.core.rest import HttpRequest, HttpResponse
+
+log = logging.getLogger(__name__)
+
+#: azure-core's defaults (``ConnectionConfiguration``): seconds to connect, and to wait
+#: for each read of an answer.
+CONNECT_TIMEOUT = 300.0
+READ_TIMEOUT = 300.0
+BLOCK_SIZE = 4096
+#: Request options of azure-core's transports that mean nothing for plain HTTP here.
+_IGNORED = ("connection_verify", "connection_cert", "proxies", "connection_data_block_size")
+
+
+class HttpClientTransport(HttpTransport["HttpRequest", "HttpResponse"]):
+    """One keep-alive connection to a plain-HTTP endpoint; not thread-safe, like requests'.
+
+    A streamed answer still being read keeps its own connection; the next request opens a
+    new one rather than wait for it.
+    """
+
+    def __init__(self, connect_timeout: float = CONNECT_TIMEOUT,
+                 read_timeout: float = READ_TIMEOUT) -> None:
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self._conn: http.client.HTTPConnection | None = None
+        self._open: _Response | None = None
+
+    def __enter__(self) -> HttpClientTransport:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """Connections open on the first request."""
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def send(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        """Send ``request``; the answer is read whole unless ``stream=True``."""
+        stream = bool(kwargs.pop("stream", False))
+        connect = float(kwargs.pop("connection_timeout", self.connect_timeout))
+        read = float(kwargs.pop("read_timeout", self.read_timeout))
+        for name in _IGNORED:
+            kwargs.pop(name, None)
+        if kwargs:
+            log.debug("transport options ignored: %s", sorted(kwargs))
+        conn = self._connection(request.url, connect)
+        raw = _exchange(conn, request, read)
+        response = _Response(request=request, internal_response=raw, block_size=BLOCK_SIZE)
+        if stream:
+            self._open = response
+        else:
+            try:
+                response.read()
+            finally:
+                response.close()
+        return response
+
+    def _connection(self, url: str, timeout: float) -> http.client.HTTPConnection:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ServiceRequestError(f"{url}: this transport speaks plain http only")
+        conn = self._conn
+        if conn is not None and (conn.host, conn.port) != (parts.hostname, parts.port or 80):
+            conn = None
+        if self._open is not None and not self._open.is_closed:
+            conn = None  # that connection still carries a streamed answer
+        if conn is not None and _dropped(conn):
+            conn.close()
+        if conn is None:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        if conn.sock is None:
+            _connect(conn, timeout)
+        self._conn, self._open = conn, None
+        return conn
+
+
+def _connect(conn: http.client.HTTPConnection, timeout: float) -> None:
+    conn.timeout = timeout
+    try:
+        conn.connect()
+    except TimeoutError as exc:
+        raise ServiceRequestTimeoutError(exc, error=exc) from exc
+    except OSError as exc:
+        raise ServiceRequestError(exc, error=exc) from exc
+
+
+def _dropped(conn: http.client.HTTPConnection) -> bool:
+    """True when the server closed an idle kept-alive connection (it reads as EOF)."""
+    if conn.sock is None:
+        return False
+    readable, _, _ = select.select([conn.sock], [], [], 0)
+    return bool(readable)
+
+
+def _exchange(conn: http.client.HTTPConnection, request: HttpRequest,
+              read_timeout: float) -> http.client.HTTPResponse:
+    """Write the request and read the answer's head; the body is left to the response."""
+    if request.files:
+        raise ServiceRequestError("multipart bodies are not supported by this transport")
+    parts = urlsplit(request.url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    body = request.content
+    if isinstance(body, str):
+        body = body.encode()  # as urllib3 does; http.client would use Latin-1
+    assert conn.sock is not None, "connected by _connection"
+    conn.sock.settimeout(read_timeout)
+    headers = dict(request.headers)
+    # A file or iterator body of unknown length goes chunked, as requests sends it.
+    chunked = body is not None and not isinstance(body, bytes) and not any(
+        name.lower() == "content-length" for name in headers)
+    try:
+        conn.request(request.method, target, body=body, headers=headers,
+                     encode_chunked=chunked)
+        return conn.getresponse()
+    except TimeoutError as exc:
+        conn.close()
+        raise ServiceResponseTimeoutError(exc, error=exc) from exc
+    except (OSError, http.client.HTTPException) as exc:
+        conn.close()
+        raise ServiceResponseError(exc, error=exc) from exc
+
+
+class _Response(HttpResponseImpl):
+    """An ``azure.core.rest.HttpResponse`` over an ``http.client`` answer."""
+
+    def __init__(self, *, request: HttpRequest, internal_response: http.client.HTTPResponse,
+                 block_size: int) -> None:
+        headers = case_insensitive_dict(_joined(internal_response.getheaders()))
+        super().__init__(request=request, internal_response=internal_response,
+                         status_code=internal_response.status,
+                         reason=internal_response.reason, headers=headers,
+                         content_type=headers.get("Content-Type"), block_size=block_size,
+                         stream_download_generator=_chunks)
+
+
+def _joined(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Headers by name, repeated ones joined with ", " as requests does."""
+    found: dict[str, str] = {}
+    lowered: dict[str, str] = {}
+    for name, value in pairs:
+        key = lowered.setdefault(name.lower(), name)
+        found[key] = f"{found[key]}, {value}" if key in found else value
+    return found
+
+
+def _chunks(pipeline: object, response: _Response, decompress: bool = True,
+            **kwargs: Any) -> Iterator[bytes]:
+    """The body in blocks, decoded when the server compressed it and ``decompress``."""
+    raw: http.client.HTTPResponse = response.internal_response
+    encoding = response.headers.get("Content-Encoding", "").lower()
+    decoder = _decoder(encoding) if decompress else None
+    try:
+        while block := raw.read(response.block_size):
+            yield decoder.decompress(block) if decoder else block
+        if raw.length:  # read(n) ends quietly where a body stops short of its length
+            raise http.client.IncompleteRead(b"", raw.length)
+        if decoder:
+            yield decoder.flush()
+    except http.client.IncompleteRead as exc:
+        raise IncompleteReadError(exc, error=exc) from exc
+    except TimeoutError as exc:
+        raise ServiceResponseTimeoutError(exc, error=exc) from exc
+    except (OSError, http.client.HTTPException, zlib.error) as exc:
+        raise ServiceResponseError(exc, error=exc) from exc
+    finally:
+        raw.close()
+
+
+def _decoder(encoding: str) -> Any:
+    if encoding == "gzip":
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        return zlib.decompressobj()
+    return None
