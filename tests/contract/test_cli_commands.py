@@ -116,3 +116,23 @@ def test_terminating_running_tasks_and_scoping(sh: Shell, shared_pool: str) -> N
         assert sh.raw("jobs", "stats", "--jobid", "cli-long")["tasks"] == 1  # type: ignore[index]
     finally:
         sh("jobs", "del", "--jobid", "cli-long", "--wait", "-y", ok=False)
+
+
+def test_adding_a_job_that_exists_is_refused_or_replaced(sh: Shell, shared_pool: str,
+                                                         client: BatchClient) -> None:
+    sh.write("pool.yaml", pool_yaml(shared_pool, 3))
+    sh.write("jobs.yaml", jobs_yaml("cli-again", "sleep 300"))
+    try:
+        sh("jobs", "add")
+        first = client.get_job("cli-again").creation_time
+        refused = sh("jobs", "add", ok=False)
+        assert refused.exit_code == 1
+        assert "job cli-again already exists" in refused.output
+        assert "--recreate" in refused.output
+        assert client.get_job("cli-again").creation_time == first, "left as it was"
+        replaced = sh("jobs", "add", "--recreate")
+        assert "job cli-again: 1 task(s) added" in replaced.output
+        assert client.get_job("cli-again").creation_time != first
+        assert len(list(client.list_tasks("cli-again"))) == 1
+    finally:
+        sh("jobs", "del", "--jobid", "cli-again", "--wait", "-y", ok=False)

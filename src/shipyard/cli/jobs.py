@@ -83,21 +83,13 @@ def _add_job(app: App, job: JobSpec, pool_id: str, context: PoolContext,
     from shipyard.factory.tasks import task_options
 
     client = app.client
-    if _exists(client, job.id):
-        if not recreate:
-            raise BatchError(409, "JobExists", f"job {job.id} already exists",
-                             hint="pass --recreate to replace it, or delete it first")
-        client.begin_delete_job(job.id, polling_interval=1)
-        with console.status(f"deleting the old job {job.id}"):
-            waiting.gone(f"job {job.id} to be deleted", lambda: client.get_job(job.id),
-                         END_TIMEOUT)
     data = storage.plan(app)  # input_data, output_data, task_factory.file
     job = data.expand(job)
     multi = any(t.multi_instance for t in job.tasks)
     ssh = new_ssh_material() if multi else None
     ids = app.config.task_id_format(job)
     tasks = data.task_options(job, task_options(job, context, ssh, id_format=ids), ids)
-    client.create_job(data.job_options(job, job_options(job, pool_id)))
+    _create_job(app, data.job_options(job, job_options(job, pool_id)), recreate)
     client.create_tasks(job.id, scratch.add_setup_first(client, job, tasks))
     if job.auto_complete:
         client.update_job(job.id, auto_complete_patch())
@@ -245,14 +237,29 @@ def _pool_context(app: App, pool_id: str) -> PoolContext:
                        local=app.config.is_local, volumes=volume_context(app.config))
 
 
-def _exists(client: BatchClient, job_id: str) -> bool:
-    from azure.core.exceptions import ResourceNotFoundError
+def _create_job(app: App, options: models.BatchJobCreateOptions, recreate: bool) -> None:
+    """Create the job; one that exists is refused, or deleted first with ``--recreate``.
 
+    The create is the existence check: a request fewer than asking first, and the job is
+    still only created once its tasks were built without error.
+    """
+    from azure.core.exceptions import ResourceExistsError
+
+    client, job_id = app.client, options.id
     try:
-        client.get_job(job_id)
-    except ResourceNotFoundError:
-        return False
-    return True
+        client.create_job(options)
+        return
+    except ResourceExistsError as exc:
+        if getattr(exc.error, "code", None) != "JobExists":
+            raise
+        if not recreate:
+            raise BatchError(409, "JobExists", f"job {job_id} already exists",
+                             hint="pass --recreate to replace it, or delete it first") from None
+    client.begin_delete_job(job_id, polling_interval=1)
+    with console.status(f"deleting the old job {job_id}"):
+        waiting.gone(f"job {job_id} to be deleted", lambda: client.get_job(job_id),
+                     END_TIMEOUT)
+    client.create_job(options)
 
 
 def _completed(client: BatchClient, job_id: str) -> models.BatchJob | None:

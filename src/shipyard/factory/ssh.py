@@ -14,20 +14,16 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    PublicFormat,
-)
+if TYPE_CHECKING:  # cryptography loads when a key is made, not with the factory
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 #: Environment variables that carry the key pair to the coordination command.
 ENV_PRIVATE_KEY = "SHIPYARD_SSH_KEY"
 ENV_PUBLIC_KEY = "SHIPYARD_SSH_PUB"
 
-KeyGenerator = Callable[[], Ed25519PrivateKey]
+KeyGenerator = Callable[[], "Ed25519PrivateKey"]
 
 
 @dataclass(frozen=True)
@@ -50,12 +46,21 @@ class SshMaterial:
 
 
 def new_ssh_material(
-    generate: KeyGenerator = Ed25519PrivateKey.generate, comment: str = "shipyard"
+    generate: KeyGenerator | None = None, comment: str = "shipyard"
 ) -> SshMaterial:
-    """A new Ed25519 key pair from ``generate``; ``comment`` ends the public key line."""
+    """A new Ed25519 key pair from ``generate`` (a random one by default); ``comment`` ends
+    the public key line."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+        PublicFormat,
+    )
+
     if "\n" in comment or "\r" in comment:
         raise ValueError("an SSH key comment must be one line")
-    key = generate()
+    key = (generate or Ed25519PrivateKey.generate)()
     private = key.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption())
     public = key.public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH)
     return SshMaterial(

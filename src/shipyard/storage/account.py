@@ -11,10 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from shipyard.config import ShipyardConfig
 from shipyard.errors import ConfigError
 
+#: How long a SAS signed with an account's key lasts: Batch Shipyard signs task-factory
+#: blobs for 30 years; inputs and outputs live with the job.
+LONG_SAS = timedelta(days=365 * 30)
+JOB_SAS = timedelta(days=7)
 #: The emulator's account name; an entry naming it means the local engine's Azurite.
 EMULATOR_ACCOUNT = "devstoreaccount1"
 LOCAL_ENDPOINT = "local"

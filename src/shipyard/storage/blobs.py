@@ -33,11 +33,8 @@ from azure.storage.blob import (
 
 from shipyard.config.data import RemotePath
 from shipyard.errors import StorageError
-from shipyard.storage.account import Account
+from shipyard.storage.account import JOB_SAS, Account
 
-#: Batch Shipyard signs task-factory blobs for 30 years; inputs and outputs live with the job.
-LONG_SAS = timedelta(days=365 * 30)
-JOB_SAS = timedelta(days=7)
 CONCURRENCY = 4
 
 
