@@ -10,7 +10,7 @@ import logging
 import statistics
 from dataclasses import dataclass, field
 
-from bench import bare, mi, pools, tasks
+from bench import bare, clistart, mi, pools, tasks
 from bench.harness import BenchEngine, NodeHandle
 from bench.images import FAT_IMAGE
 from bench.stats import Figure, Stat, Target, paired_ratios
@@ -98,7 +98,9 @@ def mi_group(eng: BenchEngine, plan: Plan) -> list[Figure]:
     try:
         handles = eng.node_handles("mi")
         eng.netns_seen |= {h.spec.netns for h in handles}
-        out = _mi_overhead(eng, plan, handles) + _mpi_ratios(eng, plan, handles)
+        out = _mi_overhead(eng, plan, handles)
+        out += clistart.figures(eng, config, plan.reps, HELLO)
+        out += _mpi_ratios(eng, plan, handles)
     finally:
         eng.delete_pool("mi")
     return out

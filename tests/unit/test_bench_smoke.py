@@ -129,3 +129,46 @@ def test_scaling_plot_is_a_png(tmp_path: Path) -> None:
                     per_task={100: (0.5, 0.04), 1000: (0.8, 0.04), 5000: (1.5, 0.04)})
     scaling_png(points, tmp_path / "scaling.png")
     assert (tmp_path / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_cli_start_proxy_notes_each_request_and_passes_it_on(tmp_path: Path) -> None:
+    import http.client
+    import os
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from bench import clistart
+
+    class Echo(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            body = self.path.encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=upstream.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        with clistart.Proxy(("127.0.0.1", upstream.server_address[1])) as proxy:
+            proxy.watched = os.getpid()
+            conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
+            for path in ("/pools", "/pools/mi?x=1"):
+                conn.request("GET", path)
+                assert conn.getresponse().read() == path.encode()
+            conn.close()
+            seen = proxy.take()
+        assert [a.line for a in seen] == ["GET /pools HTTP/1.1", "GET /pools/mi?x=1 HTTP/1.1"]
+        assert seen[0].at <= seen[1].at and seen[0].cpu > 0
+        state = {"url": "http://127.0.0.1:1", "pid": 1, "key": "k"}
+        (tmp_path / "engine.json").write_text(json.dumps(state))
+        view = clistart.view_dir(tmp_path, proxy.url, tmp_path / "view")
+        assert json.loads((view / "engine.json").read_text()) == {**state, "url": proxy.url}
+    finally:
+        upstream.shutdown()
+        upstream.server_close()
