@@ -8,18 +8,18 @@ name; pools and their nodes stay, and the next ``start`` re-adopts them.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from contextlib import suppress
 from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from shipyard.engine.api import auth
 from shipyard.engine.settings import KEY_ENV, EngineSettings
@@ -92,18 +92,25 @@ def stop(data_dir: Path, timeout: float = 30.0) -> int | None:
 
 
 def answers(state: EngineState, timeout: float = 2.0) -> bool:
-    """True when the engine accepts a signed ``GET /pools``."""
+    """True when the engine accepts a signed ``GET /pools``.
+
+    Sent with http.client, which the CLI's SDK client loads anyway: urllib.request would
+    add ~8 ms of imports to every command's start for this one request.
+    """
     path, query = "/pools", [("api-version", "2025-06-01"), ("maxresults", "1")]
     headers = {"ocp-date": formatdate(usegmt=True)}
     headers["Authorization"] = auth.authorization(
         state.account, state.key, "GET", path, query, headers)
-    url = f"{state.url}{path}?api-version=2025-06-01&maxresults=1"
+    where = urlsplit(state.url)
+    conn = http.client.HTTPConnection(where.hostname or "127.0.0.1", where.port,
+                                      timeout=timeout)
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
-                                    timeout=timeout) as reply:
-            return bool(reply.status == 200)
-    except (urllib.error.URLError, OSError):
+        conn.request("GET", f"{path}?api-version=2025-06-01&maxresults=1", headers=headers)
+        return conn.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
         return False
+    finally:
+        conn.close()
 
 
 def _spawn(settings: EngineSettings) -> subprocess.Popen[bytes]:
