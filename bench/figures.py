@@ -127,7 +127,7 @@ def _mi_overhead(eng: BenchEngine, plan: Plan, handles: list[NodeHandle]) -> lis
     return [
         Figure("mi_overhead_ratio", "4-instance Docker MPI hello, jobs add --tail", "s",
                Stat.of(product), Stat.of(floor), paired_ratios(product, floor),
-               Target("<=", 1.25),
+               Target("<=", 1.15),
                note="`shipyard jobs add --tail stdout.txt` (CLI subprocess) to exit vs by hand "
                     "on the same idle nodes: docker run -d --net=host x4 in parallel, wait for "
                     "sshd, docker exec mpirun on the master, docker rm -f x4 (`ring 10 10`)"),
