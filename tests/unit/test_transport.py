@@ -11,6 +11,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -140,6 +141,29 @@ def test_a_streamed_answer_arrives_in_blocks_and_a_request_meanwhile_uses_a_new_
     assert server.connections == 2
     client.send_request(HttpRequest("GET", url(server, "/json")))
     assert server.connections == 2, "the streamed one's connection is idle again, not this"
+
+
+def test_a_stream_closed_before_its_end_does_not_leave_its_connection_for_reuse(
+        server: Server) -> None:
+    client = client_for(server)
+    streamed = client.send_request(HttpRequest("GET", url(server, "/big")), stream=True)
+    first = next(streamed.iter_bytes())
+    streamed.close()  # bytes of /big are still in flight on that connection
+    assert first == BIG[:len(first)]
+    assert client.send_request(HttpRequest("GET", url(server, "/json"))).json() == {
+        "path": "/json"}
+    assert server.connections == 2
+
+
+def test_threads_share_one_transport(server: Server) -> None:
+    client = client_for(server)
+    paths = [f"/json?n={n}" for n in range(40)]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(
+            lambda path: client.send_request(HttpRequest("GET", url(server, path))).json(),
+            paths))
+    assert answers == [{"path": path} for path in paths]
+    assert 1 <= server.connections <= 8
 
 
 def test_a_connection_the_server_closed_is_replaced(server: Server) -> None:

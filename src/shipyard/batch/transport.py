@@ -18,8 +18,9 @@ from __future__ import annotations
 import http.client
 import logging
 import select
+import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -49,18 +50,20 @@ _IGNORED = ("connection_verify", "connection_cert", "proxies", "connection_data_
 
 
 class HttpClientTransport(HttpTransport["HttpRequest", "HttpResponse"]):
-    """One keep-alive connection to a plain-HTTP endpoint; not thread-safe, like requests'.
+    """Keep-alive ``http.client`` connections to plain-HTTP endpoints, safe across threads.
 
-    A streamed answer still being read keeps its own connection; the next request opens a
-    new one rather than wait for it.
+    A request takes an idle connection to its host (or opens one) and gives it back once
+    its answer has been read to the end; an answer closed early, or one the server ends
+    the connection with, closes it instead. So concurrent requests (the dashboard's
+    thread pool) and a request made while a streamed answer is open each get their own.
     """
 
     def __init__(self, connect_timeout: float = CONNECT_TIMEOUT,
                  read_timeout: float = READ_TIMEOUT) -> None:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
-        self._conn: http.client.HTTPConnection | None = None
-        self._open: _Response | None = None
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
 
     def __enter__(self) -> HttpClientTransport:
         return self
@@ -72,9 +75,10 @@ class HttpClientTransport(HttpTransport["HttpRequest", "HttpResponse"]):
         """Connections open on the first request."""
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
     def send(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
         """Send ``request``; the answer is read whole unless ``stream=True``."""
@@ -85,35 +89,41 @@ class HttpClientTransport(HttpTransport["HttpRequest", "HttpResponse"]):
             kwargs.pop(name, None)
         if kwargs:
             log.debug("transport options ignored: %s", sorted(kwargs))
-        conn = self._connection(request.url, connect)
+        conn = self._take(request.url, connect)
         raw = _exchange(conn, request, read)
-        response = _Response(request=request, internal_response=raw, block_size=BLOCK_SIZE)
-        if stream:
-            self._open = response
-        else:
+        response = _Response(request=request, internal_response=raw, block_size=BLOCK_SIZE,
+                             release=lambda reusable: self._give(conn, reusable))
+        if not stream:
             try:
                 response.read()
             finally:
                 response.close()
         return response
 
-    def _connection(self, url: str, timeout: float) -> http.client.HTTPConnection:
+    def _take(self, url: str, timeout: float) -> http.client.HTTPConnection:
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise ServiceRequestError(f"{url}: this transport speaks plain http only")
-        conn = self._conn
-        if conn is not None and (conn.host, conn.port) != (parts.hostname, parts.port or 80):
-            conn = None
-        if self._open is not None and not self._open.is_closed:
-            conn = None  # that connection still carries a streamed answer
+        where = (parts.hostname, parts.port or http.client.HTTP_PORT)
+        with self._lock:
+            found = [c for c in self._idle if (c.host, c.port) == where]
+            conn = found[-1] if found else None
+            if conn is not None:
+                self._idle.remove(conn)
         if conn is not None and _dropped(conn):
             conn.close()
         if conn is None:
-            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+            conn = http.client.HTTPConnection(*where, timeout=timeout)
         if conn.sock is None:
             _connect(conn, timeout)
-        self._conn, self._open = conn, None
         return conn
+
+    def _give(self, conn: http.client.HTTPConnection, reusable: bool) -> None:
+        if not reusable or conn.sock is None:
+            conn.close()
+            return
+        with self._lock:
+            self._idle.append(conn)
 
 
 def _connect(conn: http.client.HTTPConnection, timeout: float) -> None:
@@ -163,16 +173,29 @@ def _exchange(conn: http.client.HTTPConnection, request: HttpRequest,
 
 
 class _Response(HttpResponseImpl):
-    """An ``azure.core.rest.HttpResponse`` over an ``http.client`` answer."""
+    """An ``azure.core.rest.HttpResponse`` over an ``http.client`` answer.
+
+    ``release`` gets the connection back to the transport when the response closes:
+    reusable only if the body was read to its end and the server keeps the connection.
+    """
 
     def __init__(self, *, request: HttpRequest, internal_response: http.client.HTTPResponse,
-                 block_size: int) -> None:
+                 block_size: int, release: Callable[[bool], None]) -> None:
         headers = case_insensitive_dict(_joined(internal_response.getheaders()))
         super().__init__(request=request, internal_response=internal_response,
                          status_code=internal_response.status,
                          reason=internal_response.reason, headers=headers,
                          content_type=headers.get("Content-Type"), block_size=block_size,
                          stream_download_generator=_chunks)
+        self._release = release
+        self.complete = False  # set by _chunks once the body has been read to its end
+
+    def close(self) -> None:
+        if self.is_closed:
+            return
+        reusable = self.complete and not self._internal_response.will_close
+        super().close()
+        self._release(reusable)
 
 
 def _joined(pairs: list[tuple[str, str]]) -> dict[str, str]:
@@ -196,6 +219,7 @@ def _chunks(pipeline: object, response: _Response, decompress: bool = True,
             yield decoder.decompress(block) if decoder else block
         if raw.length:  # read(n) ends quietly where a body stops short of its length
             raise http.client.IncompleteRead(b"", raw.length)
+        response.complete = True
         if decoder:
             yield decoder.flush()
     except http.client.IncompleteRead as exc:
