@@ -23,6 +23,7 @@ from azure.core.exceptions import (
 )
 from azure.core.rest import HttpRequest
 
+from shipyard.batch import transport
 from shipyard.batch.transport import HttpClientTransport
 
 BIG = bytes(range(256)) * 1000  # 256 kB: many blocks when streamed
@@ -176,6 +177,29 @@ def test_a_connection_the_server_closed_is_replaced(server: Server) -> None:
 def test_a_kept_connection_the_server_dropped_silently_is_replaced(server: Server) -> None:
     client = client_for(server)
     assert client.send_request(HttpRequest("GET", url(server, "/drop"))).content == b"dropped"
+    assert client.send_request(HttpRequest("GET", url(server, "/json"))).status_code == 200
+    assert server.connections == 2
+
+
+def test_a_request_sent_as_the_server_hangs_up_goes_again_on_a_new_connection(
+        server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The keep-alive race made certain: the idle check passes, the hang-up lands after it."""
+    client = client_for(server)
+    assert client.send_request(HttpRequest("GET", url(server, "/drop"))).content == b"dropped"
+    wait_until_closed = threading.Event()
+    monkeypatch.setattr(transport, "_dropped", lambda conn: wait_until_closed.set() or False)
+    body = b"posted once"
+    answer = client.send_request(HttpRequest("POST", url(server, "/echo"), content=body))
+    assert wait_until_closed.is_set(), "the kept connection was offered for reuse"
+    assert (answer.status_code, answer.content) == (200, body)
+    assert server.connections == 2
+
+
+def test_a_connection_idle_too_long_is_not_reused(server: Server,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    client = client_for(server)
+    assert client.send_request(HttpRequest("GET", url(server, "/json"))).status_code == 200
+    monkeypatch.setattr(transport, "IDLE_MAX", 0.0)
     assert client.send_request(HttpRequest("GET", url(server, "/json"))).status_code == 200
     assert server.connections == 2
 

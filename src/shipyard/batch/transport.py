@@ -19,6 +19,7 @@ import http.client
 import logging
 import select
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,12 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 300.0
 READ_TIMEOUT = 300.0
 BLOCK_SIZE = 4096
+#: Seconds an idle connection is reused for: under uvicorn's keep-alive of 5 s, so the
+#: engine does not hang one up just as a request goes out on it.
+IDLE_MAX = 2.0
+#: What a kept-alive connection the server hung up shows when a request goes out on it:
+#: no byte of an answer came back, so the server never took the request.
+_HUNG_UP = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 #: Request options of azure-core's transports that mean nothing for plain HTTP here.
 _IGNORED = ("connection_verify", "connection_cert", "proxies", "connection_data_block_size")
 
@@ -62,7 +69,7 @@ class HttpClientTransport(HttpTransport["HttpRequest", "HttpResponse"]):
                  read_timeout: float = READ_TIMEOUT) -> None:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
-        self._idle: list[http.client.HTTPConnection] = []
+        self._idle: list[tuple[http.client.HTTPConnection, float]] = []
         self._lock = threading.Lock()
 
     def __enter__(self) -> HttpClientTransport:
@@ -77,7 +84,7 @@ class HttpClientTransport(HttpTransport["HttpRequest", "HttpResponse"]):
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
-        for conn in idle:
+        for conn, _ in idle:
             conn.close()
 
     def send(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
@@ -89,8 +96,16 @@ class HttpClientTransport(HttpTransport["HttpRequest", "HttpResponse"]):
             kwargs.pop(name, None)
         if kwargs:
             log.debug("transport options ignored: %s", sorted(kwargs))
-        conn = self._take(request.url, connect)
-        raw = _exchange(conn, request, read)
+        conn, reused = self._take(request.url, connect)
+        try:
+            raw = _exchange(conn, request, read)
+        except ServiceResponseError as exc:
+            if not (reused and isinstance(exc.__cause__, _HUNG_UP)):
+                raise
+            # The server closed the idle connection as the request went out (the race
+            # every keep-alive client has): once more, on a new connection.
+            conn, _ = self._take(request.url, connect, reuse=False)
+            raw = _exchange(conn, request, read)
         response = _Response(request=request, internal_response=raw, block_size=BLOCK_SIZE,
                              release=lambda reusable: self._give(conn, reusable))
         if not stream:
@@ -100,30 +115,41 @@ class HttpClientTransport(HttpTransport["HttpRequest", "HttpResponse"]):
                 response.close()
         return response
 
-    def _take(self, url: str, timeout: float) -> http.client.HTTPConnection:
+    def _take(self, url: str, timeout: float, reuse: bool = True
+              ) -> tuple[http.client.HTTPConnection, bool]:
+        """A connected connection to ``url``'s host, and whether it was kept from before."""
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise ServiceRequestError(f"{url}: this transport speaks plain http only")
         where = (parts.hostname, parts.port or http.client.HTTP_PORT)
-        with self._lock:
-            found = [c for c in self._idle if (c.host, c.port) == where]
-            conn = found[-1] if found else None
-            if conn is not None:
-                self._idle.remove(conn)
-        if conn is not None and _dropped(conn):
-            conn.close()
+        conn = self._kept(where) if reuse else None
         if conn is None:
             conn = http.client.HTTPConnection(*where, timeout=timeout)
-        if conn.sock is None:
             _connect(conn, timeout)
-        return conn
+            return conn, False
+        return conn, True
+
+    def _kept(self, where: tuple[str, int]) -> http.client.HTTPConnection | None:
+        """The newest idle connection to ``where`` still fit to use; stale ones met on the
+        way are closed."""
+        now = time.monotonic()
+        with self._lock:
+            for item in reversed(list(self._idle)):
+                conn, since = item
+                if (conn.host, conn.port) != where:
+                    continue
+                self._idle.remove(item)
+                if now - since < IDLE_MAX and not _dropped(conn):
+                    return conn
+                conn.close()
+        return None
 
     def _give(self, conn: http.client.HTTPConnection, reusable: bool) -> None:
         if not reusable or conn.sock is None:
             conn.close()
             return
         with self._lock:
-            self._idle.append(conn)
+            self._idle.append((conn, time.monotonic()))
 
 
 def _connect(conn: http.client.HTTPConnection, timeout: float) -> None:
