@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench import clistart, images, mi
 from bench.figures import HELLO
-from bench.harness import BenchEngine, NodeHandle, wait_for
+from bench.harness import BenchEngine, NodeHandle
 
 log = logging.getLogger("bench")
 
@@ -74,27 +74,16 @@ def compare(eng: BenchEngine, config: Path, handles: list[NodeHandle],
                     helps[label].append(clistart.help_run(view))
                     timed[label].append(clistart.jobs_add(config, view, proxy, eng.batch,
                                                           f"cmp-{label}-{rep}", 4, HELLO))
-                    settle(eng, f"cmp-{label}-{rep}", len(handles))
+                    mi.settle(eng.batch, f"cmp-{label}-{rep}", len(handles))
                     product[label].append(mi.product_run(config, eng.data_dir,
                                                          f"cmpm-{label}-{rep}", 4, HELLO)[0])
-                    settle(eng, f"cmpm-{label}-{rep}", len(handles))
+                    mi.settle(eng.batch, f"cmpm-{label}-{rep}", len(handles))
     finally:
         os.environ.pop("PYTHONPATH", None)
         if saved is not None:
             os.environ["PYTHONPATH"] = saved
     return {label: _summary(helps[label], timed[label], product[label], floor)
             for label in trees}
-
-
-def settle(eng: BenchEngine, job_id: str, nodes: int) -> None:
-    """Wait until the job's release task has run on every node: it removes the task's
-    containers, and a run started meanwhile would share the nodes with that cleanup."""
-    def released() -> bool:
-        return sum(1 for s in eng.batch.list_job_preparation_and_release_task_status(job_id)
-                   if s.job_release_task_execution_info is not None
-                   and s.job_release_task_execution_info.end_time is not None) >= nodes
-
-    wait_for(f"the release task of job {job_id} on {nodes} nodes", released, 120)
 
 
 def _summary(helps: list[clistart.Exit], runs: list[clistart.AddRun], product: list[float],

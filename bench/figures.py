@@ -122,6 +122,9 @@ def _mi_overhead(eng: BenchEngine, plan: Plan, handles: list[NodeHandle]) -> lis
                 seconds, out = mi.product_run(config, eng.data_dir, f"mi-{rep}", 4, HELLO)
                 product.append(seconds)
                 engine.append(mi.engine_seconds(eng.batch, f"mi-{rep}"))
+                # The job's release task removes its containers after the CLI exits: the
+                # next run (often the floor's) must not share the nodes with that cleanup.
+                mi.settle(eng.batch, f"mi-{rep}", len(handles))
             if mi.hello_count(out) != 4:
                 raise RuntimeError(f"{side} run {rep}: expected 4 hello lines:\n{out[-800:]}")
     return [

@@ -76,6 +76,17 @@ def product_run(config_dir: Path, data_dir: Path, job_id: str, instances: int,
     return time.monotonic() - started, out
 
 
+def settle(client: BatchClient, job_id: str, nodes: int) -> None:
+    """Wait until the job's release task has run on every node: it removes the task's
+    containers, and a run started meanwhile would share the nodes with that cleanup."""
+    def released() -> bool:
+        return sum(1 for s in client.list_job_preparation_and_release_task_status(job_id)
+                   if s.job_release_task_execution_info is not None
+                   and s.job_release_task_execution_info.end_time is not None) >= nodes
+
+    wait_for(f"the release task of job {job_id} on {nodes} nodes", released, 120)
+
+
 def engine_seconds(client: BatchClient, job_id: str) -> float:
     """The task's own time on the engine: its creation to its completion (server clock)."""
     (task,) = list(client.list_tasks(job_id))
