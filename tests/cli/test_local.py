@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from shipyard.cli.main import cli
+from shipyard.engine import control
 from shipyard.engine.nodes.daemon import hidden_root
 
 
@@ -23,7 +28,10 @@ def test_local_start_refuses_a_data_dir_nodes_cannot_see(data_dir: str,
     assert f"data dir {data_dir} lies under" in result.output
     assert "choose a data dir elsewhere" in result.output
     assert "Traceback" not in result.output
-    assert not Path(data_dir).exists(), "a refused data dir must not be created"
+    # os.path.exists, not Path.exists: run unprivileged (scripts/test's not-root tier), the
+    # user cannot stat below /var/lib/docker (0700), and a mkdir there would have failed
+    # with a traceback the asserts above rule out.
+    assert not os.path.exists(data_dir), "a refused data dir must not be created"
 
 
 def test_hidden_root_follows_symlinks(tmp_path: Path) -> None:
@@ -35,3 +43,29 @@ def test_hidden_root_follows_symlinks(tmp_path: Path) -> None:
         link.unlink()
     assert hidden_root(Path("/var/lib/shipyard/local")) is None
     assert hidden_root(Path("/var/tmp/shyc-1")) is None
+
+
+@pytest.fixture
+def ordinary_user(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A data dir nodes could see, for a user who is not root (played, when run as root)."""
+    if os.geteuid() == 0:  # scripts/test runs this tier unprivileged: there it is real
+        monkeypatch.setattr(os, "geteuid", lambda: 65534)
+    home = Path(tempfile.mkdtemp(prefix="shipyard-user-", dir="/var/tmp"))
+    monkeypatch.setenv("SHIPYARD_DATA_DIR", str(home / "engine"))
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.chdir(home)  # no credentials.yaml: the local engine is the default
+    yield home / "engine"
+    started = control.stop(home / "engine")  # only if the refusal broke: never leave one
+    shutil.rmtree(home)
+    assert started is None, "an engine was started for an ordinary user"
+
+
+@pytest.mark.parametrize("argv", [["local", "start"], ["pool", "list"], ["jobs", "list"]])
+def test_an_ordinary_user_is_told_the_local_engine_needs_root(ordinary_user: Path,
+                                                              argv: list[str]) -> None:
+    result = CliRunner().invoke(cli, argv, catch_exceptions=False)
+    assert result.exit_code == 1, result.output
+    assert "the local engine needs root" in result.output
+    assert "Traceback" not in result.output
+    assert not ordinary_user.exists(), "nothing may be created for an engine that cannot start"

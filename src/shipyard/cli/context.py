@@ -20,11 +20,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from shipyard.batch.client import Endpoint, azure_endpoint, make_client
+from shipyard.errors import NotRootError
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient
 
     from shipyard.config import ShipyardConfig
+    from shipyard.engine.control import EngineState
+    from shipyard.engine.settings import EngineSettings
 
 #: Environment variables Batch Shipyard documents in lieu of the file options.
 FILE_ENV = {"credentials": "SHIPYARD_CREDENTIALS_CONF", "config": "SHIPYARD_CONFIG_CONF",
@@ -162,11 +165,31 @@ class App:
 
 def local_endpoint() -> Endpoint:
     """This machine's engine, started if it is not running (the embedded default)."""
-    from shipyard.engine import control
     from shipyard.engine.settings import EngineSettings, default_data_dir
 
-    state, _ = control.start(EngineSettings(data_dir=default_data_dir()))
+    state, _ = start_local_engine(EngineSettings(data_dir=default_data_dir()))
     return Endpoint(state.url, state.account, state.key, local=True)
+
+
+def start_local_engine(settings: EngineSettings) -> tuple[EngineState, bool]:
+    """The engine of ``settings.data_dir``, started if none answers (True if started here).
+
+    What the engine could not start with is refused first, in one line: a data dir its
+    nodes cannot see, and a user who is not root (the engine makes network namespaces and
+    runs dockerds; without this check an ordinary user got a traceback from the data dir).
+    """
+    from shipyard.engine import control
+    from shipyard.engine.nodes.daemon import check_data_dir
+
+    current = control.read_state(settings.data_dir)
+    if current is None or not control.answers(current):
+        check_data_dir(settings.data_dir)
+        if os.geteuid() != 0:
+            raise NotRootError(
+                "the local engine needs root on Linux: its nodes are network namespaces "
+                "with their own Docker daemons",
+                hint="run it as root (sudo), or set credentials.yaml to an Azure Batch account")
+    return control.start(settings)
 
 
 def shown_config(cfg: ShipyardConfig) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from shipyard.cli.app import console, reported
+from shipyard.cli.context import start_local_engine
 from shipyard.engine.settings import (
     DEFAULT_PORT,
     DEV_ACCOUNT,
@@ -38,11 +39,9 @@ def local() -> None:
 @reported
 def start(port: int, host: str, account: str, key: str, data_dir: Path | None) -> None:
     """Start the engine in the background (does nothing if it already runs)."""
-    from shipyard.engine import control  # the engine loads for these commands only
-
     settings = EngineSettings(data_dir=data_dir or default_data_dir(), host=host, port=port,
                               account=account, key=key)
-    state, started = control.start(settings)
+    state, started = start_local_engine(settings)
     verb = "started" if started else "already running"
     console.print(f"engine {verb}: {state.url} account {state.account} (pid {state.pid}, "
                   f"data {state.data_dir})")

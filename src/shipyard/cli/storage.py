@@ -19,7 +19,7 @@ import click
 
 from shipyard.cli import render
 from shipyard.cli.app import console, reported
-from shipyard.cli.context import App, pass_app
+from shipyard.cli.context import App, pass_app, start_local_engine
 from shipyard.errors import ConfigError, EngineError
 
 if TYPE_CHECKING:  # storage, config models and rich's bars load when a command runs
@@ -31,11 +31,10 @@ if TYPE_CHECKING:  # storage, config models and rich's bars load when a command 
 
 def local_account(link: str) -> Account:
     """The local engine's Azurite account under ``link`` (starting the engine if needed)."""
-    from shipyard.engine import control
     from shipyard.engine.settings import EngineSettings, default_data_dir
     from shipyard.storage.account import Account
 
-    state, _ = control.start(EngineSettings(data_dir=default_data_dir()))
+    state, _ = start_local_engine(EngineSettings(data_dir=default_data_dir()))
     if not state.storage:
         raise EngineError("the local engine reports no storage (Azurite)",
                           hint="restart it: shipyard local stop && shipyard local start")
