@@ -4,6 +4,14 @@
 
 SHIPYARD_TAG=${SHIPYARD_TAG:-setup}
 
+# The ordinary user that scripts/test runs the `not root` tier as, and that user's venv:
+# Debian's python with the project's requirements, in a folder every user can read (the
+# project's .venv may use a python that only root can reach, such as a pyenv under /root).
+# shellcheck disable=SC2034 # used by the scripts that source this file
+TEST_USER=shipyard-test
+# shellcheck disable=SC2034
+TEST_VENV=/opt/shipyard/venv-unprivileged
+
 say() { printf '%s: %s\n' "$SHIPYARD_TAG" "$*"; }
 
 die() {

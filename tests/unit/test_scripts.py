@@ -1,7 +1,8 @@
 """The bash entry points (scripts/setup, scripts/test, .ci/run) run under bash with fakes.
 
 Mirror detection is fed apt configurations written here; scripts/test runs in a copy of the repo
-layout whose setup, ruff, mypy and pytest are stubs that log their argv and exit as told.
+layout whose setup, ruff, mypy and two pytest runs are stubs that log their argv and exit as
+told. scripts/unprivileged itself runs in every scripts/test: it is that run of the not-root tier.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPTS = [REPO / "scripts" / "setup", REPO / "scripts" / "test", REPO / ".ci" / "run"]
+SCRIPTS = [REPO / "scripts" / name for name in ("setup", "test", "unprivileged")] + [
+    REPO / ".ci" / "run"]
 LIB = REPO / "scripts" / "lib.sh"
 CALLS = "calls.log"
 
@@ -115,24 +117,36 @@ def test_shellcheck_clean() -> None:
     assert done.returncode == 0, done.stdout
 
 
-def fake_repo(tmp_path: Path, pytest_exit: int, setup_exit: int = 0) -> Path:
-    """A repo layout whose tools are stubs appending their argv to CALLS in the repo root."""
+SUMMARY = {0: "3 passed, 2 deselected in 0.01s", 1: "1 failed, 2 passed in 0.01s",
+           5: "5 deselected in 0.01s"}
+
+
+def fake_repo(tmp_path: Path, pytest_exit: int, setup_exit: int = 0,
+              unprivileged_exit: int | None = None) -> Path:
+    """A repo layout whose tools are stubs appending their argv to CALLS in the repo root.
+
+    The two pytest runs (``scripts/unprivileged`` and ``.venv/bin/pytest``) print the summary
+    line pytest -q prints for their exit code.
+    """
     root = tmp_path / "repo with space"
     (root / "scripts").mkdir(parents=True)
     (root / ".venv" / "bin").mkdir(parents=True)
     shutil.copy(REPO / "scripts" / "test", root / "scripts" / "test")
     shutil.copy(LIB, root / "scripts" / "lib.sh")
+    first = pytest_exit if unprivileged_exit is None else unprivileged_exit
     stubs = {
-        "scripts/setup": setup_exit,
-        "scripts/chaos": 0,
-        ".venv/bin/ruff": 0,
-        ".venv/bin/mypy": 0,
-        ".venv/bin/pytest": pytest_exit,
+        "scripts/setup": (setup_exit, ""),
+        "scripts/chaos": (0, ""),
+        ".venv/bin/ruff": (0, ""),
+        ".venv/bin/mypy": (0, ""),
+        "scripts/unprivileged": (first, SUMMARY[first]),
+        ".venv/bin/pytest": (pytest_exit, SUMMARY[pytest_exit]),
     }
     log = root / CALLS
-    for rel, code in stubs.items():
+    for rel, (code, said) in stubs.items():
         stub = root / rel
-        stub.write_text(f'#!/usr/bin/env bash\necho "{rel} $*" >> "{log}"\nexit {code}\n')
+        stub.write_text(f'#!/usr/bin/env bash\necho "{rel} $*" >> "{log}"\n'
+                        f'echo "{said}"\nexit {code}\n')
         stub.chmod(0o755)
     return root
 
@@ -146,7 +160,7 @@ def run_test_script(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_test_script_runs_every_step_and_passes_args_to_pytest(tmp_path: Path) -> None:
+def test_test_script_runs_every_step_and_both_tiers_with_the_args(tmp_path: Path) -> None:
     root = fake_repo(tmp_path, pytest_exit=0)
     done = run_test_script(root, "-k", "a b")
     assert done.returncode == 0, done.stderr
@@ -154,21 +168,56 @@ def test_test_script_runs_every_step_and_passes_args_to_pytest(tmp_path: Path) -
         "scripts/setup ",
         ".venv/bin/ruff check src tests",
         ".venv/bin/mypy ",
-        ".venv/bin/pytest -q --durations=15 -k a b",
+        "scripts/unprivileged -q --durations=15 -m not root -k a b",
+        ".venv/bin/pytest -q --durations=15 -m root -k a b",
         f"scripts/chaos --minutes 2 --seed 1 --report {tempfile.gettempdir()}/chaos-test.md",
     ]
+    assert "tier not root, as shipyard-test: 3 passed, 2 deselected in 0.01s" in done.stdout
+    assert "tier root: 3 passed, 2 deselected in 0.01s" in done.stdout
+    assert "\npytest: 6 passed, 0 failed\n" in done.stdout
 
 
 @pytest.mark.parametrize(
-    ("pytest_exit", "message"),
-    [(5, "collected no test"), (1, "pytest failed (exit 1)")],
+    ("unprivileged_exit", "pytest_exit", "message"),
+    [(5, 5, "tier not root, as shipyard-test collected no test"),
+     (0, 5, "tier root collected no test"),
+     (1, 0, "tier not root, as shipyard-test: pytest failed (exit 1)"),
+     (0, 1, "tier root: pytest failed (exit 1)")],
 )
-def test_test_script_fails_when_pytest_fails_or_finds_nothing(
-    tmp_path: Path, pytest_exit: int, message: str
+def test_test_script_fails_when_a_tier_fails_or_finds_nothing(
+    tmp_path: Path, unprivileged_exit: int, pytest_exit: int, message: str
 ) -> None:
-    done = run_test_script(fake_repo(tmp_path, pytest_exit=pytest_exit))
+    root = fake_repo(tmp_path, pytest_exit=pytest_exit, unprivileged_exit=unprivileged_exit)
+    done = run_test_script(root)
     assert done.returncode == 1
     assert message in done.stderr
+    calls = (root / CALLS).read_text()
+    assert ".venv/bin/pytest -q" in calls, "the root tier runs even when the other failed"
+    assert "scripts/chaos" not in calls
+    if 1 in (unprivileged_exit, pytest_exit):
+        assert "\npytest: 5 passed, 1 failed\n" in done.stdout
+
+
+def test_test_script_lets_narrowing_args_leave_one_tier_empty(tmp_path: Path) -> None:
+    root = fake_repo(tmp_path, pytest_exit=5, unprivileged_exit=0)
+    done = run_test_script(root, "tests/unit")
+    assert done.returncode == 0, done.stderr
+    assert "tier root: 5 deselected in 0.01s" in done.stdout
+    assert "\npytest: 3 passed, 0 failed\n" in done.stdout
+
+
+def test_test_script_fails_when_narrowed_to_nothing(tmp_path: Path) -> None:
+    done = run_test_script(fake_repo(tmp_path, pytest_exit=5), "-k", "nothing")
+    assert done.returncode == 1
+    assert "collected no test" in done.stderr
+
+
+def test_test_script_refuses_a_marker_expression(tmp_path: Path) -> None:
+    root = fake_repo(tmp_path, pytest_exit=0)
+    done = run_test_script(root, "-m", "unit")
+    assert done.returncode == 1
+    assert "selects the tiers with -m itself" in done.stderr
+    assert not (root / CALLS).exists()
 
 
 def test_test_script_stops_when_setup_fails(tmp_path: Path) -> None:
