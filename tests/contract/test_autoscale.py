@@ -54,6 +54,11 @@ def test_enable_pool_auto_scale(client: BatchClient, empty_pool: str) -> None:
     assert pool.auto_scale_run is not None and pool.auto_scale_run.error is None
     assert pool.auto_scale_run.results == (
         "$TargetDedicatedNodes=0;$TargetLowPriorityNodes=0;$NodeDeallocationOption=requeue")
+    soon = error_of(lambda: client.enable_pool_auto_scale(
+        empty_pool, models.BatchPoolEnableAutoScaleOptions(auto_scale_formula="$x=1"),
+        retry_total=0))
+    assert soon.status_code == 503 and soon.error.code == "TooManyEnableAutoScaleRequests"
+    assert client.get_pool(empty_pool).auto_scale_formula == ZERO, "a refusal changes nothing"
 
 
 def test_enable_refuses_bad_settings(client: BatchClient, empty_pool: str) -> None:
@@ -132,7 +137,11 @@ def test_create_pool_with_auto_scale(client: BatchClient) -> None:
         delete_pool(client, pool_id)
 
 
-def test_pending_tasks_grow_an_empty_pool(client: BatchClient, empty_pool: str) -> None:
+def test_pending_tasks_grow_an_empty_pool_and_enabling_again_changes_what_is_given(
+        client: BatchClient, empty_pool: str) -> None:
+    """The pool grows for pending tasks; after the service's 30 s between enables (the one
+    wait of this file), a second enable keeps the formula left out, takes the new interval
+    and evaluates at once: nothing is pending, so the pool shrinks for real."""
     formula = ("$tasks = max(0, $PendingTasks.GetSample(1));"
                "$TargetDedicatedNodes = min(2, $tasks);"
                "$NodeDeallocationOption = taskcompletion;")
@@ -150,26 +159,14 @@ def test_pending_tasks_grow_an_empty_pool(client: BatchClient, empty_pool: str) 
         assert ran_on <= {n.id for n in nodes} and ran_on
         wait_for("2 steady nodes", lambda: client.get_pool(
             empty_pool).current_dedicated_nodes == 2)
-        # Enabling again evaluates at once: nothing pending, the pool shrinks for real.
         wait_enable_spacing(enabled)
-        enable(client, empty_pool, formula)
-        assert client.get_pool(empty_pool).target_dedicated_nodes == 0
+        enable(client, empty_pool, None, timedelta(minutes=8))
+        pool = client.get_pool(empty_pool)
+        assert pool.auto_scale_formula == formula, "the formula left out stays"
+        assert pool.auto_scale_evaluation_interval == timedelta(minutes=8)
+        assert pool.target_dedicated_nodes == 0
+        neither = error_of(lambda: client.enable_pool_auto_scale(
+            empty_pool, models.BatchPoolEnableAutoScaleOptions()))
+        assert neither.status_code == 400 and neither.error.code == "MissingRequiredProperty"
         wait_for("the pool to shrink to 0 nodes",
                  lambda: not list(client.list_nodes(empty_pool)), 120)
-
-
-def test_enable_on_an_enabled_pool_changes_what_is_given(client: BatchClient,
-                                                        empty_pool: str) -> None:
-    first = enable(client, empty_pool, ZERO, timedelta(minutes=6))
-    soon = error_of(lambda: client.enable_pool_auto_scale(
-        empty_pool, models.BatchPoolEnableAutoScaleOptions(auto_scale_formula=ZERO),
-        retry_total=0))
-    assert soon.status_code == 503 and soon.error.code == "TooManyEnableAutoScaleRequests"
-    wait_enable_spacing(first)
-    enable(client, empty_pool, None, timedelta(minutes=8))
-    pool = client.get_pool(empty_pool)
-    assert pool.auto_scale_formula == ZERO, "the formula left out stays"
-    assert pool.auto_scale_evaluation_interval == timedelta(minutes=8)
-    neither = error_of(lambda: client.enable_pool_auto_scale(
-        empty_pool, models.BatchPoolEnableAutoScaleOptions()))
-    assert neither.status_code == 400 and neither.error.code == "MissingRequiredProperty"
