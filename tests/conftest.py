@@ -3,14 +3,16 @@
 Each folder under tests/ is one tier and gets its marker here, at collection, because
 pytest ignores ``pytestmark`` in a conftest.py:
 
-    unit      pure, fast: no root, no Docker, no engine
+    unit      in-process, no root, Docker or nodes: pure functions, and the engine's
+              HTTP app fuzzed over a real store (test_fuzz_routes, the slow one)
     cli       the shipyard command in an isolated environment, no engine
     engine    the node runtime on real namespaces and daemons          (also ``root``)
     contract  a real engine driven through the azure-batch SDK         (also ``root``)
     e2e       whole recipes: images, pools, MPI across nodes           (also ``root``)
 
-``pytest -m "not root"`` runs what needs neither root nor Docker. A test elsewhere that
-starts a real engine marks itself ``root``.
+``pytest -m "not root"`` runs what needs neither root nor Docker; scripts/test runs it as
+an unprivileged user (scripts/unprivileged), which proves it. A test that needs root goes
+in a root tier's folder; one that does not, in unit or cli.
 
 With ``SHIPYARD_FORBID_SKIPS=1`` (scripts/test sets it) a run that skipped any test fails:
 on a fresh machine scripts/setup installs everything a test needs, so a skip there means

@@ -31,7 +31,7 @@ from shipyard.engine.allocation.allocator import POOL
 from shipyard.engine.scheduling.jobflow import JOB, TASK
 from shipyard.engine.server import Engine
 from shipyard.engine.settings import EngineSettings
-from tests.engine.fuzz_client import Reply, Request, send, snapshot
+from tests.unit.fuzz_client import Reply, Request, send, snapshot
 
 EXAMPLES = 200
 
