@@ -166,24 +166,26 @@ def test_test_script_runs_every_step_and_both_tiers_with_the_args(tmp_path: Path
     assert done.returncode == 0, done.stderr
     calls = (root / CALLS).read_text().splitlines()
     assert calls[:3] == ["scripts/setup ", ".venv/bin/ruff check src tests", ".venv/bin/mypy "]
-    # The two pytest runs go at once: either may log first.
-    assert sorted(calls[3:5]) == [
-        ".venv/bin/pytest -q --durations=15 -m root -k a b",
-        "scripts/unprivileged -q --durations=15 -m not root -k a b",
-    ]
-    assert calls[5:] == [
+    root_runs = [".venv/bin/pytest -q --durations=15 -m root and engine -k a b",
+                 ".venv/bin/pytest -q --durations=15 -m root and not engine -n 2 "
+                 "--dist loadfile -k a b"]
+    # The unprivileged run goes beside the root runs, which go one after the other.
+    assert [c for c in calls[3:6] if c.startswith(".venv/bin/pytest")] == root_runs
+    assert "scripts/unprivileged -q --durations=15 -m not root -k a b" in calls[3:6]
+    assert calls[6:] == [
         f"scripts/chaos --minutes 2 --seed 1 --report {tempfile.gettempdir()}/chaos-test.md"]
     assert "tier not root, as shipyard-test: 3 passed, 2 deselected in 0.01s" in done.stdout
-    assert "tier root: 3 passed, 2 deselected in 0.01s" in done.stdout
-    assert "\npytest: 6 passed, 0 failed\n" in done.stdout
+    assert "tier root, engine: 3 passed, 2 deselected in 0.01s" in done.stdout
+    assert "tier root, contract and e2e on 2 workers: 3 passed" in done.stdout
+    assert "\npytest: 9 passed, 0 failed\n" in done.stdout
 
 
 @pytest.mark.parametrize(
     ("unprivileged_exit", "pytest_exit", "message"),
     [(5, 5, "tier not root, as shipyard-test collected no test"),
-     (0, 5, "tier root collected no test"),
+     (0, 5, "tier root, engine collected no test"),
      (1, 0, "tier not root, as shipyard-test: pytest failed (exit 1)"),
-     (0, 1, "tier root: pytest failed (exit 1)")],
+     (0, 1, "tier root, contract and e2e on 2 workers: pytest failed (exit 1)")],
 )
 def test_test_script_fails_when_a_tier_fails_or_finds_nothing(
     tmp_path: Path, unprivileged_exit: int, pytest_exit: int, message: str
@@ -193,18 +195,20 @@ def test_test_script_fails_when_a_tier_fails_or_finds_nothing(
     assert done.returncode == 1
     assert message in done.stderr
     calls = (root / CALLS).read_text()
-    assert ".venv/bin/pytest -q" in calls and "scripts/unprivileged -q" in calls, \
-        "both tiers run, whichever fails"
+    assert calls.count(".venv/bin/pytest -q") == 2 and "scripts/unprivileged -q" in calls, \
+        "every run runs, whichever fails"
     assert "scripts/chaos" not in calls
-    if 1 in (unprivileged_exit, pytest_exit):
-        assert "\npytest: 5 passed, 1 failed\n" in done.stdout
+    if unprivileged_exit == 1:
+        assert "\npytest: 8 passed, 1 failed\n" in done.stdout
+    if pytest_exit == 1:
+        assert "\npytest: 7 passed, 2 failed\n" in done.stdout
 
 
 def test_test_script_lets_narrowing_args_leave_one_tier_empty(tmp_path: Path) -> None:
     root = fake_repo(tmp_path, pytest_exit=5, unprivileged_exit=0)
     done = run_test_script(root, "tests/unit")
     assert done.returncode == 0, done.stderr
-    assert "tier root: 5 deselected in 0.01s" in done.stdout
+    assert "tier root, engine: 5 deselected in 0.01s" in done.stdout
     assert "\npytest: 3 passed, 0 failed\n" in done.stdout
 
 
