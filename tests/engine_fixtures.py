@@ -28,6 +28,24 @@ from tests.realengine import (
     wait_nodes,
 )
 
+LOG_TAIL = 80
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Iterator[None]:
+    """A failed test of the session engine shows the tail of the engine's log: CI keeps
+    nothing else of an engine whose data dir goes with the session."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    settings = getattr(item, "funcargs", {}).get("settings")
+    if report.failed and isinstance(settings, EngineSettings):
+        try:
+            lines = settings.log_file.read_text(errors="replace").splitlines()[-LOG_TAIL:]
+        except OSError as exc:
+            lines = [f"(no engine log: {exc})"]
+        report.sections.append((f"engine log, last {LOG_TAIL} lines", "\n".join(lines)))
+
 
 @pytest.fixture(scope="session")
 def settings() -> Iterator[EngineSettings]:
