@@ -174,22 +174,26 @@ def local_endpoint() -> Endpoint:
 def start_local_engine(settings: EngineSettings) -> tuple[EngineState, bool]:
     """The engine of ``settings.data_dir``, started if none answers (True if started here).
 
-    What the engine could not start with is refused first, in one line: a data dir its
-    nodes cannot see, and a user who is not root (the engine makes network namespaces and
-    runs dockerds; without this check an ordinary user got a traceback from the data dir).
+    A user who is not root cannot start one (its nodes are network namespaces with their
+    own dockerds): that is said in one line before anything is made, where ``control.start``
+    gave an ordinary user a traceback from the data dir. An engine already answering is
+    used by anyone who can read its state.
     """
     from shipyard.engine import control
-    from shipyard.engine.nodes.daemon import check_data_dir
 
-    current = control.read_state(settings.data_dir)
-    if current is None or not control.answers(current):
-        check_data_dir(settings.data_dir)
-        if os.geteuid() != 0:
-            raise NotRootError(
-                "the local engine needs root on Linux: its nodes are network namespaces "
-                "with their own Docker daemons",
-                hint="run it as root (sudo), or set credentials.yaml to an Azure Batch account")
+    if os.geteuid() != 0 and not _engine_answers(settings.data_dir):
+        raise NotRootError(
+            "the local engine needs root on Linux: its nodes are network namespaces "
+            "with their own Docker daemons",
+            hint="run it as root (sudo), or set credentials.yaml to an Azure Batch account")
     return control.start(settings)
+
+
+def _engine_answers(data_dir: Path) -> bool:
+    from shipyard.engine import control
+
+    current = control.read_state(data_dir)
+    return current is not None and control.answers(current)
 
 
 def shown_config(cfg: ShipyardConfig) -> dict[str, Any]:
