@@ -20,7 +20,9 @@ from shipyard.engine.store import Json, Record
 def started(record: Record, instances: list[Instance], base_url: str) -> None:
     docs.set_state(record.doc, TaskState.RUNNING)
     info = record.doc.setdefault("executionInfo", {})
-    info["startTime"] = docs.now()
+    # The run began when its instances were laid out, not when the last coordination
+    # launch returned (seconds later on a busy machine with many instances).
+    info["startTime"] = instances[0].start if instances else docs.now()
     run = TaskRun.of(record)
     if run.retry_pending:
         info["retryCount"] = int(info.get("retryCount") or 0) + 1
