@@ -159,32 +159,30 @@ class NodeOps:
     def disable_scheduling(self, pool_id: str, node_id: str, body: dict[str, Any]) -> None:
         requests.parse(models.BatchNodeDisableSchedulingOptions, body)
         option = option_of(body, "nodeDisableSchedulingOption", OPTIONS[:3])
-        self.pools.node(pool_id, node_id)
-
-        def disable(record: Record) -> None:
-            _check_scheduling_change(record, SchedulingState.DISABLED)
-            record.doc["schedulingState"] = SchedulingState.DISABLED
-            if record.doc["state"] == NodeState.IDLE:
-                docs.set_node_state(record.doc, NodeState.OFFLINE)
-
-        with self.scheduler.lock:
-            record = self.store.mutate(NODE, pool_id, node_id, disable)
+        record = self._set_scheduling(pool_id, node_id, SchedulingState.DISABLED)
         ref = NodeRef(record.private["pool_id"], record.doc["id"])
         if option != "taskcompletion":  # running tasks simply finish otherwise
             self._spawn(ref, option, lambda: None)
 
     def enable_scheduling(self, pool_id: str, node_id: str) -> None:
-        self.pools.node(pool_id, node_id)
+        self._set_scheduling(pool_id, node_id, SchedulingState.ENABLED)
+        self.scheduler.kick()
 
-        def enable(record: Record) -> None:
-            _check_scheduling_change(record, SchedulingState.ENABLED)
-            record.doc["schedulingState"] = SchedulingState.ENABLED
-            if record.doc["state"] == NodeState.OFFLINE:
-                docs.set_node_state(record.doc, NodeState.IDLE)
+    def _set_scheduling(self, pool_id: str, node_id: str, wanted: SchedulingState) -> Record:
+        """Turn a node's scheduling on or off; an idle node shows ``offline`` while off."""
+        self.pools.node(pool_id, node_id)
+        shown, instead = ((NodeState.IDLE, NodeState.OFFLINE)
+                          if wanted == SchedulingState.DISABLED
+                          else (NodeState.OFFLINE, NodeState.IDLE))
+
+        def change(record: Record) -> None:
+            _check_scheduling_change(record, wanted)
+            record.doc["schedulingState"] = wanted
+            if record.doc["state"] == shown:
+                docs.set_node_state(record.doc, instead)
 
         with self.scheduler.lock:
-            self.store.mutate(NODE, pool_id, node_id, enable)
-        self.scheduler.kick()
+            return self.store.mutate(NODE, pool_id, node_id, change)
 
     # -- removal -----------------------------------------------------------------------
     def remove(self, pool_id: str, body: dict[str, Any], if_match: str | None) -> Json:
