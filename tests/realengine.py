@@ -48,6 +48,28 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 120.0,
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")
 
 
+def task_processes(job_id: str, task_id: str, argv: list[str]) -> list[int]:
+    """Host pids of live processes running ``argv`` with this task's ids in their environment.
+
+    A task's container processes are host processes too (no VM between): this finds what
+    runs for a task on any node, whether or not the engine still knows of it.
+    """
+    cmdline = b"".join(arg.encode() + b"\0" for arg in argv)
+    wanted = {f"AZ_BATCH_JOB_ID={job_id}".encode(), f"AZ_BATCH_TASK_ID={task_id}".encode()}
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "cmdline").read_bytes() != cmdline:
+                continue
+            if wanted <= set((entry / "environ").read_bytes().split(b"\0")):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
 def build_recipe(recipe: str) -> None:
     """Build a recipe's image with recipes/build.sh (cached after the first time)."""
     build = subprocess.run([str(RECIPES / "build.sh"), recipe], capture_output=True,

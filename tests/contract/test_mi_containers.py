@@ -12,7 +12,6 @@ container is gone when the task ends or is terminated: each container's PID 1 is
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,7 +29,7 @@ from tests.contract.jobhelpers import (
     task_file,
     wait_task,
 )
-from tests.realengine import IMAGE, wait_for
+from tests.realengine import IMAGE, task_processes, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -49,19 +48,7 @@ def add_mi(client: BatchClient, job_id: str, task_id: str, instances: int, coord
 
 def instance_containers(job_id: str, task_id: str) -> list[int]:
     """Host pids of live ``sleep infinity`` PID 1s carrying this task's ids."""
-    wanted = {f"AZ_BATCH_JOB_ID={job_id}".encode(), f"AZ_BATCH_TASK_ID={task_id}".encode()}
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if (entry / "cmdline").read_bytes() != b"sleep\0infinity\0":
-                continue
-            if wanted <= set((entry / "environ").read_bytes().split(b"\0")):
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
+    return task_processes(job_id, task_id, ["sleep", "infinity"])
 
 
 def wait_containers(job_id: str, task_id: str, count: int, timeout: float = 60) -> None:

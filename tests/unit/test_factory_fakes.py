@@ -49,6 +49,9 @@ if [ "$1" = run ] && [ -n "${FAKE_DOCKER_CONFLICT:-}" ] && [ ! -e "$FAKE_LOG/con
     'is already in use by container "abc".' >&2
   exit 125
 fi
+if [ "$1" = run ] && [ -n "${FAKE_DOCKER_BLOCK:-}" ]; then
+  touch "$FAKE_LOG/running"; sleep 60
+fi
 case "$1" in
   inspect) echo "${FAKE_DOCKER_RUNNING:-true}" ;;
   logs) echo "fake container log line" ;;
@@ -100,6 +103,11 @@ class Run:
     def docker_env(self, n: int) -> dict[str, str]:
         return read_env(self.log / f"docker.{n}.env")
 
+    def docker_run(self) -> tuple[list[str], dict[str, str]]:
+        """The argv and environment of the one ``docker run`` of the line (there must be one)."""
+        (n,) = [n for n, argv in enumerate(self.docker_calls()) if argv[:1] == ["run"]]
+        return self.docker_calls()[n], self.docker_env(n)
+
     def recorded(self, program: str) -> list[str]:
         return read_nul(self.log / f"{program}.argv")
 
@@ -140,18 +148,32 @@ def task_environment(root: Path, job_id: str, task_id: str) -> dict[str, str]:
     }
 
 
+@dataclass
+class Launch:
+    """How a node runs a command line: split (as the engine does), no shell of its own."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    log: Path
+
+    @classmethod
+    def of(cls, command_line: str, root: Path, env: Mapping[str, str]) -> Launch:
+        log = root / "log"
+        log.mkdir(parents=True, exist_ok=True)
+        full_env = {"PATH": f"{fake_bin(root)}:/usr/bin:/bin", "FAKE_LOG": str(log),
+                    "LANG": "C.UTF-8", **env}
+        return cls(shlex.split(command_line), full_env,
+                   Path(env.get("AZ_BATCH_TASK_WORKING_DIR", root)), log)
+
+
 def run_line(command_line: str, root: Path, env: Mapping[str, str],
              timeout: float = 30) -> Run:
-    """Run ``command_line`` as a node would: split (as the engine does), no shell of its own."""
-    log = root / "log"
-    log.mkdir(parents=True, exist_ok=True)
-    argv = shlex.split(command_line)
-    full_env = {"PATH": f"{fake_bin(root)}:/usr/bin:/bin", "FAKE_LOG": str(log),
-                "LANG": "C.UTF-8", **env}
-    cwd = Path(env.get("AZ_BATCH_TASK_WORKING_DIR", root))
-    result = subprocess.run(argv, env=full_env, cwd=cwd, capture_output=True, text=True,
-                            timeout=timeout, check=False)
-    return Run(result=result, log=log)
+    """Run ``command_line`` to its end as a node would."""
+    launch = Launch.of(command_line, root, env)
+    result = subprocess.run(launch.argv, env=launch.env, cwd=launch.cwd, capture_output=True,
+                            text=True, timeout=timeout, check=False)
+    return Run(result=result, log=launch.log)
 
 
 def bash_syntax_ok(command_line: str) -> subprocess.CompletedProcess[str]:

@@ -184,7 +184,8 @@ def test_task_constraints_files_and_dependencies() -> None:
 def sweep_commands(sweep: dict[str, Any], command: str = "run {0} {1}") -> list[str]:
     spec = job(task={"id": None, "command": command,
                      "task_factory": {"parametric_sweep": sweep}})
-    return [t.command_line.split("img:1 ", 1)[1].rstrip("'")
+    # The user's command ends the ``docker run`` line: after the image, before the newline.
+    return [t.command_line.split("img:1 ", 1)[1].split("\n", 1)[0]
             for t in task_options(spec, PoolContext(2, 0, pool()), None)]
 
 

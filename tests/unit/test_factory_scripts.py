@@ -9,7 +9,11 @@ is test_factory_coordination.py's.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shlex
+import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +22,10 @@ from azure.batch import models
 
 from shipyard.config import JobSpec
 from shipyard.factory import LaunchSettings, PoolContext, job_options, task_options
+from tests.realengine import wait_for
 from tests.unit.test_factory_fakes import (
     HOSTILE,
+    Launch,
     Run,
     bash_syntax_ok,
     fixed_ssh,
@@ -91,7 +97,7 @@ def test_plain_task_argv_and_values_arrive_exactly(tmp_path: Path) -> None:
     env = service_env(tmp_path, spec, options)
     run = run_line(options.command_line, tmp_path, env)
     assert run.result.returncode == 0, run.result.stderr
-    (argv,) = run.docker_calls()
+    argv, seen = run.docker_run()
     names = [argv[i + 1] for i, arg in enumerate(argv) if arg == "-e"]
     wd = env["AZ_BATCH_TASK_WORKING_DIR"]
     prefix = ["run", "--rm", "--name", NAME, "--label", f"shipyard.job={JOB_ID}",
@@ -101,7 +107,6 @@ def test_plain_task_argv_and_values_arrive_exactly(tmp_path: Path) -> None:
             *COMMAND_ARGS]
     assert argv[-len(tail):] == tail
     assert names[:len(HOSTILE_ENV) + 3] == ["JOBVAR", *HOSTILE_ENV, "TASKVAR", "my.var"]
-    seen = run.docker_env(0)
     for name in ["JOBVAR", *HOSTILE_ENV, "TASKVAR", "my.var", "AZ_BATCH_TASK_DIR"]:
         assert seen[name] == env[name], name
     assert not set(HOSTILE_ENV.values()) & set(argv)
@@ -112,7 +117,7 @@ def test_plain_task_keeps_container_and_image_workdir_when_asked(tmp_path: Path)
     spec = job(remove_container_after_exit=False, default_working_dir="container")
     options = plain(spec)
     run = run_line(options.command_line, tmp_path, service_env(tmp_path, spec, options))
-    (argv,) = run.docker_calls()
+    argv, _ = run.docker_run()
     assert "--rm" not in argv and "-w" not in argv
     assert argv[-2:] == ["img:1", "run"]
 
@@ -122,6 +127,38 @@ def test_plain_task_failure_is_the_task_exit_code(tmp_path: Path) -> None:
     options = plain(spec)
     env = {**service_env(tmp_path, spec, options), "FAKE_DOCKER_EXIT": "7"}
     assert run_line(options.command_line, tmp_path, env).result.returncode == 7
+
+
+def test_plain_task_first_removes_what_an_earlier_run_of_it_left(tmp_path: Path) -> None:
+    spec = job()
+    options = plain(spec)
+    env = {**service_env(tmp_path, spec, options), "FAKE_DOCKER_PS": "old1 old2"}
+    run = run_line(options.command_line, tmp_path, env)
+    assert run.result.returncode == 0, run.result.stderr
+    mine = ["--filter", "label=shipyard.job=j", "--filter", "label=shipyard.task=t"]
+    assert run.docker_calls()[:2] == [["ps", "-aq", *mine], ["rm", "-f", "old1", "old2"]]
+    assert run.docker_calls()[2][0] == "run"
+
+
+def test_plain_task_stopped_by_a_signal_stops_its_container(tmp_path: Path) -> None:
+    """Batch ends a task by signalling its processes; the container must end with them."""
+    spec = job()
+    options = plain(spec)
+    env = {**service_env(tmp_path, spec, options), "FAKE_DOCKER_PS": "c9",
+           "FAKE_DOCKER_BLOCK": "1"}
+    launch = Launch.of(options.command_line, tmp_path, env)
+    proc = subprocess.Popen(launch.argv, env=launch.env, cwd=launch.cwd,
+                            start_new_session=True)
+    try:
+        wait_for("the container to run", (launch.log / "running").exists, 10, 0.05)
+        os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=20) == 128 + signal.SIGTERM
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    calls = Run(result=subprocess.CompletedProcess([], 0), log=launch.log).docker_calls()
+    assert ["stop", "-t", "3", "c9"] in calls
+    assert calls[-2][:2] == ["ps", "-q"]
 
 
 # --- multi-instance: application ----------------------------------------------------------

@@ -58,7 +58,7 @@ def plain_argv(tmp_path: Path, **task: Any) -> list[str]:
     options = task_options(spec, PoolContext(2, 0, pool()), None)[0]
     run = run_line(options.command_line, tmp_path, service_env(tmp_path, spec, options))
     assert run.result.returncode == 0, run.result.stderr
-    (argv,) = run.docker_calls()
+    argv, _ = run.docker_run()
     return argv
 
 
@@ -150,7 +150,7 @@ def test_task_factory_tasks_do_not_accumulate_options(tmp_path: Path) -> None:
     for options in tasks:
         run = run_line(options.command_line, tmp_path / options.id,
                        service_env(tmp_path / options.id, spec, options))
-        (argv,) = run.docker_calls()
+        argv, _ = run.docker_run()
         assert len(options_of(argv, "--name")) == 1
         assert options_of(argv, "--network", "--net") == ["--net"]
         assert argv.count("/a:/b") == 1 and len(options_of(argv, "--shm-size")) == 1

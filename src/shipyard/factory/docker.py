@@ -8,6 +8,10 @@ spelling; options a multi-instance container must have (``-d --net=host``) are s
 Environment values never appear: ``-e NAME`` makes docker read each value from its own
 environment, which the Batch service fills from the task's environment settings, so
 newlines, quotes and any unicode in values arrive intact.
+
+A plain task's ``docker run`` is wrapped by :func:`stopping_with_task`: Batch ends a task
+(terminate, requeue, a disabled job) by signalling its processes, which stops the docker
+CLI but not the container the node's daemon runs for it.
 """
 
 from __future__ import annotations
@@ -15,11 +19,15 @@ from __future__ import annotations
 import re
 
 from shipyard.config import JobSpec, TaskSpec, runopts
-from shipyard.factory.shell import flags, quote, var
+from shipyard.factory.shell import flags, quote, sequence, var
 
 #: Container labels that find every container of a job (or task) on a node.
 LABEL_JOB = "shipyard.job"
 LABEL_TASK = "shipyard.task"
+
+#: Seconds a stopped task's container has to end before docker kills it; under the local
+#: engine's 5 s between its TERM and its KILL of the task's processes.
+STOP_GRACE = 3
 
 #: The service's variables a container sees (multi-instance.md section 1).
 AZ_BATCH_VARIABLES = (
@@ -52,6 +60,26 @@ def container_name(job_id: str, task_id: str) -> str:
 def labels(job_id: str, task_id: str) -> list[str]:
     """The labels that let cleanup find this container."""
     return flags("--label", [f"{LABEL_JOB}={job_id}", f"{LABEL_TASK}={task_id}"])
+
+
+def stopping_with_task(run: str, job_id: str, task_id: str) -> str:
+    """``run`` (a foreground ``docker run`` labelled with :func:`labels`) tied to the task.
+
+    First, containers an earlier run of this task left on the node go: a requeued or
+    retried run would otherwise fail on the name they still hold. Then the run waits in
+    the background, so that a TERM, INT or HUP to the task's shell stops the container
+    before the shell ends (bash runs no trap while a foreground command runs).
+    """
+    mine = " ".join(f"--filter {quote(f'label={label}')}" for label in (
+        f"{LABEL_JOB}={job_id}", f"{LABEL_TASK}={task_id}"))
+    stop = f"docker ps -q {mine} | xargs -r docker stop -t {STOP_GRACE} >/dev/null 2>&1"
+    # Newlines around the body: ``run`` ends with user text (a comment, a trailing ``&``).
+    return sequence(
+        f"docker ps -aq {mine} | xargs -r docker rm -f >/dev/null 2>&1",
+        f"trap {quote(stop)} TERM INT HUP",
+        f"__shipyard_run() {{\n{run}\n}}",
+        "__shipyard_run & wait $!",
+    )
 
 
 def user_sets(task: TaskSpec, flag: str) -> bool:

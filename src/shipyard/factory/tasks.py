@@ -93,7 +93,8 @@ def plain_command_line(job: JobSpec, task: TaskSpec, task_id: str, command: str 
         "--net=host" if net else "", *extra.run_options(native=False), *(mounts or []),
         *docker.user_options(task), docker.image(task), (command or "").strip(),
     ]
-    return bash_c(" ".join(part for part in parts if part))
+    run = " ".join(part for part in parts if part)
+    return bash_c(docker.stopping_with_task(run, job.id, task_id))
 
 
 def _dependencies(task: TaskSpec) -> models.BatchTaskDependencies | None:
