@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -71,3 +72,31 @@ def test_an_ordinary_user_is_told_the_local_engine_needs_root(ordinary_user: Pat
     assert "the local engine needs root" in result.output
     assert "Traceback" not in result.output
     assert not ordinary_user.exists(), "nothing may be created for an engine that cannot start"
+
+
+@pytest.mark.parametrize("argv", [["local", "status"], ["local", "stop"]])
+def test_a_state_this_user_cannot_read_is_not_reported_as_no_engine(
+        ordinary_user: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> None:
+    """A root engine keeps its state 0600 in a 0700 dir: an ordinary user cannot tell."""
+    ordinary_user.mkdir()
+    state = ordinary_user / "engine.json"
+    state.write_text('{"pid": 1}')
+    state.chmod(0)
+    if os.geteuid() == 0 or os.access(state, os.R_OK):  # root reads anything: played
+        real = Path.open
+
+        def refused(path: Path, *args: Any, **kwargs: Any) -> Any:
+            if path == state:
+                raise PermissionError(13, "Permission denied", str(path))
+            return real(path, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "open", refused)
+    try:
+        result = CliRunner().invoke(cli, argv, catch_exceptions=False)
+    finally:
+        monkeypatch.undo()
+        state.unlink()
+        ordinary_user.rmdir()
+    assert result.exit_code == 1, result.output
+    assert f"cannot read the local engine's state {state}" in result.output
+    assert "not running" not in result.output and "Traceback" not in result.output

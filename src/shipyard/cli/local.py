@@ -62,10 +62,12 @@ def stop(data_dir: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True,
               help="Print url, account, key, pid, data_dir, storage.")
 @data_dir_option
+@reported
 def status(as_json: bool, data_dir: Path | None) -> None:
     """Say whether the engine runs, and where."""
     from shipyard.engine import control  # the engine loads for these commands only
 
+    control.check_readable(data_dir or default_data_dir())
     state = control.read_state(data_dir or default_data_dir())
     running = state is not None and control.answers(state)
     if as_json:

@@ -55,6 +55,25 @@ def read_state(data_dir: Path) -> EngineState | None:
     return state if _alive(state.pid) else None
 
 
+def check_readable(data_dir: Path) -> None:
+    """Refuse when this user may not read the state: that says nothing of an engine.
+
+    An engine started by root keeps its state 0600 in a 0700 data dir (it holds the
+    account key), so "no state" would be a wrong answer for anyone else.
+    """
+    path = data_dir / "engine.json"
+    try:
+        path.stat()
+        with path.open("rb"):
+            pass
+    except PermissionError as exc:
+        raise EngineError(f"cannot read the local engine's state {path} (permission denied): "
+                          "an engine started by root keeps it to root",
+                          hint="run this as root (sudo)") from exc
+    except OSError:
+        return
+
+
 def start(settings: EngineSettings, timeout: float = 60.0) -> tuple[EngineState, bool]:
     """A running engine for ``settings.data_dir``; True if this call started it."""
     current = read_state(settings.data_dir)
@@ -82,6 +101,7 @@ def start(settings: EngineSettings, timeout: float = 60.0) -> tuple[EngineState,
 
 def stop(data_dir: Path, timeout: float = 30.0) -> int | None:
     """Stop the engine of ``data_dir``; the pid it had, or None if none was running."""
+    check_readable(data_dir)
     state = read_state(data_dir)
     if state is None:
         return None
