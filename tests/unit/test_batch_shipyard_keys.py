@@ -14,6 +14,7 @@ from typing import Any, get_args, get_origin
 import pytest
 import yaml
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from shipyard.config.credentials import CredentialsFile
 from shipyard.config.global_config import GlobalConfig
@@ -48,11 +49,17 @@ def _missing(schema: dict[str, Any], model: type[BaseModel] | None, path: str) -
     for key, sub in (schema.get("mapping") or {}).items():
         if key.startswith("regex;"):
             continue  # the user's own names; their values are checked where modelled
-        if key not in model.model_fields:
+        fields = _by_key(model)
+        if key not in fields:
             out.append(f"{path}.{key}".lstrip("."))
             continue
-        out += _missing(sub, _model_in(model.model_fields[key].annotation), f"{path}.{key}")
+        out += _missing(sub, _model_in(fields[key].annotation), f"{path}.{key}")
     return out
+
+
+def _by_key(model: type[BaseModel]) -> dict[str, FieldInfo]:
+    """A model's fields by the YAML key they read (``exponential.lambda`` is an alias)."""
+    return {str(info.validation_alias or name): info for name, info in model.model_fields.items()}
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

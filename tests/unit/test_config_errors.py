@@ -168,6 +168,57 @@ BAD_YAML = [
      "credentials.yaml: line 2, column 1: found character '\\t' that cannot start any token"),
 ]
 
+T0 = "jobs.yaml: job_specifications[0].tasks[0].task_factory"
+
+
+def factory(lines: str) -> str:
+    return task("    task_factory:\n" + lines)
+
+
+GENERATOR_WRONG = [
+    (factory("      random:\n        generate: 2\n        distribution:\n"
+             "          uniform:\n            a: 0\n"),
+     f"{T0}.random.distribution.uniform.b: required key is missing"),
+    (factory("      random:\n        generate: 2\n        distribution:\n"
+             "          weibull: {}\n"),
+     f"{T0}.random.distribution.weibull.alpha: required key is missing"),
+    (factory("      random:\n        generate: 2\n        distribution: {}\n"),
+     f"{T0}.random.distribution: set exactly one of uniform, triangular, beta, exponential, "
+     "gamma, gauss, lognormal, pareto, weibull (got none)"),
+    (factory("      random:\n        generate: 2\n        distribution:\n"
+             "          exponential:\n            lambda: 0\n"),
+     f"{T0}.random.distribution.exponential.lambda: must not be 0 (the mean is 1/lambda)"),
+    (factory("      random:\n        generate: 2\n        distribution:\n"
+             "          exponential:\n            lamda: 1\n"),
+     f"{T0}.random.distribution.exponential.lamda: unknown key; did you mean 'lambda'?"),
+    (factory("      random:\n        generate: 2\n        distribution:\n"
+             "          gamma:\n            alpha: 0\n            beta: 1\n"),
+     f"{T0}.random.distribution.gamma.alpha: input should be greater than 0 (got 0)"),
+    (factory("      random:\n        generate: 2\n"),
+     f"{T0}.random: set exactly one of integer, distribution (got none)"),
+    (factory("      random:\n        integer:\n          start: 0\n          stop: 3\n"),
+     f"{T0}.random.generate: required key is missing"),
+    (factory("      random:\n        generate: 2\n        integer:\n"
+             "          start: 3\n          stop: 3\n          step: 1\n"),
+     f"{T0}.random.integer.stop: range(3, 3, 1) is empty: no integer to draw"),
+    (factory("      custom:\n        input_args: [a]\n"),
+     f"{T0}.custom.module: required key is missing"),
+    (job("  user_identity:\n    default_pool_admin: true\n    specific_user:\n"
+         "      uid: 1\n      gid: 1\n"),
+     "jobs.yaml: job_specifications[0].user_identity.specific_user: set only one of "
+     "default_pool_admin and specific_user"),
+    (job("  user_identity:\n    specific_user:\n      uid: 1001\n"),
+     "jobs.yaml: job_specifications[0].user_identity.specific_user.gid: required key is "
+     "missing"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), GENERATOR_WRONG)
+def test_task_factory_and_user_identity_messages(tmp_path: Path, text: str, message: str
+                                                  ) -> None:
+    assert load_with(tmp_path, "jobs.yaml", text).message == message
+
+
 MERGE_TASK_WRONG = [
     ("config.yaml", CONFIG + "  volumes:\n    shared_data_volumes:\n      share:\n"
                              "        volume_driver: azurefile\n        container_path: /s\n"
@@ -205,9 +256,9 @@ UNIMPLEMENTED_CASES = [
     ("jobs.yaml", task("    gpu: true\n"),
      f"jobs.yaml: job_specifications[0].tasks[0].gpu: {NOT_SUPPORTED}: the pre-3.8 GPU "
      "switch; use gpus"),
-    ("jobs.yaml", task("    task_factory:\n      random:\n        generate: 3\n"),
-     f"jobs.yaml: job_specifications[0].tasks[0].task_factory.random: {NOT_SUPPORTED}: "
-     "random task factory"),
+    ("jobs.yaml", job("  federation_constraints:\n    pool:\n      native: true\n"),
+     f"jobs.yaml: job_specifications[0].federation_constraints: {NOT_SUPPORTED}: "
+     "federations"),
     ("config.yaml", "batch_shipyard:\n  encryption:\n    enabled: true\n",
      f"config.yaml: batch_shipyard.encryption: {NOT_SUPPORTED}: credential encryption"),
     ("credentials.yaml", CREDENTIALS + "  storage:\n    mystorage:\n      account: s\n"

@@ -17,6 +17,7 @@ from shipyard.config.base import Model
 from shipyard.config.bundle import FILE_NAMES, ConfigSources, ShipyardConfig
 from shipyard.config.credentials import LOCAL_CREDENTIALS, CredentialsFile
 from shipyard.config.crosscheck import check_across_files
+from shipyard.config.generators import CONTEXT_DIRECTORY
 from shipyard.config.global_config import GlobalConfig
 from shipyard.config.jobs import JobsFile
 from shipyard.config.messages import config_error
@@ -136,7 +137,9 @@ def parse_file(path: Path | None, model: type[M],
     if patch is not None:
         data = patch(data)
     try:
-        parsed = model.model_validate({} if data is None else data)
+        # The file's directory: a custom task factory's module is looked for there first.
+        parsed = model.model_validate({} if data is None else data,
+                                      context={CONTEXT_DIRECTORY: path.resolve().parent})
     except ValidationError as exc:
         raise config_error(path.name, exc) from None
     reject_unimplemented(path.name, parsed)

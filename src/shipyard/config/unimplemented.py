@@ -34,14 +34,11 @@ pool.yaml (under ``pool_specification``)
     ``prometheus`` when enabled, ``container_runtimes``,
     ``batch_insights_enabled``, ``additional_node_prep.environment_variables_keyvault_secret_id``.
 jobs.yaml, job level (``job_specifications[*]``)
-    ``environment_variables_keyvault_secret_id``, ``user_identity``, ``auto_pool``,
-    ``recurrence``, ``gpu`` (the pre-3.8 switch; ``gpus`` replaced it),
+    ``environment_variables_keyvault_secret_id``, ``auto_pool``, ``recurrence``, ``gpu`` (the pre-3.8 switch; ``gpus`` replaced it),
     ``input_data.azure_batch``, ``federation_constraints``.
 jobs.yaml, task level (``job_specifications[*].tasks[*]``)
     ``singularity_image``, ``singularity_execution``, ``additional_singularity_options``,
-    ``environment_variables_keyvault_secret_id``, ``gpu``, ``input_data.azure_batch``, and
-    task factories other than ``parametric_sweep``, ``repeat`` and ``file``:
-    ``task_factory.random``, ``task_factory.custom``.
+    ``environment_variables_keyvault_secret_id``, ``gpu``, ``input_data.azure_batch``.
 any level, data movement
     ``is_file_share: true`` (Azure Files shares; blob containers work) and
     ``blobxfer_extra_options`` in ``input_data``, ``output_data``, ``task_factory.file`` and
@@ -166,7 +163,6 @@ UNIMPLEMENTED: tuple[Unimplemented, ...] = (
     Unimplemented(f"{_P}.additional_node_prep.environment_variables_keyvault_secret_id",
                   _KEYVAULT),
     *_both_levels("environment_variables_keyvault_secret_id", _KEYVAULT),
-    Unimplemented(f"{_J}.user_identity", "running containers as another user"),
     Unimplemented(f"{_J}.auto_pool", "auto pools; create the pool first"),
     Unimplemented(f"{_J}.recurrence", "job schedules"),
     *_both_levels("gpu", "the pre-3.8 GPU switch; use gpus"),
@@ -180,8 +176,6 @@ UNIMPLEMENTED: tuple[Unimplemented, ...] = (
     Unimplemented(f"{_T}.singularity_image", _SINGULARITY),
     Unimplemented(f"{_T}.singularity_execution", _SINGULARITY),
     Unimplemented(f"{_T}.additional_singularity_options", _SINGULARITY),
-    Unimplemented(f"{_T}.task_factory.random", "random task factory"),
-    Unimplemented(f"{_T}.task_factory.custom", "custom task factory"),
 )
 
 

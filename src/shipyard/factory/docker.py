@@ -9,6 +9,12 @@ Environment values never appear: ``-e NAME`` makes docker read each value from i
 environment, which the Batch service fills from the task's environment settings, so
 newlines, quotes and any unicode in values arrive intact.
 
+A job's ``user_identity`` runs its containers as another user, as Batch Shipyard does:
+``-u uid:gid`` (or the pool admin's ids) on ``docker run`` and on the multi-instance
+``docker exec``, with the node's ``/etc/passwd``, ``/etc/group`` and ``/etc/sudoers``
+mounted read-only; the Batch task itself still runs as the elevated auto-user, which
+Docker needs.
+
 A plain task's ``docker run`` is wrapped by :func:`stopping_with_task`: Batch ends a task
 (terminate, requeue, a disabled job) by signalling its processes, which stops the docker
 CLI but not the container the node's daemon runs for it.
@@ -46,6 +52,11 @@ AZ_BATCH_VARIABLES = (
     "AZ_BATCH_JOB_PREP_DIR",
     "AZ_BATCH_JOB_PREP_WORKING_DIR",
 )
+
+#: The pool admin user Batch creates on every Linux node (``user_identity.default_pool_admin``).
+POOL_ADMIN = "_azbatch"
+#: The node's files a container with ``user_identity`` gets read-only, as Batch Shipyard gives.
+IDENTITY_FILES = ("/etc/passwd", "/etc/group", "/etc/sudoers")
 
 _NAME_FIRST = re.compile(r"[^A-Za-z0-9]")
 _NAME_REST = re.compile(r"[^A-Za-z0-9_.-]")
@@ -108,6 +119,34 @@ def task_extras(job: JobSpec, task: TaskSpec) -> list[str]:
     out += flags("--label", task.labels) + flags("-p", task.ports)
     out += ours(task, "--entrypoint", [task.entrypoint] if task.entrypoint is not None else [])
     return out
+
+
+def run_as(job: JobSpec, task: TaskSpec) -> str | None:
+    """The ``-u`` option of the job's ``user_identity``; ``None`` for root or the user's own.
+
+    The pool admin's ids are looked up on the node when the line runs, with Batch
+    Shipyard's words (``_azbatch`` is the user Batch creates on each Linux node).
+    """
+    identity = job.user_identity
+    if identity is None or user_sets(task, "--user"):
+        return None
+    if identity.default_pool_admin:
+        return f"-u `id -u {POOL_ADMIN}`:`id -g {POOL_ADMIN}`"
+    user = identity.specific_user
+    return None if user is None else f"-u {user.uid}:{user.gid}"
+
+
+def identity_options(job: JobSpec, task: TaskSpec, local: bool) -> list[str]:
+    """``-u`` and the node's user files read-only, so names resolve in the container.
+
+    On the local engine ``/etc/sudoers`` is left out: its nodes share the host's ``/etc``,
+    which may have none, and Docker would create a missing bind source as a directory.
+    """
+    user = run_as(job, task)
+    if user is None:
+        return []
+    files = IDENTITY_FILES[:2] if local else IDENTITY_FILES
+    return [user, *(f"-v {path}:{path}:ro" for path in files)]
 
 
 def user_options(task: TaskSpec, drop: frozenset[str] = frozenset()) -> list[str]:

@@ -202,11 +202,16 @@ def coordination_command_line(job: JobSpec, task: TaskSpec, task_id: str,
 
 def application_command_line(job_id: str, task_id: str, multi: MultiInstance, command: str,
                              num_instances: int, launch: LaunchSettings | None = None,
-                             sriov_ib: bool = False) -> str:
-    """The master's command line: the MPI launch (or ``command``) inside the running container."""
+                             sriov_ib: bool = False, user: str | None = None) -> str:
+    """The master's command line: the MPI launch (or ``command``) inside the running container.
+
+    ``user`` is the ``-u`` option of the job's ``user_identity`` (``docker.run_as``): Batch
+    Shipyard's ``docker exec`` carries it as the container's ``docker run`` does.
+    """
     launch = launch or LaunchSettings()
     run = (mpi_command(multi.mpi, num_instances, command, launch.interface, sriov_ib=sriov_ib)
            if multi.mpi is not None else command)
     inner = sequence("set -e", multi.pre_execution_command or "", run)
     name = docker.container_name(job_id, task_id)
-    return bash_c(words("docker", "exec", name, "/bin/bash", "-c", inner))
+    exec_ = f"docker exec {user}" if user else "docker exec"
+    return bash_c(f"{exec_} {words(name, '/bin/bash', '-c', inner)}")

@@ -5,7 +5,8 @@ On such a pool Batch itself runs each task in a container of its image
 ``containerRunOptions``, the working directory) and a command line, and adds none of its
 own ``docker`` calls. The run options are Batch Shipyard's: ``--rm`` unless
 ``remove_container_after_exit: false``, ``--shm-size``, labels, ports, the entrypoint, the
-NetworkDirect InfiniBand mounts, then the user's ``additional_docker_run_options``; a
+NetworkDirect InfiniBand mounts, the volumes and ``user_identity``'s ``-u`` with the node's
+user files, then the user's ``additional_docker_run_options``; a
 user's flag replaces shipyard's as in :mod:`shipyard.factory.docker`. Batch names the
 container and mounts the node root itself, so neither ``--name`` nor a root bind is given.
 

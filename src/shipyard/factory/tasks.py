@@ -73,7 +73,14 @@ def _accel(job: JobSpec, item: ExpandedTask, pool: PoolContext) -> Accel:
 
 
 def _mounts(job: JobSpec, item: ExpandedTask, pool: PoolContext) -> list[str]:
-    return volume_options(job, item.spec, pool.volumes, f"job '{job.id}' task '{item.id}'")
+    """The volumes of the task's container, and the user it runs as (``user_identity``)."""
+    identity = job.user_identity
+    if identity is not None and identity.default_pool_admin and pool.local:
+        raise ConfigError(f"jobs.yaml: job '{job.id}' user_identity.default_pool_admin: the "
+                          "local engine's nodes have no pool admin user (_azbatch)",
+                          hint="use user_identity.specific_user with a uid and gid")
+    volumes = volume_options(job, item.spec, pool.volumes, f"job '{job.id}' task '{item.id}'")
+    return [*volumes, *docker.identity_options(job, item.spec, pool.local)]
 
 
 def plain_command_line(job: JobSpec, task: TaskSpec, task_id: str, command: str | None,
@@ -161,7 +168,8 @@ def _multi_instance(job: JobSpec, item: ExpandedTask, pool: PoolContext,
         coordination = native.coordination_command_line(multi)
     else:
         application = application_command_line(job.id, item.id, multi, item.command or "",
-                                               count, launch, extra.infiniband and extra.sriov)
+                                               count, launch, extra.infiniband and extra.sriov,
+                                               docker.run_as(job, item.spec))
         coordination = coordination_command_line(job, item.spec, item.id, launch, extra,
                                                  _mounts(job, item, pool))
     options = _base(job, item, application, env)
