@@ -34,8 +34,9 @@ pool.yaml (under ``pool_specification``)
     ``prometheus`` when enabled, ``container_runtimes``,
     ``batch_insights_enabled``, ``additional_node_prep.environment_variables_keyvault_secret_id``.
 jobs.yaml, job level (``job_specifications[*]``)
-    ``environment_variables_keyvault_secret_id``, ``auto_pool``, ``recurrence``, ``gpu`` (the pre-3.8 switch; ``gpus`` replaced it),
-    ``input_data.azure_batch``, ``federation_constraints``.
+    ``environment_variables_keyvault_secret_id``, ``auto_pool``, ``recurrence``, ``gpu``
+    (the pre-3.8 switch; ``gpus`` replaced it), ``input_data.azure_batch``,
+    ``federation_constraints``.
 jobs.yaml, task level (``job_specifications[*].tasks[*]``)
     ``singularity_image``, ``singularity_execution``, ``additional_singularity_options``,
     ``environment_variables_keyvault_secret_id``, ``gpu``, ``input_data.azure_batch``.

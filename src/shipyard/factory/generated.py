@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 import random
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -102,7 +102,7 @@ def _import(spec: CustomFactory, where: str) -> ModuleType:
 
 def _generate_function(spec: CustomFactory, where: str) -> Callable[..., object]:
     module = _import(spec, where)
-    generate = getattr(module, "generate", None)
+    generate: object = getattr(module, "generate", None)
     if not callable(generate):
         raise ConfigError(f"jobs.yaml: {where}.module: {spec.module!r} ({module.__file__}) has "
                           "no generate function",
@@ -128,18 +128,18 @@ def _collect(generate: Callable[..., object], spec: CustomFactory, where: str
 
 
 def _iterable(result: object, where: str) -> Iterator[object]:
-    if isinstance(result, str | bytes) or not hasattr(result, "__iter__"):
+    if isinstance(result, str | bytes) or not isinstance(result, Iterable):
         raise ConfigError(f"jobs.yaml: {where}: generate returned {result!r} "
                           f"({type(result).__name__}), not an iterable of argument tuples",
                           hint="yield one tuple per task, e.g. yield (x,)")
-    return iter(result)  # type: ignore[call-overload]  # __iter__ checked above
+    return iter(result)
 
 
 def _arguments(item: object, index: int, where: str) -> Arguments:
     # Batch Shipyard unpacks each item into format(*item): a string would be split into
     # its characters, which is never what a generator meant.
-    if isinstance(item, str | bytes) or not hasattr(item, "__iter__"):
+    if isinstance(item, str | bytes) or not isinstance(item, Iterable):
         raise ConfigError(f"jobs.yaml: {where}: generate's item {index} is {item!r} "
                           f"({type(item).__name__}), not a tuple of arguments",
                           hint=f"yield a tuple, e.g. yield ({item!r},)")
-    return tuple(item)  # type: ignore[call-overload]  # __iter__ checked above
+    return tuple(item)
