@@ -89,7 +89,10 @@ def enable_job(app: App, job_id: str) -> None:
 @reported
 def disable(app: App, jobid: str | None, jobscheduleid: str | None, requeue: bool,
             terminate: bool, wait: bool) -> None:
-    """Disable jobs (no new tasks start) and job schedules (no new jobs) until enabled."""
+    """Disable jobs and job schedules until they are enabled.
+
+    A disabled job starts no new tasks; a disabled job schedule makes no new jobs.
+    """
     from shipyard.cli import schedules
 
     action = _action(requeue, terminate, wait)
