@@ -41,23 +41,31 @@ def _masked(body: dict[str, Any]) -> dict[str, Any]:
 
 def job_requests(app: App, job: JobSpec) -> dict[str, Any]:
     """The create-job body, every create-task body and the auto-complete patch of ``job``."""
+    from shipyard.cli.schedules import planned_context
     from shipyard.factory.job import auto_complete_patch, job_options
+    from shipyard.factory.pool import pool_options
+    from shipyard.factory.schedule import auto_pool_info, job_schedule_options
     from shipyard.factory.ssh import new_ssh_material
-    from shipyard.factory.tasks import PoolContext, task_options
-    from shipyard.factory.volumes import volume_context
+    from shipyard.factory.tasks import task_options
 
-    spec = app.config.pool
-    context = PoolContext(current_dedicated=spec.vm_count.dedicated,
-                          current_low_priority=spec.vm_count.low_priority, spec=spec,
-                          local=app.config.is_local, volumes=volume_context(app.config))
     multi = any(t.multi_instance for t in job.tasks)
     ssh = new_ssh_material() if multi else None
-    tasks = task_options(job, context, ssh, id_format=app.config.task_id_format(job))
+    tasks = task_options(job, planned_context(app), ssh,
+                         id_format=app.config.task_id_format(job))
+    created = job_options(job, app.config.pool.id)
+    if job.auto_pool is not None:
+        created.pool_info = auto_pool_info(job, pool_options(app.config))
+    steps = storage_steps(job)
+    if job.recurrence is not None:
+        body = job_schedule_options(job, created, tasks).as_dict()
+        manager = body["jobSpecification"]["jobManagerTask"]
+        body["jobSpecification"]["jobManagerTask"] = _masked(manager)
+        return {"job_schedule": body, "at_submission": steps}
     return {
-        "job": job_options(job, spec.id).as_dict(),
+        "job": created.as_dict(),
         "tasks": [_masked(task.as_dict()) for task in tasks],
         "then": auto_complete_patch().as_dict() if job.auto_complete else None,
-        "at_submission": storage_steps(job),
+        "at_submission": steps,
     }
 
 
@@ -164,10 +172,33 @@ def pool_summary(body: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _pool_words(pool_info: dict[str, Any]) -> str:
+    auto = pool_info.get("autoPoolSpecification")
+    if auto is None:
+        return f"on pool {pool_info['poolId']}"
+    return (f"on an auto pool {auto['autoPoolIdPrefix']}_<GUID> (lifetime "
+            f"{auto['poolLifetimeOption']}, keep alive {auto.get('keepAlive', False)})")
+
+
+def _schedule_lines(body: dict[str, Any]) -> list[str]:
+    spec, when = body["jobSpecification"], body["schedule"]
+    lines = [f"job schedule {body['id']} {_pool_words(spec['poolInfo'])}",
+             "  schedule: " + ", ".join(f"{k} {v}" for k, v in when.items()),
+             f"  onAllTasksComplete: {spec.get('onAllTasksComplete')}"]
+    manager = spec["jobManagerTask"]
+    lines += [f"  job manager (killJobOnCompletion {manager.get('killJobOnCompletion')}):",
+              *_task_lines(manager)[1:]]
+    return lines
+
+
 def job_summary(requests: dict[str, Any]) -> list[str]:
     """One job's requests as readable lines: the job, then each task's command lines."""
+    if "job_schedule" in requests:
+        return [*_schedule_lines(requests["job_schedule"]),
+                *(f"  at submission (asks storage, not shown): {step}"
+                  for step in requests["at_submission"])]
     job = requests["job"]
-    lines = [f"job {job['id']} on pool {job['poolInfo']['poolId']}"]
+    lines = [f"job {job['id']} {_pool_words(job['poolInfo'])}"]
     for key in ("jobPreparationTask", "jobReleaseTask"):
         if job.get(key):
             lines.append(f"  {key}: {job[key]['commandLine']}")

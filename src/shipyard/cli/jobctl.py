@@ -17,6 +17,7 @@ from shipyard.batch import waiting
 from shipyard.cli import render
 from shipyard.cli.app import console, reported
 from shipyard.cli.context import App, pass_app
+from shipyard.cli.schedules import jobscheduleid_option
 from shipyard.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -82,23 +83,39 @@ def enable_job(app: App, job_id: str) -> None:
 
 @click.command("disable")
 @jobid_option
+@jobscheduleid_option
 @_running_tasks_action
 @pass_app
 @reported
-def disable(app: App, jobid: str | None, requeue: bool, terminate: bool, wait: bool) -> None:
-    """Disable jobs: no new tasks start until they are enabled."""
+def disable(app: App, jobid: str | None, jobscheduleid: str | None, requeue: bool,
+            terminate: bool, wait: bool) -> None:
+    """Disable jobs and job schedules until they are enabled.
+
+    A disabled job starts no new tasks; a disabled job schedule makes no new jobs.
+    """
+    from shipyard.cli import schedules
+
     action = _action(requeue, terminate, wait)
-    for job_id in _ids(app, jobid):
+    ids, schedule_ids = schedules.scoped(app, jobid, jobscheduleid)
+    for schedule_id in schedule_ids:
+        schedules.disable(app, schedule_id)
+    for job_id in ids:
         disable_job(app, job_id, action)
 
 
 @click.command("enable")
 @jobid_option
+@jobscheduleid_option
 @pass_app
 @reported
-def enable(app: App, jobid: str | None) -> None:
-    """Enable jobs."""
-    for job_id in _ids(app, jobid):
+def enable(app: App, jobid: str | None, jobscheduleid: str | None) -> None:
+    """Enable jobs and job schedules."""
+    from shipyard.cli import schedules
+
+    ids, schedule_ids = schedules.scoped(app, jobid, jobscheduleid)
+    for schedule_id in schedule_ids:
+        schedules.enable(app, schedule_id)
+    for job_id in ids:
         enable_job(app, job_id)
 
 

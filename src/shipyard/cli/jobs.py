@@ -33,8 +33,8 @@ END_TIMEOUT = 900.0
 #: Subcommands kept in other modules, imported when they run.
 ELSEWHERE = {
     "disable": Lazy("shipyard.cli.jobctl:disable",
-                    "Disable jobs: no new tasks start until they are enabled."),
-    "enable": Lazy("shipyard.cli.jobctl:enable", "Enable jobs."),
+                    "Disable jobs and job schedules until they are enabled."),
+    "enable": Lazy("shipyard.cli.jobctl:enable", "Enable jobs and job schedules."),
     "migrate": Lazy("shipyard.cli.jobctl:migrate",
                     "Migrate jobs to another pool (disable, change the pool, enable)."),
     "stats": Lazy("shipyard.cli.jobctl:stats",
@@ -65,19 +65,27 @@ def add(app: App, tail: str | None, recreate: bool, dry_run: bool) -> None:
 
         dryrun.show_jobs(app)
         return
+    from shipyard.cli.schedules import planned_context
+
     pool_id = app.config.pool.id
-    context = _pool_context(app, pool_id)
+    # An auto pool does not exist yet: its node counts are pool.yaml's. Both are known
+    # before anything is created, so a missing pool changes nothing.
+    contexts = {auto: planned_context(app) if auto else _pool_context(app, pool_id)
+                for auto in {job.auto_pool is not None for job in app.config.jobs}}
     app.warn_local_hardware()
     last: tuple[str, str] | None = None
     for job in app.config.jobs:
+        context = contexts[job.auto_pool is not None]
         last = _add_job(app, job, pool_id, context, recreate) or last
     if tail and last:
         _tail(app, *last, tail)
+    elif tail:
+        app.say(f"[dim]not streaming {tail}: a job schedule's tasks run later[/dim]")
 
 
 def _add_job(app: App, job: JobSpec, pool_id: str, context: PoolContext,
              recreate: bool) -> tuple[str, str] | None:
-    from shipyard.cli import scratch, storage
+    from shipyard.cli import schedules, scratch, storage
     from shipyard.factory.job import auto_complete_patch, job_options
     from shipyard.factory.ssh import new_ssh_material
     from shipyard.factory.tasks import task_options
@@ -89,11 +97,22 @@ def _add_job(app: App, job: JobSpec, pool_id: str, context: PoolContext,
     ssh = new_ssh_material() if multi else None
     ids = app.config.task_id_format(job)
     tasks = data.task_options(job, task_options(job, context, ssh, id_format=ids), ids)
-    _create_job(app, data.job_options(job, job_options(job, pool_id)), recreate)
+    options = data.job_options(job, job_options(job, pool_id))
+    where = f"pool {pool_id}"
+    if job.auto_pool is not None:
+        from shipyard.factory.pool import pool_options
+        from shipyard.factory.schedule import auto_pool_info
+
+        options.pool_info = auto_pool_info(job, pool_options(app.config))
+        where = f"an auto pool of {pool_id} ({job.auto_pool.pool_lifetime} lifetime)"
+    if job.recurrence is not None:
+        schedules.add(app, job, options, tasks, recreate)
+        return None
+    _create_job(app, options, recreate)
     client.create_tasks(job.id, scratch.add_setup_first(client, job, tasks))
     if job.auto_complete:
         client.update_job(job.id, auto_complete_patch())
-    app.say(f"job [bold]{job.id}[/bold]: {len(tasks)} task(s) added to pool {pool_id}")
+    app.say(f"job [bold]{job.id}[/bold]: {len(tasks)} task(s) added to {where}")
     return (job.id, tasks[-1].id) if tasks else None
 
 
@@ -119,7 +138,9 @@ def _tail(app: App, job_id: str, task_id: str, name: str) -> None:
 @pass_app
 @reported
 def list_jobs(app: App) -> None:
-    """List jobs with their state and task counts."""
+    """List jobs with their state and task counts (then the job schedules, if any)."""
+    from shipyard.cli import schedules
+
     found = list(app.client.list_jobs())
     counts = {j.id: app.client.get_job_task_counts(j.id).task_counts for j in found}
     if app.raw:
@@ -129,13 +150,20 @@ def list_jobs(app: App) -> None:
                                         "succeeded", "failed"), (
         (j.id, j.state, j.pool_info.pool_id if j.pool_info else "-", counts[j.id].active,
          counts[j.id].running, counts[j.id].succeeded, counts[j.id].failed) for j in found)))
+    made = schedules.table(app)
+    if made is not None:
+        console.print(made)
 
 
 def _scope(function: Callable[..., None]) -> Callable[..., None]:
     """The scoping flags of ``jobs term`` and ``jobs del``."""
     for option in reversed((
         click.option("--all-jobs", is_flag=True, help="Every job in the Batch account."),
+        click.option("--all-jobschedules", is_flag=True,
+                     help="Every job schedule in the Batch account."),
         click.option("--jobid", help="Only this job [default: every job of jobs.yaml]."),
+        click.option("--jobscheduleid", help="Only this job schedule [default: the "
+                                             "schedules of jobs.yaml's recurring jobs]."),
         click.option("--termtasks", is_flag=True, help="Terminate the tasks first."),
         click.option("--wait", is_flag=True, help="Wait until it is done."),
     )):
@@ -148,14 +176,16 @@ def _scope(function: Callable[..., None]) -> Callable[..., None]:
 @click.option("--reason", default="UserTerminate", show_default=True)
 @pass_app
 @reported
-def term(app: App, all_jobs: bool, jobid: str | None, termtasks: bool, wait: bool,
-         reason: str) -> None:
-    """Terminate jobs: running tasks stop and job release tasks clean the nodes."""
+def term(app: App, all_jobs: bool, all_jobschedules: bool, jobid: str | None,
+         jobscheduleid: str | None, termtasks: bool, wait: bool, reason: str) -> None:
+    """Terminate jobs and job schedules: running tasks stop and job release tasks clean
+    the nodes."""
     from azure.batch.models import _models as sdk_models  # not exported by SDK 15.1
 
     # SDK 15.1 refuses a terminate without a body, so a reason is always sent.
     options = sdk_models.BatchJobTerminateOptions(termination_reason=reason)
-    _end_jobs(app, job_ids(app, jobid, all_jobs), "Terminate", "terminating", wait, termtasks,
+    ids, schedule_ids = _targets(app, jobid, jobscheduleid, all_jobs, all_jobschedules)
+    _end_jobs(app, ids, schedule_ids, "Terminate", "terminating", wait, termtasks,
               start=lambda job_id: app.client.begin_terminate_job(
                   job_id, options, polling_interval=1),
               done=lambda job_id: waiting.poll(
@@ -167,9 +197,11 @@ def term(app: App, all_jobs: bool, jobid: str | None, termtasks: bool, wait: boo
 @_scope
 @pass_app
 @reported
-def delete(app: App, all_jobs: bool, jobid: str | None, termtasks: bool, wait: bool) -> None:
-    """Delete jobs and their tasks (job release tasks still run)."""
-    _end_jobs(app, job_ids(app, jobid, all_jobs), "Delete", "deleting", wait, termtasks,
+def delete(app: App, all_jobs: bool, all_jobschedules: bool, jobid: str | None,
+           jobscheduleid: str | None, termtasks: bool, wait: bool) -> None:
+    """Delete jobs and job schedules, with their tasks (job release tasks still run)."""
+    ids, schedule_ids = _targets(app, jobid, jobscheduleid, all_jobs, all_jobschedules)
+    _end_jobs(app, ids, schedule_ids, "Delete", "deleting", wait, termtasks,
               start=lambda job_id: app.client.begin_delete_job(job_id, polling_interval=1),
               done=lambda job_id: waiting.gone(
                   f"job {job_id} to be deleted", partial(app.client.get_job, job_id),
@@ -177,24 +209,38 @@ def delete(app: App, all_jobs: bool, jobid: str | None, termtasks: bool, wait: b
 
 
 def job_ids(app: App, jobid: str | None, all_jobs: bool = False) -> list[str]:
-    """The jobs a command acts on: ``--jobid``, ``--all-jobs``, else jobs.yaml's."""
+    """The jobs a command acts on: ``--jobid``, ``--all-jobs``, else jobs.yaml's (but the
+    recurring ones, whose ids name job schedules)."""
     if jobid:
         return [jobid]
     if all_jobs:
         return [j.id for j in app.client.list_jobs()]
-    return [j.id for j in app.config.jobs]
+    return [j.id for j in app.config.jobs if j.recurrence is None]
 
 
-def _end_jobs(app: App, ids: list[str], verb: str, state: str, wait: bool, termtasks: bool,
-              start: Callable[[str], object], done: Callable[[str], object]) -> None:
-    """Confirm, start ending every named job, then optionally wait for each to end."""
-    if not ids:
+def _targets(app: App, jobid: str | None, jobscheduleid: str | None, all_jobs: bool,
+             all_jobschedules: bool) -> tuple[list[str], list[str]]:
+    from shipyard.cli.schedules import scoped
+
+    return scoped(app, jobid, jobscheduleid, all_jobs, all_jobschedules)
+
+
+def _end_jobs(app: App, ids: list[str], schedule_ids: list[str], verb: str, state: str,
+              wait: bool, termtasks: bool, start: Callable[[str], object],
+              done: Callable[[str], object]) -> None:
+    """Confirm, start ending every named job and schedule, then optionally wait for each."""
+    if not ids and not schedule_ids:
         app.say("no jobs")
         return
-    app.confirm(f"{verb} {', '.join(ids)} and stop all their tasks?")
+    named = [*ids, *(f"job schedule {s}" for s in schedule_ids)]
+    app.confirm(f"{verb} {', '.join(named)} and stop all their tasks?")
+    if schedule_ids:
+        from shipyard.cli import schedules
+
+        schedules.end(app, schedule_ids, verb, wait, termtasks)
     for job_id in ids:
         if termtasks:
-            _terminate_tasks(app, job_id)
+            terminate_tasks(app, job_id)
         start(job_id)
         app.say(f"job {job_id} {state}")
     if wait:
@@ -203,7 +249,8 @@ def _end_jobs(app: App, ids: list[str], verb: str, state: str, wait: bool, termt
             app.say(f"job {job_id} {'completed' if verb == 'Terminate' else 'deleted'}")
 
 
-def _terminate_tasks(app: App, job_id: str) -> None:
+def terminate_tasks(app: App, job_id: str) -> None:
+    """Terminate the job's tasks that have not completed."""
     for task in app.client.list_tasks(job_id):
         if render.value(task.state) in ("active", "running", "preparing"):
             app.client.terminate_task(job_id, task.id)

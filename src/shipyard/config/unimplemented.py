@@ -34,9 +34,8 @@ pool.yaml (under ``pool_specification``)
     ``prometheus`` when enabled, ``container_runtimes``,
     ``batch_insights_enabled``, ``additional_node_prep.environment_variables_keyvault_secret_id``.
 jobs.yaml, job level (``job_specifications[*]``)
-    ``environment_variables_keyvault_secret_id``, ``auto_pool``, ``recurrence``, ``gpu``
-    (the pre-3.8 switch; ``gpus`` replaced it), ``input_data.azure_batch``,
-    ``federation_constraints``.
+    ``environment_variables_keyvault_secret_id``, ``gpu`` (the pre-3.8 switch; ``gpus``
+    replaced it), ``input_data.azure_batch``, ``federation_constraints``.
 jobs.yaml, task level (``job_specifications[*].tasks[*]``)
     ``singularity_image``, ``singularity_execution``, ``additional_singularity_options``,
     ``environment_variables_keyvault_secret_id``, ``gpu``, ``input_data.azure_batch``.
@@ -164,8 +163,6 @@ UNIMPLEMENTED: tuple[Unimplemented, ...] = (
     Unimplemented(f"{_P}.additional_node_prep.environment_variables_keyvault_secret_id",
                   _KEYVAULT),
     *_both_levels("environment_variables_keyvault_secret_id", _KEYVAULT),
-    Unimplemented(f"{_J}.auto_pool", "auto pools; create the pool first"),
-    Unimplemented(f"{_J}.recurrence", "job schedules"),
     *_both_levels("gpu", "the pre-3.8 GPU switch; use gpus"),
     *_both_levels("input_data.azure_batch", "input from other tasks' nodes"),
     *_both_levels("input_data.azure_storage[*].is_file_share", _SHARES),
