@@ -74,7 +74,8 @@ def test_a_scenario_loads_with_batch_shipyards_defaults(tmp_path: Path) -> None:
 def test_a_formula_wins_over_a_scenario_and_skips_its_checks(tmp_path: Path) -> None:
     """Batch Shipyard uses ``formula`` when both are set, so the scenario's floor check
     (maximum 0 below vm_count 1) does not apply."""
-    text = pool_with(SCENARIO + MAXIMUM.replace("4", "0") + "    formula: $TargetDedicatedNodes=2\n")
+    text = pool_with(SCENARIO + MAXIMUM.replace("4", "0")
+                     + "    formula: $TargetDedicatedNodes=2\n")
     for filename, content in {**FILES, "pool.yaml": text}.items():
         (tmp_path / filename).write_text(content)
     spec = load_config(tmp_path).pool
