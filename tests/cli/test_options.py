@@ -149,8 +149,9 @@ def test_unknown_options_are_still_unknown(run: Run) -> None:
 
 COMMANDS = {
     (): ["dashboard", "data", "jobs", "local", "pool", "storage"],
-    ("pool",): ["add", "del", "exists", "images", "list", "nodes", "resize", "ssh", "stats",
-                "user"],
+    ("pool",): ["add", "autoscale", "del", "exists", "images", "list", "nodes", "resize", "ssh",
+                "stats", "user"],
+    ("pool", "autoscale"): ["disable", "enable", "evaluate", "lastexec"],
     ("pool", "nodes"): ["count", "del", "grls", "list", "prune", "ps", "reboot", "zap"],
     ("pool", "user"): ["add", "del"],
     ("pool", "images"): ["list", "update"],

@@ -1,7 +1,8 @@
 """``shipyard pool``: add, delete, list, resize the pool of pool.yaml; exists and stats.
 
-Nodes (``pool nodes``), remote users and SSH (``pool user``, ``pool ssh``) and container
-images (``pool images``) live in their own modules and are attached at the end.
+Autoscale (``pool autoscale``), nodes (``pool nodes``), remote users and SSH (``pool user``,
+``pool ssh``) and container images (``pool images``) live in their own modules and are
+attached at the end.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def add(app: App, no_wait: bool, recreate: bool, dry_run: bool) -> None:
     app.client.create_pool(options)
     app.say(f"pool [bold]{options.id}[/bold] created at {app.endpoint.url}")
     if not no_wait:
-        _wait_ready(app, options.id, _target(options))
+        _wait_ready(app, options.id, _first_size(app, options))
         if app.config.pool.ssh is not None:
             _add_ssh_user(app, options.id)
 
@@ -139,6 +140,7 @@ def resize(app: App, wait: bool) -> None:
     from azure.batch import models
 
     spec = app.config.pool
+    _refuse_autoscale(app, spec.id)
     counts = models.BatchPoolResizeOptions(
         target_dedicated_nodes=spec.vm_count.dedicated,
         target_low_priority_nodes=spec.vm_count.low_priority)
@@ -198,16 +200,34 @@ def _wait_ready(app: App, pool_id: str, count: int) -> None:
     app.say(f"pool {pool_id}: {len(ready)} nodes ready")
 
 
-def _target(options: models.BatchPoolCreateOptions) -> int:
+def _first_size(app: App, options: models.BatchPoolCreateOptions) -> int:
+    """The nodes to wait for: vm_count, or what the formula's first evaluation asked."""
+    if options.enable_auto_scale:
+        from shipyard.cli.autoscale import first_run
+
+        return first_run(app, options.id)
     return (options.target_dedicated_nodes or 0) + (options.target_low_priority_nodes or 0)
 
 
+def _refuse_autoscale(app: App, pool_id: str) -> None:
+    """The service sizes an autoscale pool by its formula: say so before asking it."""
+    from shipyard.errors import ShipyardError
+
+    if app.client.get_pool(pool_id).enable_auto_scale:
+        raise ShipyardError(f"pool {pool_id} has autoscale enabled: its formula sets the node "
+                            "counts, so it cannot be resized; nothing was changed",
+                            hint="run 'shipyard pool autoscale disable' first, or change "
+                                 "pool.yaml's autoscale and run 'shipyard pool autoscale "
+                                 "enable'")
+
+
 def _attach() -> None:
+    from shipyard.cli.autoscale import autoscale
     from shipyard.cli.images import images
     from shipyard.cli.nodes import nodes
     from shipyard.cli.remote import ssh, user
 
-    for group in (nodes, images, user, ssh):
+    for group in (autoscale, nodes, images, user, ssh):
         pool.add_command(group)
 
 

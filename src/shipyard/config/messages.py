@@ -37,7 +37,9 @@ def _got(err: ErrorDetails) -> str:
 
 
 def _ctx(err: ErrorDetails, name: str) -> object:
-    return (err.get("ctx") or {}).get(name)
+    value = (err.get("ctx") or {}).get(name)
+    # A bound of a float field is a float; "at most 100" reads better than "100.0".
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _one_of(err: ErrorDetails) -> str:

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from shipyard.config.autoscale import Autoscale
 from shipyard.config.base import BatchId, Environment, Model, Opaque, Strings, TimeSpan, problem
 
 
@@ -102,7 +103,7 @@ class PoolSpecification(Model):
     ssh: SshSettings | None = None
     additional_node_prep: AdditionalNodePrep | None = None
     additional_node_prep_commands: NodePrepCommands | None = None
-    autoscale: Opaque = None
+    autoscale: Autoscale | None = None
     input_data: Opaque = None
     resource_files: Opaque = None
     rdp: Opaque = None
@@ -136,6 +137,25 @@ class PoolSpecification(Model):
             raise problem("set only one of additional_node_prep and "
                           "additional_node_prep_commands", "additional_node_prep_commands")
         return self
+
+    @model_validator(mode="after")
+    def _floor_below_ceiling(self) -> PoolSpecification:
+        # A scenario keeps vm_count as its floor: a ceiling below it can never hold.
+        scenario = self.autoscale.scenario if self.autoscale is not None else None
+        if scenario is None or self.autoscale is None or self.autoscale.formula is not None:
+            return self
+        for kind in ("dedicated", "low_priority"):
+            floor, ceiling = getattr(self.vm_count, kind), getattr(scenario.maximum_vm_count, kind)
+            if 0 <= ceiling < floor:
+                raise problem(f"{ceiling} is below vm_count.{kind} ({floor}), the scenario's "
+                              "minimum: raise it, or write a negative value for no limit",
+                              "autoscale", "scenario", "maximum_vm_count", kind)
+        return self
+
+    @property
+    def is_autoscale(self) -> bool:
+        """Whether the pool is sized by an autoscale formula rather than by vm_count."""
+        return self.autoscale is not None
 
     @property
     def slots_per_node(self) -> int:

@@ -28,7 +28,7 @@ config.yaml
     ``relative_destination_path`` (ingress straight to nodes; ingress to storage works);
     ``global_resources.additional_registries``.
 pool.yaml (under ``pool_specification``)
-    ``vm_configuration.custom_image``, ``autoscale``,
+    ``vm_configuration.custom_image``,
     ``transfer_files_on_pool_creation: true``, ``input_data``, ``resource_files``, ``rdp``,
     ``remote_access_control``, ``virtual_network``, ``public_ips``, ``certificates``, ``gpu``,
     ``prometheus`` when enabled, ``container_runtimes``,
@@ -147,7 +147,6 @@ UNIMPLEMENTED: tuple[Unimplemented, ...] = (
                   _BLOBXFER),
     Unimplemented("global_resources.additional_registries", "registry logins without images"),
     Unimplemented(f"{_P}.vm_configuration.custom_image", "custom images; use platform_image"),
-    Unimplemented(f"{_P}.autoscale", "autoscale; set vm_count"),
     Unimplemented(f"{_P}.transfer_files_on_pool_creation", "data ingress"),
     Unimplemented(f"{_P}.input_data", "data movement"),
     Unimplemented(f"{_P}.resource_files", "pool resource files"),

@@ -66,14 +66,15 @@ class Engine:
         self.scheduler = Scheduler(settings, self.store, self.allocator)
         self.jobs = JobService(settings, self.store, self.scheduler)
         self.tasks = TaskService(self.store, self.scheduler, self.jobs)
-        self.autoscale = AutoscaleService(self.store, self.allocator, self.pools.check_capacity)
+        self.node_ops = NodeOps(self.store, self.pools, self.allocator, self.scheduler)
+        self.autoscale = AutoscaleService(self.store, self.allocator, self.pools.check_capacity,
+                                          shed=self.node_ops.shed_busy)
         router = Router()
         register_pools(router, self.pools)
         register_pools_extra(router, PoolExtras(self.store, self.allocator, self.pools),
                              self.autoscale)
         register_jobs(router, self.jobs, self.tasks)
         jobwiring.install(router, self.pools, self.jobs, self.tasks)
-        self.node_ops = NodeOps(self.store, self.pools, self.allocator, self.scheduler)
         register_nodes(router, self.node_ops, NodeUserService(self.pools, self.allocator))
         register_storage(router, self.pools, settings.account, settings.log_file)
         self.app = BatchApp(router, settings.account, settings.key, settings.url)

@@ -8,12 +8,14 @@ defaults the local engine accepts (Azure configs must set both; the config room 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from azure.batch import models
 
 from shipyard.config import ShipyardConfig
 from shipyard.config.pool import PlatformImage, PoolSpecification
 from shipyard.errors import ConfigError
+from shipyard.factory import autoscale
 from shipyard.factory.common import admin, environment_settings
 from shipyard.factory.poolmounts import pool_mounts
 from shipyard.factory.shell import bash_c, sequence
@@ -112,6 +114,21 @@ def _vm_size(cfg: ShipyardConfig) -> str:
                       "account")
 
 
+def sizing(spec: PoolSpecification) -> dict[str, Any]:
+    """How the pool is sized: ``vm_count`` (and the resize timeout), or autoscale.
+
+    An autoscale pool's targets come from its formula, so the service takes no target
+    counts with it; the resize timeout applies to manual resizes only and is left out.
+    """
+    scaling = autoscale.formula(spec)
+    if scaling is None or spec.autoscale is None:
+        return {"resize_timeout": spec.resize_timeout,
+                "target_dedicated_nodes": spec.vm_count.dedicated,
+                "target_low_priority_nodes": spec.vm_count.low_priority}
+    return {"enable_auto_scale": True, "auto_scale_formula": scaling,
+            "auto_scale_evaluation_interval": spec.autoscale.evaluation_interval}
+
+
 def pool_options(cfg: ShipyardConfig) -> models.BatchPoolCreateOptions:
     """The pool of ``cfg`` as create-options."""
     spec = cfg.pool
@@ -120,9 +137,7 @@ def pool_options(cfg: ShipyardConfig) -> models.BatchPoolCreateOptions:
         id=spec.id,
         vm_size=_vm_size(cfg),
         virtual_machine_configuration=_machine(cfg),
-        resize_timeout=spec.resize_timeout,
-        target_dedicated_nodes=spec.vm_count.dedicated,
-        target_low_priority_nodes=spec.vm_count.low_priority,
+        **sizing(spec),
         enable_inter_node_communication=spec.inter_node_communication_enabled,
         start_task=start_task(spec, volume_steps),
         task_slots_per_node=spec.slots_per_node,

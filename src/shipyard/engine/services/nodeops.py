@@ -35,6 +35,7 @@ from shipyard.engine.agent.runs import Outcome
 from shipyard.engine.allocation.allocator import NODE, POOL, Allocator, NodeRef
 from shipyard.engine.model import docs, requests, wire
 from shipyard.engine.model.states import (
+    NODE_REMOVABLE,
     NODE_UP,
     TASK_LIVE,
     AllocationState,
@@ -195,14 +196,31 @@ class NodeOps:
         with self.scheduler.lock:
             pool = self.store.mutate(POOL, "", pool_id,
                                      lambda r: _shrink(r, records, if_match))
-            for record in records:
-                self.store.mutate(NODE, pool_id, record.doc["id"],
-                                  lambda r: _leave(r, option))
-        refs = [NodeRef(r.private["pool_id"], r.doc["id"]) for r in records]
-        deadline = time.monotonic() + timeout.total_seconds()
-        for ref in refs:
-            self._spawn(ref, option, partial(self._remove, ref), deadline)
+            self._take_out(pool_id, records, option, timeout)
         return pool.doc
+
+    def shed_busy(self, pool_id: str, option: str) -> None:
+        """Autoscale lowered the pool's targets below its busy nodes: take out the surplus
+        busy nodes as ``option`` (the formula's ``$NodeDeallocationOption``) says.
+
+        Idle and booting nodes go first and are the allocator's (``_plan``); only what
+        they cannot cover is taken here, the newest nodes first, as the allocator picks.
+        """
+        with self.scheduler.lock:
+            pool = self.pools.get(pool_id)
+            busy = _busy_surplus(pool.doc, self.store.list(NODE, pool_id))
+            timeout = _resize_timeout(pool.doc.get("resizeTimeout"))
+            self._take_out(pool_id, busy, option, timeout)
+
+    def _take_out(self, pool_id: str, records: list[Record], option: str,
+                  timeout: timedelta) -> None:
+        """Mark the nodes leaving and settle each on its own thread (scheduler lock held)."""
+        for record in records:
+            self.store.mutate(NODE, pool_id, record.doc["id"], lambda r: _leave(r, option))
+        deadline = time.monotonic() + timeout.total_seconds()
+        for record in records:
+            ref = NodeRef(record.private["pool_id"], record.doc["id"])
+            self._spawn(ref, option, partial(self._remove, ref), deadline)
 
     def _remove(self, ref: NodeRef) -> None:
         record = self.store.get(NODE, ref.pool_id, ref.node_id)
@@ -328,6 +346,21 @@ def _shrink(pool: Record, leaving: list[Record], if_match: str | None) -> None:
         0, pool.doc["targetLowPriorityNodes"] - (len(leaving) - dedicated))
     docs.set_allocation_state(pool.doc, AllocationState.RESIZING)
     docs.touch(pool.doc)
+
+
+def _busy_surplus(pool: Json, members: list[Record]) -> list[Record]:
+    """Busy nodes beyond the pool's targets once every removable node is counted out."""
+    staying = [m for m in members if m.doc["state"] != NodeState.LEAVING_POOL]
+    found: list[Record] = []
+    for dedicated, target in ((True, pool["targetDedicatedNodes"]),
+                              (False, pool["targetLowPriorityNodes"])):
+        have = [m for m in staying if bool(m.doc["isDedicated"]) == dedicated]
+        removable = sum(m.doc["state"] in NODE_REMOVABLE for m in have)
+        busy = [m for m in have if m.doc["state"] in NODE_UP - NODE_REMOVABLE
+                and not m.private.get("draining")]
+        busy.sort(key=lambda m: m.private["index"], reverse=True)
+        found += busy[:max(0, len(have) - target - removable)]
+    return found
 
 
 def _leave(record: Record, option: str) -> None:

@@ -13,10 +13,14 @@
   Evaluations record a fresh sample first. A successful evaluation sets the pool's targets
   and hands the change to the allocator; a failed one only sets ``autoScaleRun.error``.
   Both are service-driven: the eTag stays.
+- A shrink below the busy nodes honours the formula's ``$NodeDeallocationOption``
+  (requeue, terminate, taskcompletion, retaineddata) the way removenodes does: the
+  engine hands those nodes to ``NodeOps.shed_busy`` (``shed``); idle ones simply go.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -49,6 +53,9 @@ TICK_SECONDS = 1.0
 ENABLE_SPACING_SECONDS = 30.0
 #: Checks a resize to ``n`` more nodes fits the machine; raises ``BatchError`` if not.
 CapacityCheck = Callable[[int], None]
+#: Takes out a shrunk pool's surplus busy nodes with a ``$NodeDeallocationOption``
+#: (``NodeOps.shed_busy``: the same settling as removenodes).
+Shed = Callable[[str, str], None]
 
 
 def run_error(exc: FormulaError) -> Json:
@@ -66,10 +73,11 @@ class AutoscaleService:
     """Enable, evaluate and disable autoscale; sample and evaluate on the clock."""
 
     def __init__(self, store: Store, allocator: Allocator, capacity: CapacityCheck,
-                 histories: Histories | None = None) -> None:
+                 histories: Histories | None = None, shed: Shed | None = None) -> None:
         self.store = store
         self.allocator = allocator
         self.capacity = capacity
+        self.shed = shed
         self.histories = histories or Histories()
         self.cpu = metrics.CpuMeter()
         self._next_sample = 0.0
@@ -173,10 +181,19 @@ class AutoscaleService:
             interval = wire.parse_duration(pool.doc["autoScaleEvaluationInterval"])
             next_at = (time.time() if now is None else now) + interval.total_seconds()
             resized = self._apply(pool_id, run, outcome, next_at)
-        if resized:
+        if resized and outcome is not None:
+            # Busy nodes first, so the allocator's pass counts them out and removes only
+            # the idle surplus.
+            if self.shed is not None:
+                self._shed(pool_id, outcome.deallocation)
             self.allocator.kick(pool_id)
 
     # -- helpers ---------------------------------------------------------------------------
+    def _shed(self, pool_id: str, option: str) -> None:
+        assert self.shed is not None
+        with contextlib.suppress(BatchError, RecordMissing):  # the pool went meanwhile
+            self.shed(pool_id, option)
+
     def _sample(self, pool: Record) -> None:
         self.histories.record(pool.doc["id"], wire.utcnow(),
                               metrics.sample(self.store, pool, None))
