@@ -50,6 +50,7 @@ def test_diag_logs_upload_waits_for_the_nodes_logs(sh: Shell, shared_pool: str,
     assert "sig=" in done["sas_url"] and "sp=rl" in done["sas_url"]
 
     listed = sh.raw("storage", "list", "local", f"{prefix}-diaglogs/{directory}")
+    assert isinstance(listed, list)
     uploaded = {entry["name"].rsplit("/", 1)[1]: entry["size"] for entry in listed}
     assert len(uploaded) == done["files"]
     assert {"dockerd.log", "sshd.log", "engine.log"} <= set(uploaded)

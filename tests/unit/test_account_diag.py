@@ -1,5 +1,5 @@
-"""Pure parts of ``account`` and ``diag``: core counts by VM size, the image listing, and
-which lines of the engine's log a node's service logs carry."""
+"""Pure parts of ``account`` and ``diag``: core counts by VM size, the image listing,
+which lines of the engine's log a node's service logs carry, and how ``--wait`` gives up."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ import pytest
 from azure.batch import models
 
 from shipyard.batch.account import image_rows, pool_use, vm_cores
+from shipyard.cli import diag
+from shipyard.config.data import RemotePath
 from shipyard.engine.storage.nodelogs import engine_lines
+from shipyard.errors import ShipyardError
+from shipyard.storage.account import Account
 
 
 @pytest.mark.parametrize(("size", "cores"), [
@@ -86,3 +90,29 @@ def test_engine_lines_are_the_nodes_own_inside_the_range() -> None:
     assert list(engine_lines(log, "tvm-1", start, end)) == [log[1], log[3], log[4]]
     assert list(engine_lines(log, "tvm-1", start, None)) == [log[1], log[3], log[4], log[5],
                                                              log[6]]
+
+
+class _SlowBlobs:
+    """Blobs whose container shows one of the announced files and no more."""
+
+    account = Account("mystorage", "acct", "key", "https://acct.blob.core.windows.net")
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def names(self, where: RemotePath) -> list[str]:
+        self.asked.append(where.remote_path)
+        return ["a/dockerd.log"]
+
+
+def test_wait_ends_after_its_bound_and_says_where_to_look(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(diag, "WAIT_SECONDS", 0.3)
+    slow = _SlowBlobs()
+    with pytest.raises(ShipyardError) as caught:
+        diag._wait(slow, "shipyard-diaglogs", "acct-1/pool/node/req", 3, quiet=True)  # type: ignore[arg-type]
+    assert slow.asked and set(slow.asked) == {"shipyard-diaglogs/acct-1/pool/node/req"}
+    assert caught.value.message == (
+        "timed out after 0 s waiting for 3 log files in shipyard-diaglogs/acct-1/pool/node/req;"
+        " the service may still be uploading: see 'shipyard storage list mystorage "
+        "shipyard-diaglogs/acct-1/pool/node/req'")

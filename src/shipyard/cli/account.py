@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from shipyard.batch.account import PoolUse
 
 #: Why the Resource Manager half of Batch Shipyard's ``account`` commands is not here.
-NO_MANAGEMENT = ("needs Azure Resource Manager (credentials.management), which shipyard "
-                 "does not use: see the account in the Azure portal or 'az batch account'")
+NO_MANAGEMENT = ("Azure Resource Manager (credentials.management), which shipyard does not "
+                 "use: see the account in the Azure portal or 'az batch account'")
 
 
 @click.group("account")
@@ -70,7 +70,7 @@ def images(app: App, show_unrelated: bool, show_unverified: bool) -> None:
 def info(app: App, name: str | None, resource_group: str | None) -> None:
     """Retrieve Batch account information: pools, nodes and cores in use."""
     if name or resource_group:
-        raise ShipyardError(f"account info --name/--resource-group {NO_MANAGEMENT}")
+        raise ShipyardError(f"account info --name/--resource-group need {NO_MANAGEMENT}")
     from shipyard.batch.account import pool_use
 
     client = app.client
@@ -84,7 +84,7 @@ def info(app: App, name: str | None, resource_group: str | None) -> None:
     console.print(f"account {endpoint.account} at {endpoint.url}: {len(use)} pool(s), "
                   f"{active} active job(s) and job schedule(s)")
     console.print(_pools_table(use))
-    console.print(f"quotas, location and pool allocation mode {NO_MANAGEMENT}")
+    console.print(f"quotas, location and pool allocation mode need {NO_MANAGEMENT}")
 
 
 @account.command("list")
@@ -92,7 +92,7 @@ def info(app: App, name: str | None, resource_group: str | None) -> None:
 @reported
 def list_accounts(resource_group: str | None) -> None:
     """Retrieve a list of Batch accounts in the subscription [not supported]."""
-    raise ShipyardError(f"account list {NO_MANAGEMENT}")
+    raise ShipyardError(f"account list needs {NO_MANAGEMENT}")
 
 
 @account.command("quota")
@@ -100,7 +100,7 @@ def list_accounts(resource_group: str | None) -> None:
 @reported
 def quota(location: str) -> None:
     """Retrieve Batch account quota of the subscription in LOCATION [not supported]."""
-    raise ShipyardError(f"account quota {NO_MANAGEMENT}")
+    raise ShipyardError(f"account quota needs {NO_MANAGEMENT}")
 
 
 def _total(values: list[int | None]) -> str:
