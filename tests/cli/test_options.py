@@ -148,7 +148,7 @@ def test_unknown_options_are_still_unknown(run: Run) -> None:
 
 
 COMMANDS = {
-    (): ["dashboard", "data", "jobs", "local", "pool", "storage"],
+    (): ["account", "dashboard", "data", "diag", "jobs", "local", "pool", "storage"],
     ("pool",): ["add", "autoscale", "del", "exists", "images", "list", "nodes", "resize", "ssh",
                 "stats", "user"],
     ("pool", "autoscale"): ["disable", "enable", "evaluate", "lastexec"],
@@ -161,6 +161,9 @@ COMMANDS = {
     ("data",): ["files", "ingress"],
     ("storage",): ["download", "list"],
     ("data", "files"): ["get", "list", "node", "stream", "task"],
+    ("account",): ["images", "info", "list", "quota"],
+    ("diag",): ["logs"],
+    ("diag", "logs"): ["upload"],
 }
 
 

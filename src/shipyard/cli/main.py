@@ -15,9 +15,11 @@ from shipyard.cli.lazy import Lazy, LazyGroup
 
 #: The command groups, each imported only when it runs; a new group adds itself here.
 COMMANDS = {
+    "account": Lazy("shipyard.cli.account:account", "Batch account actions."),
     "dashboard": Lazy("shipyard.cli.dashboard:dashboard", "Serve a live web page of the "
                       "account's pools, nodes, jobs, tasks and files."),
     "data": Lazy("shipyard.cli.data:data", "Data actions."),
+    "diag": Lazy("shipyard.cli.diag:diag", "Diagnostics actions."),
     "jobs": Lazy("shipyard.cli.jobs:jobs", "Jobs actions."),
     "local": Lazy("shipyard.cli.local:local",
                   "The local Azure Batch engine with real compute nodes."),

@@ -7,8 +7,8 @@ that shipyard does not support: Singularity containers; no Apptainer or Singular
 package exists for Debian 12, ...``. Leaving it out, or writing its "off" value
 (``false``, ``null``, an empty list), is fine. The rule for what goes here: anything whose
 silent omission would change what a job does or where it runs. Settings with no
-observable effect here (``storage_entity_prefix``, ``data_replication``, ssh tunnel
-script options, ...) are accepted and kept instead.
+observable effect here (``data_replication``, ssh tunnel script options, ...) are
+accepted and kept instead.
 
 This module's ``UNIMPLEMENTED`` table is the one list; a test keeps this docstring in step.
 

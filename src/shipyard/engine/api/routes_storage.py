@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from starlette.responses import Response
@@ -24,15 +25,21 @@ def register(router: Router, pools: PoolService, account: str, engine_log: Path)
         for name in ("containerUrl", "startTime"):
             if not body.get(name):
                 raise requests.missing(name)
-        try:
-            start = wire.parse_datetime(str(body["startTime"]))
-        except ConfigError as exc:
-            raise requests.bad_value("startTime", body["startTime"], str(exc)) from exc
+        start = _time(body, "startTime")
+        end = _time(body, "endTime") if body.get("endTime") else None
         pool_id, node_id = call.params[0], call.params[1]
         home = pools.node_root(pool_id, node_id).parent.parent  # <home>/batch/tasks
         logs = nodelogs.NodeLogs(account, pool_id, pools.node(pool_id, node_id).doc["id"],
                                  home, engine_log)
-        result = nodelogs.upload(logs, str(body["containerUrl"]), start, call.request_id)
+        result = nodelogs.upload(logs, str(body["containerUrl"]), start, end,
+                                 call.request_id)
         return resource(call, result, RESULT)
 
     router.add("POST", "pools/*/nodes/*/uploadbatchservicelogs", upload_logs)
+
+
+def _time(body: dict[str, object], name: str) -> datetime:
+    try:
+        return wire.parse_datetime(str(body[name]))
+    except ConfigError as exc:
+        raise requests.bad_value(name, body[name], str(exc)) from exc
