@@ -7,14 +7,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from shipyard.engine.api.odata import (
-    FilterError,
-    apply_select,
+from shipyard.engine.api.odata import FilterError, apply_select, parse_filter
+from shipyard.engine.api.paging import (
     decode_token,
     encode_token,
     next_link,
     paginate,
-    parse_filter,
     parse_maxresults,
 )
 from shipyard.errors import ConfigError

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from starlette.responses import Response
 
 from shipyard.engine.agent import files
-from shipyard.engine.api import odata
+from shipyard.engine.api import odata, paging
 from shipyard.engine.api.app import JSON_TYPE, Call
 from shipyard.engine.model import wire
 from shipyard.engine.store import Json
@@ -53,14 +53,14 @@ def empty(status: int, doc: Json | None = None, url: str | None = None) -> Respo
 def listing(call: Call, items: Iterable[Json], fragment: str) -> Response:
     """One page of ``items`` after ``$filter``, with a next link when more remain."""
     token = call.query.get("$skiptoken")
-    skip = int(odata.decode_token(token)["skip"]) if token else 0
-    maxresults = odata.parse_maxresults(call.query.get("maxresults"))
+    skip = int(paging.decode_token(token)["skip"]) if token else 0
+    maxresults = paging.parse_maxresults(call.query.get("maxresults"))
     text = call.query.get("$filter")
     matching = list(items)
     if text:
         predicate = odata.parse_filter(text)
         matching = [item for item in matching if predicate(item)]
-    page, next_skip = odata.paginate(matching, skip, maxresults)
+    page, next_skip = paging.paginate(matching, skip, maxresults)
     select = call.query.get("$select")
     body: dict[str, Any] = {
         "odata.metadata": wire.metadata_url(call.base_url, fragment),
@@ -73,8 +73,8 @@ def listing(call: Call, items: Iterable[Json], fragment: str) -> Response:
 
 def _next_link(call: Call, skip: int) -> str:
     params = {k: call.query[k] for k in _CARRIED if k in call.query}
-    params["$skiptoken"] = odata.encode_token({"skip": skip})
-    return odata.next_link(call.base_url, call.path, params)
+    params["$skiptoken"] = paging.encode_token({"skip": skip})
+    return paging.next_link(call.base_url, call.path, params)
 
 
 def paged_listing(call: Call, fetch: Callable[[int, int], list[Json]],
@@ -83,8 +83,8 @@ def paged_listing(call: Call, fetch: Callable[[int, int], list[Json]],
     if call.query.get("$filter"):
         return listing(call, fetch(0, -1), fragment)
     token = call.query.get("$skiptoken")
-    skip = int(odata.decode_token(token)["skip"]) if token else 0
-    size = odata.parse_maxresults(call.query.get("maxresults")) or odata.MAX_RESULTS
+    skip = int(paging.decode_token(token)["skip"]) if token else 0
+    size = paging.parse_maxresults(call.query.get("maxresults")) or paging.MAX_RESULTS
     rows = fetch(skip, size + 1)
     select = call.query.get("$select")
     body: dict[str, Any] = {
