@@ -92,6 +92,14 @@ def test_engine_lines_are_the_nodes_own_inside_the_range() -> None:
                                                              log[6]]
 
 
+def test_a_nodes_entry_keeps_its_traceback_and_others_lose_theirs() -> None:
+    at = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    log = [_line(at, "ERROR node tvm-1 failed"), b"Traceback (most recent call last):\n",
+           b'  File "x.py", line 1\n', _line(at, "ERROR node tvm-2 failed"),
+           b"Traceback (most recent call last):\n"]
+    assert list(engine_lines(log, "tvm-1", at, None)) == log[:3]
+
+
 class _SlowBlobs:
     """Blobs whose container shows one of the announced files and no more."""
 

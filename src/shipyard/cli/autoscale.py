@@ -58,7 +58,12 @@ def enable(app: App) -> None:
         auto_scale_evaluation_interval=spec.autoscale.evaluation_interval))
     app.say(f"autoscale enabled for pool {spec.id}, evaluated every "
             f"{spec.autoscale.evaluation_interval}")
-    show_run(app, app.client.get_pool(spec.id).auto_scale_run)
+    from shipyard.batch import waiting
+
+    # The service evaluates at enable time, but its answer may come after the reply.
+    found = waiting.poll(f"the autoscale evaluation of pool {spec.id}",
+                         lambda: _evaluated(app, spec.id), FIRST_RUN_TIMEOUT)
+    show_run(app, found.auto_scale_run)
 
 
 @autoscale.command("evaluate")

@@ -22,6 +22,12 @@ what each scenario computes follows Batch Shipyard's autoscale guide:
 Everywhere ``vm_count`` is the floor and ``maximum_vm_count`` the ceiling (negative: none);
 the formula ends with the scenario's ``$NodeDeallocationOption``. Pure text, no I/O; golden
 files in ``tests/unit/golden/autoscale``.
+
+Where these differ from Batch Shipyard's own formulas (3.9.1), on purpose: its ``weekend``
+test (weekday before the first and after the last weekday at once) is never true, here it
+is "not a weekday"; it compares the preempted fraction (0-1) with a percentage, here both
+are percent; and it subtracts ``vm_count`` from the nodes the tasks need, here
+``vm_count`` is only the floor.
 """
 
 from __future__ import annotations

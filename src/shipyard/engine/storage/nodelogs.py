@@ -91,13 +91,17 @@ def _collect(logs: NodeLogs, start: datetime, end: datetime | None
 
 def engine_lines(lines: Iterable[bytes], node_id: str, start: datetime,
                  end: datetime | None) -> Iterable[bytes]:
-    """The lines of the engine's log that name ``node_id`` and fall in ``[start, end]``."""
-    wanted, inside = node_id.encode(), False
+    """The entries of the engine's log that name ``node_id`` and fall in ``[start, end]``.
+
+    An entry is a timestamped line and the unstamped lines after it (a traceback), which
+    go or stay with it.
+    """
+    wanted, kept = node_id.encode(), False
     for line in lines:
         stamp = _stamp(line)
         if stamp is not None:
-            inside = stamp >= start and (end is None or stamp <= end)
-        if inside and wanted in line:
+            kept = stamp >= start and (end is None or stamp <= end) and wanted in line
+        if kept:
             yield line
 
 
