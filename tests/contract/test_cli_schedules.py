@@ -105,6 +105,28 @@ def test_jobs_term_without_ids_ends_jobs_yaml_s_schedules(on_shared_pool: Shell,
     assert schedule_gone(client, "cli-rec-term")
 
 
+def test_all_jobs_and_all_schedules_end_together(on_shared_pool: Shell,
+                                                 client: BatchClient) -> None:
+    """A schedule's jobs are in --all-jobs too: they end with the schedule, not twice."""
+    sh = on_shared_pool
+    sh.write("jobs.yaml", recurring_yaml("cli-rec-all", "sleep 300") + (
+        f"- id: cli-all-plain\n  tasks:\n  - docker_image: {IMAGE}\n    command: sleep 300\n"))
+    try:
+        sh("jobs", "add")
+        wait_for("the first job", lambda: job_in(client, "cli-rec-all:job-1"), 30)
+        ended = sh("jobs", "term", "--all-jobs", "--all-jobschedules", "--wait", "-y")
+        assert "job schedule cli-rec-all completed" in ended.output
+        assert "job cli-all-plain completed" in ended.output
+        assert client.get_job("cli-rec-all:job-1").state == "completed"
+        again = sh("jobs", "term", "--jobid", "cli-all-plain", "-y")
+        assert "job cli-all-plain already completed" in again.output
+        sh("jobs", "del", "--all-jobs", "--all-jobschedules", "--wait", "-y")
+        assert schedule_gone(client, "cli-rec-all")
+        assert job_in(client, "cli-all-plain") is None
+    finally:
+        sh("jobs", "del", "--jobid", "cli-all-plain", "--wait", "-y", ok=False)
+
+
 def test_auto_pool_job_runs_on_its_own_pool_which_goes_with_it(sh: Shell,
                                                                client: BatchClient) -> None:
     sh.write("pool.yaml", pool_yaml("cli-ap", 1))

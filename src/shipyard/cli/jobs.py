@@ -241,12 +241,30 @@ def _end_jobs(app: App, ids: list[str], schedule_ids: list[str], verb: str, stat
     for job_id in ids:
         if termtasks:
             terminate_tasks(app, job_id)
-        start(job_id)
-        app.say(f"job {job_id} {state}")
+        app.say(f"job {job_id} {_started(start, job_id) or state}")
     if wait:
         for job_id in ids:
             done(job_id)
             app.say(f"job {job_id} {'completed' if verb == 'Terminate' else 'deleted'}")
+
+
+#: Refusals that mean the job is already on its way to where the command takes it.
+_UNDER_WAY = {"JobCompleted": "already completed", "JobBeingTerminated": "already terminating",
+              "JobBeingDeleted": "already being deleted"}
+
+
+def _started(start: Callable[[str], object], job_id: str) -> str | None:
+    """Start ending the job; what it already was doing instead, if the service says so."""
+    from azure.core.exceptions import HttpResponseError
+
+    try:
+        start(job_id)
+    except HttpResponseError as exc:
+        under_way = _UNDER_WAY.get(str(getattr(exc.error, "code", "")))
+        if under_way is None:
+            raise
+        return under_way
+    return None
 
 
 def terminate_tasks(app: App, job_id: str) -> None:

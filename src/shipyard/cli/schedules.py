@@ -60,12 +60,14 @@ def scoped(app: App, jobid: str | None, jobscheduleid: str | None, all_jobs: boo
            all_jobschedules: bool = False) -> tuple[list[str], list[str]]:
     """The jobs and the job schedules a command acts on (see the module docstring)."""
     if jobid or jobscheduleid or all_jobs or all_jobschedules:
-        jobs = [jobid] if jobid else []
-        if all_jobs:
-            jobs += [j.id for j in app.client.list_jobs() if j.id not in jobs]
         schedules = [jobscheduleid] if jobscheduleid else []
         if all_jobschedules:
             schedules += [s.id for s in app.client.list_job_schedules() if s.id not in schedules]
+        jobs = [jobid] if jobid else []
+        if all_jobs:
+            # A schedule's jobs end with it: acting on them too would find them gone.
+            made = {j.id for s in schedules for j in app.client.list_jobs_from_schedule(s)}
+            jobs += [j.id for j in app.client.list_jobs() if j.id not in {*jobs, *made}]
         return jobs, schedules
     plain = [job.id for job in app.config.jobs if job.recurrence is None]
     return plain, recurring_ids(app)
