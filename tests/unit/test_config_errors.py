@@ -253,9 +253,8 @@ UNIMPLEMENTED_CASES = [
      f"{SINGULARITY}"),
     ("config.yaml", CONFIG + "  singularity_images:\n    unsigned: [shub://a/b]\n",
      f"config.yaml: global_resources.singularity_images: {NOT_SUPPORTED}: {SINGULARITY}"),
-    ("jobs.yaml", task("    gpu: true\n"),
-     f"jobs.yaml: job_specifications[0].tasks[0].gpu: {NOT_SUPPORTED}: the pre-3.8 GPU "
-     "switch; use gpus"),
+    ("pool.yaml", POOL + "  gpu:\n    nvidia_driver:\n      source: https://h/driver.run\n",
+     f"pool.yaml: pool_specification.gpu: {NOT_SUPPORTED}: NVIDIA driver installation"),
     ("jobs.yaml", job("  federation_constraints:\n    pool:\n      native: true\n"),
      f"jobs.yaml: job_specifications[0].federation_constraints: {NOT_SUPPORTED}: "
      "federations"),

@@ -53,9 +53,10 @@ def job_requests(app: App, job: JobSpec) -> dict[str, Any]:
     tasks = task_options(job, planned_context(app), ssh,
                          id_format=app.config.task_id_format(job))
     created = job_options(job, app.config.pool.id)
+    steps = storage_steps(job)
     if job.auto_pool is not None:
         created.pool_info = auto_pool_info(job, pool_options(app.config))
-    steps = storage_steps(job)
+        steps += [f"auto pool {step}" for step in pool_storage_steps(app)]
     if job.recurrence is not None:
         body = job_schedule_options(job, created, tasks).as_dict()
         manager = body["jobSpecification"]["jobManagerTask"]
@@ -87,6 +88,19 @@ def storage_steps(job: JobSpec) -> list[str]:
     return steps
 
 
+def pool_storage_steps(app: App) -> list[str]:
+    """What ``pool add`` does with storage before creating the pool, not shown in a dry run."""
+    spec = app.config.pool
+    steps = []
+    if spec.transfer_files_on_pool_creation and app.config.global_resources.files:
+        steps.append(f"{len(app.config.global_resources.files)} global_resources.files "
+                     "entr(ies) ingressed to storage first (transfer_files_on_pool_creation)")
+    for index, entry in enumerate(spec.input_data.azure_storage if spec.input_data else ()):
+        steps.append(f"input_data.azure_storage[{index}]: {entry.remote_path} listed and "
+                     f"signed as start task resource files, copied to {entry.local_path}")
+    return steps
+
+
 def user_request(app: App) -> dict[str, Any] | None:
     """The add-user body sent to every node once it is idle (pool.yaml ``ssh``), if any.
 
@@ -113,12 +127,16 @@ def show_pool(app: App, options: models.BatchPoolCreateOptions) -> None:
     """Print the create-pool request (and the SSH user's, sent to every node later)."""
     body = options.as_dict()
     user = user_request(app)
+    steps = pool_storage_steps(app)
     if app.raw:
-        app.emit_raw({"dry_run": True, "create_pool": body, "create_node_user": user})
+        app.emit_raw({"dry_run": True, "create_pool": body, "create_node_user": user,
+                      "at_creation": steps})
         return
     console.print(f"[bold]dry run[/bold]: nothing sent. create pool [bold]{options.id}[/bold]")
     for line in pool_summary(body):
         click.echo(f"  {line}")
+    for step in steps:
+        click.echo(f"  at creation (asks storage, not shown): {step}")
     if user is not None:
         click.echo(f"  then on every node: user {user['name']} (admin, expires "
                    f"{user['expiryTime']}, key {user['sshPublicKey']})")

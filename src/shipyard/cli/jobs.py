@@ -103,7 +103,7 @@ def _add_job(app: App, job: JobSpec, pool_id: str, context: PoolContext,
         from shipyard.factory.pool import pool_options
         from shipyard.factory.schedule import auto_pool_info
 
-        options.pool_info = auto_pool_info(job, pool_options(app.config))
+        options.pool_info = auto_pool_info(job, data.pool_options(pool_options(app.config)))
         where = f"an auto pool of {pool_id} ({job.auto_pool.pool_lifetime} lifetime)"
     if job.recurrence is not None:
         schedules.add(app, job, options, tasks, recreate)

@@ -45,6 +45,7 @@ def add(app: App, no_wait: bool, recreate: bool, dry_run: bool) -> None:
 
         dryrun.show_pool(app, options)
         return
+    options = _with_storage(app, options)
     if recreate and _exists(app, options.id):
         _delete(app, options.id, wait=True)
     app.client.create_pool(options)
@@ -53,6 +54,27 @@ def add(app: App, no_wait: bool, recreate: bool, dry_run: bool) -> None:
         _wait_ready(app, options.id, _first_size(app, options))
         if app.config.pool.ssh is not None:
             _add_ssh_user(app, options.id)
+
+
+def _with_storage(app: App, options: models.BatchPoolCreateOptions
+                  ) -> models.BatchPoolCreateOptions:
+    """What the pool needs from storage, before it is created.
+
+    ``transfer_files_on_pool_creation`` ingresses config.yaml's files first (Batch Shipyard
+    overlaps the two, and documents that nodes may then list a container before the files
+    arrive; here they are there); then the start task gets the pool's ``input_data``
+    listed and its blob resource files signed.
+    """
+    from shipyard.cli import storage
+
+    plan = storage.plan(app)
+    if app.config.pool.transfer_files_on_pool_creation:
+        if app.config.global_resources.files:
+            storage.ingress_all(app, plan)
+        else:
+            app.say("[dim]transfer_files_on_pool_creation: config.yaml has no "
+                    "global_resources.files to ingress[/dim]")
+    return plan.pool_options(options)
 
 
 def _add_ssh_user(app: App, pool_id: str) -> None:

@@ -3,7 +3,8 @@
 ``data ingress`` sends each ``global_resources.files`` source (a file or a directory, with
 ``include``/``exclude`` over paths relative to it) to the container and virtual directory of
 its destination's ``data_transfer.remote_path``, creating the container if needed, with a
-progress bar of bytes and files. Jobs pick their data up with ``input_data`` or
+progress bar of bytes and files; ``pool add`` does the same first when pool.yaml sets
+``transfer_files_on_pool_creation``. Jobs pick their data up with ``input_data`` or
 ``task_factory.file``; ``plan`` gives ``jobs add`` the storage lookups it needs.
 ``storage list|download LINK CONTAINER[/DIR]`` show and fetch what jobs left there (a
 local config may name any link: it means the local engine's Azurite).
@@ -116,22 +117,30 @@ def ingress_files(entry: IngressFile, where: str) -> tuple[str, list[tuple[Path,
 @reported
 def ingress(app: App) -> None:
     """Ingress data: upload config.yaml's global_resources.files to storage."""
-    entries = app.config.global_resources.files
-    if not entries:
+    if not app.config.global_resources.files:
         raise ConfigError("config.yaml: global_resources.files: nothing to ingress",
                           hint="add a source and a destination with storage_account_settings")
-    storage = plan(app)
-    for index, entry in enumerate(entries):
-        _ingress_one(app, storage, entry, f"global_resources.files[{index}]")
+    ingress_all(app, plan(app))
 
 
-def _ingress_one(app: App, storage: StoragePlan, entry: IngressFile, where: str) -> None:
-    link = entry.destination.storage_account_settings
-    if not link:
-        raise ConfigError(f"config.yaml: {where}.destination.storage_account_settings: required "
-                          "(ingress to nodes is not implemented)")
-    container, files = ingress_files(entry, where)
-    blobs: Blobs = storage.blobs(link)
+def ingress_all(app: App, storage: StoragePlan) -> None:
+    """Send every ``global_resources.files`` entry to storage (``data ingress``, and ``pool
+    add`` with ``transfer_files_on_pool_creation``); every entry's destination and local
+    files are checked before the first byte moves."""
+    planned = []
+    for index, entry in enumerate(app.config.global_resources.files):
+        where = f"global_resources.files[{index}]"
+        link = entry.destination.storage_account_settings
+        if not link:
+            raise ConfigError(f"config.yaml: {where}.destination.storage_account_settings: "
+                              "required (ingress to nodes is not implemented)")
+        planned.append((entry, storage.blobs(link), *ingress_files(entry, where)))
+    for entry, blobs, container, files in planned:
+        _ingress_one(app, blobs, entry, container, files)
+
+
+def _ingress_one(app: App, blobs: Blobs, entry: IngressFile, container: str,
+                 files: list[tuple[Path, str]]) -> None:
     blobs.ensure_container(container)
     started = time.monotonic()
     with TransferProgress(f"{entry.source.path} -> {container}", quiet=app.raw) as progress:

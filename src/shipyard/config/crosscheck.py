@@ -29,6 +29,8 @@ def _problems(cfg: ShipyardConfig) -> Iterator[ConfigError]:
         if cfg.pool_file is not None:
             checks.append(partial(_azure_pool, cfg.pool_file))
     for j, job in enumerate(cfg.jobs_file or ()):
+        if cfg.pool_file is not None and job.auto_pool is not None:
+            checks.append(partial(_auto_pool_ingress, cfg.pool_file, j))
         for t, task in enumerate(job.tasks):
             where = f"job_specifications[{j}].tasks[{t}]"
             if cfg.global_file is not None:
@@ -74,6 +76,16 @@ def _preloaded(cfg: ShipyardConfig, job: JobSpec, task: TaskSpec, where: str) ->
         "global_resources.docker_images",
         hint="add it there, or set allow_run_on_missing_image: true on the job",
     )
+
+
+def _auto_pool_ingress(pool: PoolSpecification, index: int) -> None:
+    # Batch Shipyard's rule: nothing runs at an auto pool's creation to ingress the files.
+    if pool.transfer_files_on_pool_creation:
+        raise ConfigError(
+            f"jobs.yaml: job_specifications[{index}].auto_pool: cannot ingress data on pool "
+            "creation with an auto pool (pool.yaml transfer_files_on_pool_creation: true)",
+            hint="run 'shipyard data ingress' first and set transfer_files_on_pool_creation: "
+                 "false")
 
 
 def _mpi_pool(pool: PoolSpecification, where: str) -> None:

@@ -77,6 +77,23 @@ class InputData(Model):
     azure_batch: Opaque = None
 
 
+class PoolInputData(InputData):
+    """Pool-level ``input_data``: downloaded onto every node by the start task.
+
+    ``local_path`` is required here (Batch Shipyard's rule): a node has no task working
+    directory to default to.
+    """
+
+    @model_validator(mode="after")
+    def _local_paths(self) -> PoolInputData:
+        for index, entry in enumerate(self.azure_storage):
+            if not (entry.local_path or "").strip():
+                raise problem("required for pool-level input_data (where on every node the "
+                              "files go, e.g. $AZ_BATCH_NODE_SHARED_DIR/data)",
+                              "azure_storage", index, "local_path")
+        return self
+
+
 class OutputData(Model):
     """``output_data``: Azure Storage destinations."""
 

@@ -11,7 +11,17 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from shipyard.config.autoscale import Autoscale
-from shipyard.config.base import BatchId, Environment, Model, Opaque, Strings, TimeSpan, problem
+from shipyard.config.base import (
+    BatchId,
+    Environment,
+    Model,
+    Opaque,
+    ResourceFile,
+    Strings,
+    TimeSpan,
+    problem,
+)
+from shipyard.config.data import PoolInputData
 
 
 class PlatformImage(Model):
@@ -104,8 +114,8 @@ class PoolSpecification(Model):
     additional_node_prep: AdditionalNodePrep | None = None
     additional_node_prep_commands: NodePrepCommands | None = None
     autoscale: Autoscale | None = None
-    input_data: Opaque = None
-    resource_files: Opaque = None
+    input_data: PoolInputData | None = None
+    resource_files: tuple[ResourceFile, ...] = ()
     rdp: Opaque = None
     remote_access_control: Opaque = None
     virtual_network: Opaque = None

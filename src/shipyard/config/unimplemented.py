@@ -26,23 +26,22 @@ config.yaml
     ``global_resources.singularity_images``;
     ``global_resources.files[*].destination.shared_data_volume`` and
     ``relative_destination_path`` (ingress straight to nodes; ingress to storage works);
-    ``global_resources.additional_registries``.
+    ``global_resources.additional_registries.singularity`` (Singularity; ``docker`` works).
 pool.yaml (under ``pool_specification``)
-    ``vm_configuration.custom_image``,
-    ``transfer_files_on_pool_creation: true``, ``input_data``, ``resource_files``, ``rdp``,
-    ``remote_access_control``, ``virtual_network``, ``public_ips``, ``certificates``, ``gpu``,
-    ``prometheus`` when enabled, ``container_runtimes``,
+    ``vm_configuration.custom_image``, ``input_data.azure_batch``, ``rdp``,
+    ``remote_access_control``, ``virtual_network``, ``public_ips``, ``certificates``,
+    ``gpu`` (NVIDIA driver installation), ``prometheus`` when enabled, ``container_runtimes``,
     ``batch_insights_enabled``, ``additional_node_prep.environment_variables_keyvault_secret_id``.
 jobs.yaml, job level (``job_specifications[*]``)
-    ``environment_variables_keyvault_secret_id``, ``gpu`` (the pre-3.8 switch; ``gpus``
-    replaced it), ``input_data.azure_batch``, ``federation_constraints``.
+    ``environment_variables_keyvault_secret_id``, ``input_data.azure_batch``,
+    ``federation_constraints``.
 jobs.yaml, task level (``job_specifications[*].tasks[*]``)
     ``singularity_image``, ``singularity_execution``, ``additional_singularity_options``,
-    ``environment_variables_keyvault_secret_id``, ``gpu``, ``input_data.azure_batch``.
+    ``environment_variables_keyvault_secret_id``, ``input_data.azure_batch``.
 any level, data movement
     ``is_file_share: true`` (Azure Files shares; blob containers work) and
-    ``blobxfer_extra_options`` in ``input_data``, ``output_data``, ``task_factory.file`` and
-    ``global_resources.files``.
+    ``blobxfer_extra_options`` in ``input_data`` (pool, job and task), ``output_data``,
+    ``task_factory.file`` and ``global_resources.files``.
 """
 
 from __future__ import annotations
@@ -145,24 +144,23 @@ UNIMPLEMENTED: tuple[Unimplemented, ...] = (
                   _SHARES),
     Unimplemented("global_resources.files[*].destination.data_transfer.blobxfer_extra_options",
                   _BLOBXFER),
-    Unimplemented("global_resources.additional_registries", "registry logins without images"),
+    Unimplemented("global_resources.additional_registries.singularity", _SINGULARITY),
     Unimplemented(f"{_P}.vm_configuration.custom_image", "custom images; use platform_image"),
-    Unimplemented(f"{_P}.transfer_files_on_pool_creation", "data ingress"),
-    Unimplemented(f"{_P}.input_data", "data movement"),
-    Unimplemented(f"{_P}.resource_files", "pool resource files"),
+    Unimplemented(f"{_P}.input_data.azure_batch", "input from other tasks' nodes"),
+    Unimplemented(f"{_P}.input_data.azure_storage[*].is_file_share", _SHARES),
+    Unimplemented(f"{_P}.input_data.azure_storage[*].blobxfer_extra_options", _BLOBXFER),
     Unimplemented(f"{_P}.rdp", "RDP users (Windows pools)"),
     Unimplemented(f"{_P}.remote_access_control", "remote access rules"),
     Unimplemented(f"{_P}.virtual_network", "virtual networks"),
     Unimplemented(f"{_P}.public_ips", "public IPs"),
     Unimplemented(f"{_P}.certificates", "certificates"),
-    Unimplemented(f"{_P}.gpu", "GPU drivers"),
+    Unimplemented(f"{_P}.gpu", "NVIDIA driver installation"),
     Unimplemented(f"{_P}.prometheus", "Prometheus exporters", _enabled),
     Unimplemented(f"{_P}.container_runtimes", "other container runtimes"),
     Unimplemented(f"{_P}.batch_insights_enabled", "Batch Insights"),
     Unimplemented(f"{_P}.additional_node_prep.environment_variables_keyvault_secret_id",
                   _KEYVAULT),
     *_both_levels("environment_variables_keyvault_secret_id", _KEYVAULT),
-    *_both_levels("gpu", "the pre-3.8 GPU switch; use gpus"),
     *_both_levels("input_data.azure_batch", "input from other tasks' nodes"),
     *_both_levels("input_data.azure_storage[*].is_file_share", _SHARES),
     *_both_levels("input_data.azure_storage[*].blobxfer_extra_options", _BLOBXFER),

@@ -139,15 +139,15 @@ def _tempdisk(image: PlatformImage | None) -> str:
 
 
 def _gpus(job: JobSpec, task: TaskSpec, vm_size: str, where: str) -> str | None:
-    wanted = job.gpus_for(task)
+    wanted, key = job.gpus_for(task)
     if wanted in (None, ""):
         wanted = "all" if is_gpu_size(vm_size) else GPUS_OFF
     if wanted == GPUS_OFF:
         return None
     if not is_gpu_size(vm_size):
-        raise ConfigError(f"jobs.yaml: {where}.gpus: {wanted!r} needs a GPU VM size "
+        raise ConfigError(f"jobs.yaml: {where}.{key}: {wanted!r} needs a GPU VM size "
                           f"(NC, ND or NV); the pool's is {vm_size}",
-                          hint="remove gpus, or set gpus: disable")
+                          hint=f"remove {key}, or set gpus: disable")
     return wanted
 
 

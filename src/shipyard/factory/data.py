@@ -11,6 +11,8 @@ and on the local engine and no node needs storage credentials:
   filter the names;
 - job ``input_data`` -> the job preparation task's ``resourceFiles``, staged in its working
   directory and copied to ``local_path`` once per node before the user's preparation;
+- pool ``input_data`` -> the same in the pool's start task, on every node as it starts
+  (Batch Shipyard downloads it in its node preparation);
 - ``output_data`` -> ``outputFiles``: ``<local_path>/<include>`` (default
   ``$AZ_BATCH_TASK_DIR/**/*``) into the container with ``condition`` as upload condition;
 - ``task_factory.file`` -> one task per blob, the blob a resource file at ``task_filepath``.
@@ -96,13 +98,39 @@ def job_preparation(job: JobSpec, lookup: Lookup,
                               ".local_path: required for job-level input_data")
         staged = f"{STAGING}/{index}"
         files += input_files(entry, lookup(entry), staged)
-        target = path_word(entry.local_path)
-        copies.append(f"mkdir -p -- {target} && cp -a -- {quote(staged)}/. {target}/")
+        copies.append(copy_staged(staged, entry.local_path))
     user = job.job_preparation.command.strip() if job.job_preparation else ""
     script = sequence("set -e", *copies, f"( {user}\n)" if user else "")
     return models.BatchJobPreparationTask(
         command_line=bash_c(script), resource_files=files, wait_for_success=True,
         user_identity=current.user_identity if current else None)
+
+
+def copy_staged(staged: str, local_path: str) -> str:
+    """The line copying a staged input (relative to the working directory) to its path."""
+    target = path_word(local_path)
+    return f"mkdir -p -- {target} && cp -a -- {quote(staged)}/. {target}/"
+
+
+def pool_input_steps(entries: Sequence[StorageInput]) -> list[str]:
+    """Start-task lines placing each staged pool ``input_data`` entry at its ``local_path``.
+
+    The start task's resource files (:func:`pool_input_files`) stage entry ``i`` in
+    ``.shipyard-input/i`` of its working directory; the copies run on every node, after
+    each (re)start, before ``additional_node_prep`` ``post`` commands, as Batch Shipyard's
+    blobxfer step does.
+    """
+    return [copy_staged(f"{STAGING}/{index}", entry.local_path or "")
+            for index, entry in enumerate(entries)]
+
+
+def pool_input_files(entries: Sequence[StorageInput], lookup: Lookup
+                     ) -> list[models.ResourceFile]:
+    """The start task's resource files staging every pool ``input_data`` entry."""
+    files: list[models.ResourceFile] = []
+    for index, entry in enumerate(entries):
+        files += input_files(entry, lookup(entry), f"{STAGING}/{index}")
+    return files
 
 
 def output_files(entries: Sequence[StorageOutput], container_url: Callable[[StorageOutput], str]

@@ -15,8 +15,8 @@ from azure.batch import models
 from shipyard.config import ShipyardConfig
 from shipyard.config.pool import PlatformImage, PoolSpecification
 from shipyard.errors import ConfigError
-from shipyard.factory import autoscale
-from shipyard.factory.common import admin, environment_settings
+from shipyard.factory import autoscale, data
+from shipyard.factory.common import admin, environment_settings, resource_files
 from shipyard.factory.poolmounts import pool_mounts
 from shipyard.factory.shell import bash_c, sequence
 
@@ -64,9 +64,39 @@ def _image(spec: PoolSpecification, local: bool) -> PlatformImage:
                       "Batch account")
 
 
+def image_registry(image: str) -> str | None:
+    """The registry server an image name points at (Docker's rule), ``None`` for Docker Hub.
+
+    >>> image_registry("myregistry.azurecr.io/hpc/osu:4"), image_registry("library/busybox")
+    ('myregistry.azurecr.io', None)
+    """
+    first, slash, _ = image.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return None
+
+
+def login_servers(cfg: ShipyardConfig) -> list[str]:
+    """The registries nodes log in to, as Batch Shipyard picks them: Docker Hub (``hub``),
+    then ``fallback_registry``, ``additional_registries.docker`` and the preloaded images'
+    registries, each once and only when ``credentials.docker_registry`` has a login for it
+    (a registry without one is public)."""
+    named: list[str | None] = []
+    if cfg.global_file is not None:
+        resources = cfg.global_file.global_resources
+        named.append(cfg.global_file.batch_shipyard.fallback_registry)
+        if resources.additional_registries is not None:
+            named += resources.additional_registries.docker
+        named += [image_registry(image) for image in resources.docker_images]
+    logins = cfg.credentials.docker_registry
+    wanted = ["hub", *(server for server in named if server)]
+    return [server for server in dict.fromkeys(wanted) if server in logins]
+
+
 def _registries(cfg: ShipyardConfig) -> list[models.ContainerRegistryReference] | None:
     out = []
-    for server, login in cfg.credentials.docker_registry.items():
+    for server in login_servers(cfg):
+        login = cfg.credentials.docker_registry[server]
         password = login.password.get_secret_value() if login.password else None
         out.append(models.ContainerRegistryReference(
             registry_server=None if server == "hub" else server,
@@ -90,15 +120,26 @@ def _machine(cfg: ShipyardConfig) -> models.VirtualMachineConfiguration:
 
 def start_task(spec: PoolSpecification, volume_steps: list[str] | None = None
                ) -> models.BatchStartTask | None:
-    """``additional_node_prep`` commands as the pool's start task: ``pre``, then what the
-    shared volumes need (``poolmounts``), then ``post``."""
+    """The pool's start task: ``additional_node_prep`` ``pre`` commands, what the shared
+    volumes need (``poolmounts``), the copies of ``input_data`` to their local paths, then
+    ``post``; ``resource_files`` land in its working directory first
+    (``$AZ_BATCH_NODE_STARTUP_DIR/wd``).
+
+    The input files themselves are listed in storage at creation
+    (``StoragePlan.pool_options``); only their copy lines are known here.
+    """
     commands = spec.node_prep_commands
-    steps = [*commands.pre, *(volume_steps or []), *commands.post]
-    if not steps:
+    inputs = spec.input_data.azure_storage if spec.input_data else ()
+    steps = [*commands.pre, *(volume_steps or []), *data.pool_input_steps(inputs),
+             *commands.post]
+    files = resource_files(spec.resource_files)
+    if not steps and not files:
         return None
     env = spec.additional_node_prep.environment_variables if spec.additional_node_prep else {}
     return models.BatchStartTask(
-        command_line=bash_c(sequence("set -e", *steps)),
+        # Batch needs a command line even when the task only fetches files.
+        command_line=bash_c(sequence("set -e", *steps) if steps else "true"),
+        resource_files=files,
         environment_settings=environment_settings(env),
         user_identity=admin(),
         wait_for_success=True,
