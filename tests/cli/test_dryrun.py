@@ -120,3 +120,29 @@ def test_data_movement_resolved_at_submission_is_named_not_faked(run: Run) -> No
     assert any("output_data" in step for step in steps)
     text = run("jobs", "add", "--dry-run", "--configdir", str(configdir)).output
     assert "at submission (asks storage, not shown):" in text
+
+
+def test_pool_data_resolved_at_creation_is_named_not_faked(run: Run, tmp_path: Path) -> None:
+    """Pool input_data and ingress on creation need storage: named, nothing asked or sent."""
+    (tmp_path / "config.yaml").write_text(
+        "global_resources:\n  docker_images: [img]\n  files:\n  - source:\n"
+        f"      path: {tmp_path}\n    destination:\n      storage_account_settings: s\n"
+        "      data_transfer:\n        remote_path: c/in\n")
+    (tmp_path / "pool.yaml").write_text(
+        "pool_specification:\n  id: p\n  vm_count: 1\n  transfer_files_on_pool_creation: true\n"
+        "  resource_files:\n  - file_path: tools/run.sh\n    blob_source: http://h/run.sh\n"
+        "  input_data:\n    azure_storage:\n    - storage_account_settings: s\n"
+        "      remote_path: c/in\n      local_path: $AZ_BATCH_NODE_SHARED_DIR/in\n")
+    result = run("pool", "add", "--dry-run", "--raw", "--configdir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert body["at_creation"] == [
+        "1 global_resources.files entr(ies) ingressed to storage first "
+        "(transfer_files_on_pool_creation)",
+        "input_data.azure_storage[0]: c/in listed and signed as start task resource files, "
+        "copied to $AZ_BATCH_NODE_SHARED_DIR/in"]
+    start = body["create_pool"]["startTask"]
+    assert start["resourceFiles"] == [{"httpUrl": "http://h/run.sh", "filePath": "tools/run.sh"}]
+    assert ".shipyard-input/0/. \"$AZ_BATCH_NODE_SHARED_DIR\"/in/" in start["commandLine"]
+    text = run("pool", "add", "--dry-run", "--configdir", str(tmp_path)).output
+    assert "at creation (asks storage, not shown): input_data.azure_storage[0]" in text
