@@ -146,3 +146,21 @@ def test_pool_data_resolved_at_creation_is_named_not_faked(run: Run, tmp_path: P
     assert ".shipyard-input/0/. \"$AZ_BATCH_NODE_SHARED_DIR\"/in/" in start["commandLine"]
     text = run("pool", "add", "--dry-run", "--configdir", str(tmp_path)).output
     assert "at creation (asks storage, not shown): input_data.azure_storage[0]" in text
+
+
+def test_registry_passwords_are_never_printed(run: Run, tmp_path: Path) -> None:
+    (tmp_path / "credentials.yaml").write_text(
+        "credentials:\n  batch:\n    account_service_url: local\n  docker_registry:\n"
+        "    extra.azurecr.io:\n      username: pull\n      password: s3cret-pw\n")
+    (tmp_path / "config.yaml").write_text(
+        "global_resources:\n  docker_images: [img]\n  additional_registries:\n"
+        "    docker: [extra.azurecr.io]\n")
+    (tmp_path / "pool.yaml").write_text("pool_specification:\n  id: p\n  vm_count: 1\n")
+    (tmp_path / "jobs.yaml").write_text(
+        "job_specifications:\n- id: j\n  auto_pool:\n    pool_lifetime: job\n  tasks:\n"
+        "  - docker_image: img\n    command: x\n")
+    for command in ("pool", "jobs"):
+        result = run(command, "add", "--dry-run", "--raw", "--configdir", str(tmp_path))
+        assert result.exit_code == 0, result.output
+        assert "s3cret-pw" not in result.output
+        assert '"password": "<from credentials.yaml; not shown>"' in result.output

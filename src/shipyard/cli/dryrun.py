@@ -39,6 +39,26 @@ def _masked(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+#: What stands in the printed request for a registry password of credentials.yaml.
+HIDDEN = "<from credentials.yaml; not shown>"
+
+
+def _no_passwords(body: Any) -> Any:
+    """``body`` with every ``containerRegistries`` password replaced by ``HIDDEN``."""
+    if isinstance(body, dict):
+        for key, value in body.items():
+            if key == "containerRegistries" and isinstance(value, list):
+                for login in value:
+                    if login.get("password") is not None:
+                        login["password"] = HIDDEN
+            else:
+                _no_passwords(value)
+    elif isinstance(body, list):
+        for item in body:
+            _no_passwords(item)
+    return body
+
+
 def job_requests(app: App, job: JobSpec) -> dict[str, Any]:
     """The create-job body, every create-task body and the auto-complete patch of ``job``."""
     from shipyard.cli.schedules import planned_context
@@ -58,12 +78,12 @@ def job_requests(app: App, job: JobSpec) -> dict[str, Any]:
         created.pool_info = auto_pool_info(job, pool_options(app.config))
         steps += [f"auto pool {step}" for step in pool_storage_steps(app)]
     if job.recurrence is not None:
-        body = job_schedule_options(job, created, tasks).as_dict()
+        body = _no_passwords(job_schedule_options(job, created, tasks).as_dict())
         manager = body["jobSpecification"]["jobManagerTask"]
         body["jobSpecification"]["jobManagerTask"] = _masked(manager)
         return {"job_schedule": body, "at_submission": steps}
     return {
-        "job": created.as_dict(),
+        "job": _no_passwords(created.as_dict()),
         "tasks": [_masked(task.as_dict()) for task in tasks],
         "then": auto_complete_patch().as_dict() if job.auto_complete else None,
         "at_submission": steps,
@@ -125,7 +145,7 @@ def user_request(app: App) -> dict[str, Any] | None:
 
 def show_pool(app: App, options: models.BatchPoolCreateOptions) -> None:
     """Print the create-pool request (and the SSH user's, sent to every node later)."""
-    body = options.as_dict()
+    body = _no_passwords(options.as_dict())
     user = user_request(app)
     steps = pool_storage_steps(app)
     if app.raw:
