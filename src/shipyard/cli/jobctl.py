@@ -1,8 +1,8 @@
-"""``shipyard jobs disable|enable|migrate|stats``: a job's scheduling, its pool, its figures.
+"""``shipyard jobs disable|enable|stats``: a job's scheduling and its figures.
 
 Disabling stops new tasks from starting; ``--requeue`` (the default), ``--terminate`` or
-``--wait`` say what becomes of the running ones. Migrating is what Azure Batch requires
-for a new ``poolInfo``: disable, update the job's pool, enable again.
+``--wait`` say what becomes of the running ones (``jobs migrate``, in ``migrate``, uses
+the same flags and steps).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 jobid_option = click.option("--jobid", help="Only this job [default: every job of jobs.yaml].")
 
 
-def _running_tasks_action(function: F) -> F:
+def running_tasks_action(function: F) -> F:
     """``--requeue``, ``--terminate`` and ``--wait``: what happens to running tasks."""
     for option in reversed((
         click.option("--requeue", is_flag=True, help="Requeue running tasks [default]."),
@@ -42,7 +42,7 @@ def _running_tasks_action(function: F) -> F:
     return function
 
 
-def _action(requeue: bool, terminate: bool, wait: bool) -> str:
+def tasks_action(requeue: bool, terminate: bool, wait: bool) -> str:
     chosen = [name for name, on in (("requeue", requeue), ("terminate", terminate),
                                     ("wait", wait)) if on]
     if len(chosen) > 1:
@@ -84,7 +84,7 @@ def enable_job(app: App, job_id: str) -> None:
 @click.command("disable")
 @jobid_option
 @jobscheduleid_option
-@_running_tasks_action
+@running_tasks_action
 @pass_app
 @reported
 def disable(app: App, jobid: str | None, jobscheduleid: str | None, requeue: bool,
@@ -95,7 +95,7 @@ def disable(app: App, jobid: str | None, jobscheduleid: str | None, requeue: boo
     """
     from shipyard.cli import schedules
 
-    action = _action(requeue, terminate, wait)
+    action = tasks_action(requeue, terminate, wait)
     ids, schedule_ids = schedules.scoped(app, jobid, jobscheduleid)
     for schedule_id in schedule_ids:
         schedules.disable(app, schedule_id)
@@ -117,27 +117,6 @@ def enable(app: App, jobid: str | None, jobscheduleid: str | None) -> None:
         schedules.enable(app, schedule_id)
     for job_id in ids:
         enable_job(app, job_id)
-
-
-@click.command("migrate")
-@jobid_option
-@click.option("--poolid", required=True, help="The pool to move the jobs to.")
-@_running_tasks_action
-@pass_app
-@reported
-def migrate(app: App, jobid: str | None, poolid: str, requeue: bool, terminate: bool,
-            wait: bool) -> None:
-    """Migrate jobs to another pool (disable, change the pool, enable)."""
-    from azure.batch import models
-
-    action = _action(requeue, terminate, wait)
-    app.client.get_pool(poolid)  # a missing pool fails before any job is touched
-    for job_id in _ids(app, jobid):
-        disable_job(app, job_id, action)
-        app.client.update_job(job_id, models.BatchJobUpdateOptions(
-            pool_info=models.BatchPoolInfo(pool_id=poolid)))
-        enable_job(app, job_id)
-        app.say(f"job {job_id} migrated to pool {poolid}")
 
 
 @click.command("stats")

@@ -1,7 +1,8 @@
 """``shipyard jobs``: add the jobs of jobs.yaml (optionally tailing a file), list, end them.
 
-Disabling, enabling, migrating and statistics are in ``jobctl``; ``jobs tasks`` in
-``tasks``, ``jobs timeline`` in ``dashboard``: ``ELSEWHERE`` loads them when they run.
+Disabling, enabling and statistics are in ``jobctl``, migrating in ``migrate``, building
+and sending in ``submit``; ``jobs tasks`` in ``tasks``, ``jobs timeline`` in
+``dashboard``: ``ELSEWHERE`` loads them when they run.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from shipyard.errors import BatchError
 if TYPE_CHECKING:
     from azure.batch import BatchClient, models
 
-    from shipyard.config import JobSpec
     from shipyard.factory.tasks import PoolContext
 
 JOB_TIMEOUT = 7 * 24 * 3600.0
@@ -35,8 +35,9 @@ ELSEWHERE = {
     "disable": Lazy("shipyard.cli.jobctl:disable",
                     "Disable jobs and job schedules until they are enabled."),
     "enable": Lazy("shipyard.cli.jobctl:enable", "Enable jobs and job schedules."),
-    "migrate": Lazy("shipyard.cli.jobctl:migrate",
-                    "Migrate jobs to another pool (disable, change the pool, enable)."),
+    "migrate": Lazy("shipyard.cli.migrate:migrate",
+                    "Migrate jobs and job schedules to another pool (disable, change the "
+                    "pool, enable)."),
     "stats": Lazy("shipyard.cli.jobctl:stats",
                   "Get statistics about jobs: tasks by state and result, run times."),
     "tasks": Lazy("shipyard.cli.tasks:tasks", "Tasks actions."),
@@ -59,12 +60,16 @@ def jobs() -> None:
 @pass_app
 @reported
 def add(app: App, tail: str | None, recreate: bool, dry_run: bool) -> None:
-    """Add jobs (every job of jobs.yaml with its tasks, to pool.yaml's pool)."""
+    """Add jobs (every job of jobs.yaml with its tasks, to pool.yaml's pool).
+
+    Every job is built and checked before the first is created (see ``cli.submit``).
+    """
     if dry_run:
         from shipyard.cli import dryrun
 
         dryrun.show_jobs(app)
         return
+    from shipyard.cli import storage, submit
     from shipyard.cli.schedules import planned_context
 
     pool_id = app.config.pool.id
@@ -73,47 +78,16 @@ def add(app: App, tail: str | None, recreate: bool, dry_run: bool) -> None:
     contexts = {auto: planned_context(app) if auto else _pool_context(app, pool_id)
                 for auto in {job.auto_pool is not None for job in app.config.jobs}}
     app.warn_local_hardware()
-    last: tuple[str, str] | None = None
-    for job in app.config.jobs:
-        context = contexts[job.auto_pool is not None]
-        last = _add_job(app, job, pool_id, context, recreate) or last
+    data = storage.plan(app)  # input_data, output_data, task_factory.file
+    plans = [submit.build(app, job, contexts[job.auto_pool is not None], data)
+             for job in app.config.jobs]
+    submit.check(app, plans, recreate)
+    submit.send(app, plans, data, recreate)
+    last = next((p for p in reversed(plans) if p.schedule is None and p.tasks), None)
     if tail and last:
-        _tail(app, *last, tail)
+        _tail(app, last.job.id, str(last.tasks[-1].id), tail)
     elif tail:
         app.say(f"[dim]not streaming {tail}: a job schedule's tasks run later[/dim]")
-
-
-def _add_job(app: App, job: JobSpec, pool_id: str, context: PoolContext,
-             recreate: bool) -> tuple[str, str] | None:
-    from shipyard.cli import schedules, scratch, storage
-    from shipyard.factory.job import auto_complete_patch, job_options
-    from shipyard.factory.ssh import new_ssh_material
-    from shipyard.factory.tasks import task_options
-
-    client = app.client
-    data = storage.plan(app)  # input_data, output_data, task_factory.file
-    job = data.expand(job)
-    multi = any(t.multi_instance for t in job.tasks)
-    ssh = new_ssh_material() if multi else None
-    ids = app.config.task_id_format(job)
-    tasks = data.task_options(job, task_options(job, context, ssh, id_format=ids), ids)
-    options = data.job_options(job, job_options(job, pool_id))
-    where = f"pool {pool_id}"
-    if job.auto_pool is not None:
-        from shipyard.factory.pool import pool_options
-        from shipyard.factory.schedule import auto_pool_info
-
-        options.pool_info = auto_pool_info(job, data.pool_options(pool_options(app.config)))
-        where = f"an auto pool of {pool_id} ({job.auto_pool.pool_lifetime} lifetime)"
-    if job.recurrence is not None:
-        schedules.add(app, job, options, tasks, recreate)
-        return None
-    _create_job(app, options, recreate)
-    client.create_tasks(job.id, scratch.add_setup_first(client, job, tasks))
-    if job.auto_complete:
-        client.update_job(job.id, auto_complete_patch())
-    app.say(f"job [bold]{job.id}[/bold]: {len(tasks)} task(s) added to {where}")
-    return (job.id, tasks[-1].id) if tasks else None
 
 
 def _tail(app: App, job_id: str, task_id: str, name: str) -> None:
@@ -302,7 +276,7 @@ def _pool_context(app: App, pool_id: str) -> PoolContext:
                        local=app.config.is_local, volumes=volume_context(app.config))
 
 
-def _create_job(app: App, options: models.BatchJobCreateOptions, recreate: bool) -> None:
+def create_job(app: App, options: models.BatchJobCreateOptions, recreate: bool) -> None:
     """Create the job; one that exists is refused, or deleted first with ``--recreate``.
 
     The create is the existence check: a request fewer than asking first, and the job is

@@ -1,11 +1,11 @@
 """Job schedules for ``shipyard jobs``: a recurring job's schedule, and what acts on schedules.
 
 ``jobs add`` makes a job schedule (of the job's id) for a job with ``recurrence``; the
-request is built in ``shipyard.factory.schedule``. ``jobs del``, ``term``, ``disable`` and
-``enable`` act on schedules named by ``--jobscheduleid`` (``--all-jobschedules`` for
-every schedule of the account with ``del`` and ``term``); without ids they act on the
-schedules of jobs.yaml's recurring jobs, as Batch Shipyard does. ``jobs list`` shows the
-account's schedules after its jobs.
+request is built in ``shipyard.factory.schedule``, sent by ``cli.submit``. ``jobs del``,
+``term``, ``disable``, ``enable`` and ``migrate`` act on schedules named by
+``--jobscheduleid`` (``--all-jobschedules`` for every schedule of the account with
+``del`` and ``term``); without ids they act on the schedules of jobs.yaml's recurring
+jobs, as Batch Shipyard does. ``jobs list`` shows the account's schedules after its jobs.
 """
 
 from __future__ import annotations
@@ -73,20 +73,23 @@ def scoped(app: App, jobid: str | None, jobscheduleid: str | None, all_jobs: boo
     return plain, recurring_ids(app)
 
 
-def add(app: App, job: JobSpec, created: models.BatchJobCreateOptions,
-        tasks: list[models.BatchTaskCreateOptions], recreate: bool) -> None:
-    """Create the job schedule of a recurring ``job`` (deleting an old one with recreate)."""
-    from shipyard.factory.schedule import job_schedule_options, never_ends
+def confirm_never_ending(app: App, job: JobSpec) -> None:
+    """Ask before adding a recurring ``job`` whose first job would never end."""
+    from shipyard.factory.schedule import never_ends
 
-    options = job_schedule_options(job, created, tasks)
     if never_ends(job):
         app.confirm(f"job schedule {job.id}: neither auto_complete nor recurrence.job_manager."
                     "monitor_task_completion is set, so its first job stays open after its "
                     "task and no further job is made. Add it anyway?")
+
+
+def send(app: App, options: models.BatchJobScheduleCreateOptions, recreate: bool) -> None:
+    """Create a recurring job's schedule (deleting an old one with recreate)."""
     _create(app, options, recreate)
     interval = options.schedule.recurrence_interval if options.schedule else None
-    app.say(f"job schedule [bold]{job.id}[/bold]: a job every {interval}, its task "
-            f"{tasks[0].id} run as the job manager")
+    manager = options.job_specification.job_manager_task
+    app.say(f"job schedule [bold]{options.id}[/bold]: a job every {interval}, its task "
+            f"{manager.id if manager else '?'} run as the job manager")
 
 
 def _create(app: App, options: models.BatchJobScheduleCreateOptions, recreate: bool) -> None:

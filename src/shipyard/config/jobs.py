@@ -358,3 +358,16 @@ class JobsFile(Model):
     """The whole of jobs.yaml."""
 
     job_specifications: tuple[JobSpec, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_job_ids(self) -> JobsFile:
+        # A second job of the same id would be refused by the service after the first was
+        # made; a recurring job's id names its schedule, and commands that take jobs.yaml's
+        # ids (jobs del, term) act on both, so one id names one entry.
+        seen: dict[str, int] = {}
+        for index, job in enumerate(self.job_specifications):
+            if job.id in seen:
+                raise problem(f"duplicate job id {job.id!r} (also job_specifications"
+                              f"[{seen[job.id]}])", "job_specifications", index, "id")
+            seen[job.id] = index
+        return self

@@ -9,8 +9,9 @@ values Batch Shipyard gives; without one, each expansion draws anew.
 the directory of jobs.yaml first and then Python's path, and calls
 ``generate(*input_args, **input_kwargs)``. Whatever goes wrong (the import, no
 ``generate``, an exception inside it, a result that is not an iterable of argument
-tuples) ends in one ``ConfigError`` naming the task, before anything is submitted. The
-argument tuples are kept per process: ``jobs add`` expands a job more than once (the
+tuples, more than ``limit`` items: a generator that never ends) ends in one
+``ConfigError`` naming the task, before anything is submitted. The argument tuples are
+kept per process: ``jobs add`` expands a job more than once (the
 tasks, then the storage plan's id map), and the user's ``generate`` must run once so both
 see the same tasks.
 """
@@ -62,12 +63,13 @@ def random_values(spec: RandomFactory) -> list[int | float]:
     return [draw() for _ in range(spec.generate)]
 
 
-def custom_arguments(spec: CustomFactory, where: str) -> tuple[Arguments, ...]:
-    """The argument tuples ``generate`` yields; ``where`` names the factory in errors."""
+def custom_arguments(spec: CustomFactory, where: str, limit: int) -> tuple[Arguments, ...]:
+    """The argument tuples ``generate`` yields, at most ``limit``; ``where`` names the
+    factory in errors."""
     key = (str(spec.directory), spec.model_dump_json())
     if key not in _GENERATED:
         generate = _generate_function(spec, where)
-        _GENERATED[key] = _collect(generate, spec, where)
+        _GENERATED[key] = _collect(generate, spec, where, limit)
     return _GENERATED[key]
 
 
@@ -110,13 +112,15 @@ def _generate_function(spec: CustomFactory, where: str) -> Callable[..., object]
     return generate
 
 
-def _collect(generate: Callable[..., object], spec: CustomFactory, where: str
+def _collect(generate: Callable[..., object], spec: CustomFactory, where: str, limit: int
              ) -> tuple[Arguments, ...]:
     """Every item ``generate`` gives, each checked to be an argument tuple."""
     out: list[Arguments] = []
     try:
         result = generate(*spec.input_args, **spec.input_kwargs)
         for item in _iterable(result, where):
+            if len(out) == limit:
+                raise too_many(where, limit, f"{spec.module}.generate yields")
             out.append(_arguments(item, len(out), where))
     except ConfigError:
         raise
@@ -125,6 +129,14 @@ def _collect(generate: Callable[..., object], spec: CustomFactory, where: str
                           f"{type(exc).__name__}: {exc}",
                           hint="fix the generator; nothing was submitted") from exc
     return tuple(out)
+
+
+def too_many(where: str, limit: int, what: str) -> ConfigError:
+    """The error of a factory that would make more tasks than one job may have."""
+    return ConfigError(f"jobs.yaml: {where}: {what} more than {limit} tasks, shipyard's "
+                       "bound for one job (Azure Batch sets none; it stops a generator that "
+                       "never ends)",
+                       hint="make the factory finite, or split its tasks over several jobs")
 
 
 def _iterable(result: object, where: str) -> Iterator[object]:

@@ -2,13 +2,15 @@
 
 ``StoragePlan`` does the I/O the pure ``factory.data`` functions cannot: it resolves
 account links, lists containers (which also proves, before anything is submitted, that
-each container exists and the key works), signs SAS URLs and creates output containers,
-as Batch Shipyard does when it adds a job. The CLI uses it around the factory::
+each container exists and the key works), signs SAS URLs and, once every job is built,
+creates the output containers, as Batch Shipyard does when it adds a job. The CLI uses it
+around the factory::
 
     plan = StoragePlan(cfg, local_account)
     job = plan.expand(job)                              # task_factory.file -> tasks
     create = plan.job_options(job, job_options(job, pool_id))
     tasks = plan.task_options(job, task_options(job, ...), cfg.task_id_format(job))
+    plan.create_outputs()                               # before the jobs are created
 
 ``pool add`` does the same for the pool's start task: ``plan.pool_options(pool_options(cfg))``.
 """
@@ -39,6 +41,7 @@ class StoragePlan:
         self.config = config
         self.local = local
         self._blobs: dict[str, Blobs] = {}
+        self._outputs: set[tuple[str, str]] = set()
 
     def blobs(self, link: str) -> Blobs:
         from shipyard.storage.blobs import Blobs
@@ -54,9 +57,19 @@ class StoragePlan:
                             partial(blobs.blob_url, where.container, lifetime=lifetime))
 
     def output_url(self, entry: StorageOutput) -> str:
-        blobs = self.blobs(entry.storage_account_settings)
-        blobs.ensure_container(entry.container)
-        return blobs.container_url(entry.container, "rwdl")
+        """The container's SAS URL; the container is made by ``create_outputs``."""
+        self._outputs.add((entry.storage_account_settings, entry.container))
+        return self.blobs(entry.storage_account_settings).container_url(entry.container,
+                                                                        "rwdl")
+
+    def create_outputs(self) -> None:
+        """Create the output containers the tasks built so far upload to.
+
+        Apart from building, so that every job of a submission is built (and refused, if
+        it must be) before the first container is made.
+        """
+        for link, container in sorted(self._outputs):
+            self.blobs(link).ensure_container(container)
 
     # -- the three steps around the factory ----------------------------------------------
     def expand(self, job: JobSpec) -> JobSpec:
