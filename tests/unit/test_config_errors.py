@@ -155,6 +155,8 @@ MISSING = [
     ("jobs.yaml", "job_specifications:\n- id: not/valid\n  tasks:\n  - docker_image: img\n",
      "jobs.yaml: job_specifications[0].id: must be 1 to 64 letters, digits, hyphens or "
      "underscores (got 'not/valid')"),
+    ("jobs.yaml", JOBS + JOBS.replace("job_specifications:\n", ""),
+     "jobs.yaml: job_specifications[1].id: duplicate job id 'j' (also job_specifications[0])"),
 ]
 
 BAD_YAML = [

@@ -16,6 +16,7 @@ from shipyard.config.generators import CONTEXT_DIRECTORY, RandomFactory
 from shipyard.errors import ConfigError
 from shipyard.factory import PoolContext, task_options
 from shipyard.factory.generated import random_values
+from shipyard.factory.sweep import MAX_TASKS_PER_JOB, expand_tasks
 from tests.unit.test_factory_fakes import pool
 
 WHERE = "jobs.yaml: job 'j' tasks[0].task_factory.custom"
@@ -193,3 +194,31 @@ def test_a_missing_module_says_where_it_was_looked_for(tmp_path: Path) -> None:
         "module named 'absent_generator_module')")
     assert caught.value.hint == (f"put the module in {tmp_path} (jobs.yaml's directory) or a "
                                  "directory on PYTHONPATH")
+
+
+ENDLESS = ("import itertools\n\ndef generate():\n    for n in itertools.count():\n"
+           "        yield (n,)\n")
+
+
+def test_a_generator_that_never_ends_stops_at_the_bound(module_dir: tuple[Path, str]) -> None:
+    spec = custom_job(module_dir, ENDLESS)
+    with pytest.raises(ConfigError) as caught:
+        task_options(spec, PoolContext(2, 0, pool()), None)
+    assert caught.value.message.startswith(
+        f"{WHERE}: {module_dir[1]}.generator.generate yields more than {MAX_TASKS_PER_JOB} "
+        "tasks, shipyard's bound for one job")
+
+
+def test_a_sweep_too_large_for_one_job_stops_at_the_bound() -> None:
+    ranges = [{"start": 0, "stop": 10**9, "step": 1}, {"start": 0, "stop": 2, "step": 1}]
+    spec = factory_job({"parametric_sweep": {"product": ranges}})
+    with pytest.raises(ConfigError, match=f"1000000000 x 2 makes more than {MAX_TASKS_PER_JOB}"):
+        expand_tasks(spec, where="job 'j'")
+
+
+def test_factories_together_stop_at_the_bound() -> None:
+    sweep = factory_job({"parametric_sweep": {"product": [{"start": 0, "stop": 60_000}]}})
+    spec = sweep.model_copy(update={"tasks": sweep.tasks * 2})
+    with pytest.raises(ConfigError, match=f"tasks\\[1\\]: the job's tasks and task "
+                                          f"factories make more than {MAX_TASKS_PER_JOB}"):
+        expand_tasks(spec, where="job 'j'")

@@ -12,6 +12,7 @@ generator, a huge sweep) must stop with an error rather than hang ``jobs add``.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -64,6 +65,15 @@ def _format(command: str | None, args: tuple[object, ...], where: str) -> str | 
         ) from None
 
 
+def _check_product_size(sweep: ParametricSweep, where: str) -> None:
+    """Refuse a ``product`` of ranges too large for one job before it is made: itertools
+    holds each range whole in memory, so a vast one is not even reached by the bound."""
+    sizes = [len(range(level.start, level.stop, level.step)) for level in sweep.product]
+    if sizes and math.prod(sizes) > MAX_TASKS_PER_JOB:
+        raise generated.too_many(f"{where}.task_factory.parametric_sweep", MAX_TASKS_PER_JOB,
+                                 f"its product of {' x '.join(map(str, sizes))} makes")
+
+
 def _commands(task: TaskSpec, where: str) -> Iterator[str | None]:
     factory = task.task_factory
     if factory is None:
@@ -71,6 +81,7 @@ def _commands(task: TaskSpec, where: str) -> Iterator[str | None]:
     elif factory.repeat is not None:
         yield from itertools.repeat(task.command, factory.repeat)
     elif factory.parametric_sweep is not None:
+        _check_product_size(factory.parametric_sweep, where)
         for args in sweep_arguments(factory.parametric_sweep):
             yield _format(task.command, tuple(args), where)
     elif factory.random is not None:
