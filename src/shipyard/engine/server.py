@@ -67,6 +67,8 @@ class Engine:
         self.jobs = JobService(settings, self.store, self.scheduler)
         self.tasks = TaskService(self.store, self.scheduler, self.jobs)
         self.node_ops = NodeOps(self.store, self.pools, self.allocator, self.scheduler)
+        # A resize and an autoscale shrink take out busy nodes the way removenodes does.
+        self.pools.shed = self.node_ops.shed_busy
         self.autoscale = AutoscaleService(self.store, self.allocator, self.pools.check_capacity,
                                           shed=self.node_ops.shed_busy)
         router = Router()

@@ -1,6 +1,10 @@
-"""Where a task may go: free slots per node, dependencies, multi-instance requirements.
+"""Where a task may go: free slots per node, dependencies, multi-instance requirements,
+and the terms of a job manager task.
 
-Pure bookkeeping over store records; the scheduler decides, this counts.
+Pure bookkeeping over store records; the scheduler decides, this counts. A job manager
+task carries its manager's terms in its record (``mark_manager``): ``runExclusive`` (the
+default) takes a whole free node and leaves it to nothing else while the manager runs;
+``allowLowPriorityNode`` false keeps it to dedicated nodes (``isDedicated``).
 """
 
 from __future__ import annotations
@@ -24,15 +28,44 @@ from shipyard.engine.store import Json, Record, Store
 NodeLookup = Callable[[str, str], Node | None]
 #: How much a job's effective priority grows per second its oldest ready task waits.
 AGING_PER_SECOND = 1.0
+#: The key of a job manager task's terms in its record's private part.
+MANAGER_KEY = "job_manager"
+
+
+@dataclass(frozen=True)
+class ManagerTerms:
+    """How a job manager task may be placed: the job's ``jobManagerTask`` settings."""
+
+    #: ``runExclusive``: no other task on its node while it runs.
+    exclusive: bool = True
+    #: ``allowLowPriorityNode``: false keeps it to dedicated nodes.
+    low_priority: bool = True
+
+
+def mark_manager(record: Record, manager: Json) -> None:
+    """Keep a job manager's terms in its task record (the service's defaults: true)."""
+    record.private[MANAGER_KEY] = {
+        "exclusive": manager.get("runExclusive") is not False,
+        "low_priority": manager.get("allowLowPriorityNode") is not False}
+
+
+def manager_terms(task: Record) -> ManagerTerms | None:
+    """The terms of a job manager task, or None for any other task."""
+    raw = task.private.get(MANAGER_KEY)
+    if raw is None:
+        return None
+    return ManagerTerms(bool(raw["exclusive"]), bool(raw["low_priority"]))
 
 
 @dataclass
 class Capacity:
     """Free task slots on every usable node, taken as tasks are placed in one tick."""
 
-    free: dict[tuple[str, str], int] = field(default_factory=dict)
-    nodes: dict[tuple[str, str], Node] = field(default_factory=dict)
-    order: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    free: dict[NodeKey, int] = field(default_factory=dict)
+    nodes: dict[NodeKey, Node] = field(default_factory=dict)
+    order: dict[str, list[NodeKey]] = field(default_factory=dict)
+    #: Low-priority (spot) nodes: ``isDedicated`` false.
+    low_priority: set[NodeKey] = field(default_factory=set)
 
     @classmethod
     def measure(cls, store: Store, live: list[Record], lookup: NodeLookup) -> Capacity:
@@ -50,35 +83,50 @@ class Capacity:
                 capacity.free[key] = slots
                 capacity.nodes[key] = node
                 keys.append(key)
+                if not record.doc.get("isDedicated", True):
+                    capacity.low_priority.add(key)
         for task in live:
             capacity._use(task)
         return capacity
 
     def _use(self, task: Record) -> None:
         slots = slots_held(task)
+        terms = manager_terms(task)
         for pool_id, node_id in task_nodes(task):
             key = (pool_id.lower(), node_id.lower())
             if key in self.free:
                 self.free[key] -= slots
+                if terms is not None and terms.exclusive:
+                    self.free[key] = min(self.free[key], 0)
 
     def full(self, pool_id: str) -> bool:
         """No usable node of the pool has a free slot left: nothing more fits this tick."""
         return all(self.free[k] <= 0 for k in self.order.get(pool_id.lower(), []))
 
+    def candidates(self, pool: Json, task: Record, blocked: set[tuple[str, ...]]
+                   ) -> list[NodeKey]:
+        """The pool's usable nodes ``task`` may use at all, busy or not."""
+        terms = manager_terms(task)
+        return [k for k in self.order.get(pool["id"].lower(), [])
+                if (self.nodes[k].pool_id, self.nodes[k].node_id) not in blocked
+                and (terms is None or terms.low_priority or k not in self.low_priority)]
+
     def take(self, pool: Json, task: Record, blocked: set[tuple[str, ...]]
              ) -> list[Node] | None:
         """Nodes for ``task`` (taken out of the free slots), or None if it does not fit now."""
-        keys = [k for k in self.order.get(pool["id"].lower(), [])
-                if (self.nodes[k].pool_id, self.nodes[k].node_id) not in blocked]
+        keys = self.candidates(pool, task, blocked)
+        whole = int(pool.get("taskSlotsPerNode") or 1)
         multi = MultiInstance.of(task)
         if multi:
-            whole = int(pool.get("taskSlotsPerNode") or 1)
             chosen = [k for k in keys if self.free[k] >= whole][:multi.instances]
             if len(chosen) < multi.instances:
                 return None
             needed = 1
         else:
+            terms = manager_terms(task)
             needed = int(task.doc.get("requiredSlots") or 1)
+            if terms is not None and terms.exclusive:
+                needed = whole  # the whole node, so nothing else lands beside it
             fitting = [k for k in keys if self.free[k] >= needed]
             if not fitting:
                 return None
@@ -88,6 +136,20 @@ class Capacity:
         for key in chosen:
             self.free[key] -= needed
         return [self.nodes[k] for k in chosen]
+
+    def hold(self, pool: Json, task: Record, blocked: set[tuple[str, ...]]) -> list[NodeKey]:
+        """Keep the whole free nodes a waiting multi-instance ``task`` could use from every
+        other task this tick; none when the pool's usable nodes could not start it even
+        once all were free (holding them would only idle them). The nodes held."""
+        multi = MultiInstance.of(task)
+        keys = self.candidates(pool, task, blocked)
+        if multi is None or len(keys) < multi.instances:
+            return []
+        whole = int(pool.get("taskSlotsPerNode") or 1)
+        held = [k for k in keys if self.free[k] >= whole][:multi.instances]
+        for key in held:
+            self.free[key] = 0
+        return held
 
 
 def task_nodes(task: Record) -> list[NodeKey]:
@@ -146,18 +208,25 @@ class ReadyQueue:
     """A job's active tasks whose dependencies are met, in submission order, read lazily.
 
     ``fetch(after_seq, limit)`` reads the next active tasks; a tick that can place a few
-    tasks reads a page or two, not the job's whole backlog.
+    tasks reads a page or two, not the job's whole backlog. ``first`` (a job manager
+    waiting to run) comes before them all; with ``only_first`` nothing else is ready.
     """
 
     PAGE = 64
 
     def __init__(self, fetch: Callable[[int, int], list[Record]],
-                 lookup: Callable[[str], Record | None]) -> None:
+                 lookup: Callable[[str], Record | None], first: Record | None = None,
+                 only_first: bool = False) -> None:
         self._fetch = fetch
         self._lookup = lookup
         self._after = 0
+        self._skip: set[str] = set()
         self._buffer: list[Record] = []
-        self._exhausted = False
+        self._exhausted = only_first
+        if first is not None:
+            self._skip.add(first.doc["id"])
+            if dependencies_met(first.doc, lookup):
+                self._buffer.append(first)
 
     def peek(self) -> Record | None:
         while not self._buffer and not self._exhausted:
@@ -165,7 +234,8 @@ class ReadyQueue:
             self._exhausted = len(page) < self.PAGE
             if page:
                 self._after = page[-1].seq
-            self._buffer = [t for t in page if dependencies_met(t.doc, self._lookup)]
+            self._buffer = [t for t in page if t.doc["id"] not in self._skip
+                            and dependencies_met(t.doc, self._lookup)]
         return self._buffer[0] if self._buffer else None
 
     def pop(self) -> Record | None:
@@ -173,6 +243,11 @@ class ReadyQueue:
         if head is not None:
             self._buffer.pop(0)
         return head
+
+    def drop(self, task_id: str) -> None:
+        """Leave ``task_id`` out from now on (it was dealt with outside the queue)."""
+        self._skip.add(task_id)
+        self._buffer = [t for t in self._buffer if t.doc["id"] != task_id]
 
 
 def dependencies_met(task: Json, lookup: Callable[[str], Record | None]) -> bool:

@@ -8,6 +8,25 @@ on a job with a preparation task it turns ``preparing`` while that runs on each 
 be launched. A task its pool can never run says why in its ``failureInfo`` and waits.
 What fits where is counted by ``placement``; this decides and records. Runs inside a
 scheduler tick, under ``Scheduler.lock``.
+
+Job managers: a job's manager task goes first among the job's tasks whenever it waits,
+and until it has started once the job's other tasks wait for it, as the service starts
+the manager before the job's other tasks. Across jobs only the jobs' urgency counts.
+
+Multi-instance tasks and node reservation. A multi-instance task needs all its nodes
+free at once (gang scheduling, as the service does); nodes free up one at a time, so a
+stream of plain tasks would take each as it frees and the gang could wait forever. The
+service documents no rule for this. The rule here: when the most urgent ready task of a
+pool (the head of the pool's most urgent job) is a multi-instance task, the pool is
+reserved for it. From then on, each tick tries that task first; while it does not fit,
+the whole free nodes it could use are held for it (at most its instance count) and no
+other task gets them; nodes it does not need stay everyone's. The reservation ends when
+the task is placed or stops waiting (completed, deleted, its job no longer active). One
+reservation per pool, so at most one gang's worth of nodes ever sits idle; nothing is
+held when the pool's usable nodes could not start the task even once all were free (a
+node down would otherwise idle the rest for good). The reservation bypasses urgency for
+that one task only: it was at the head when it reserved, so it takes nothing it was not
+owed. Reservations live in memory: after an engine restart the next tick makes them anew.
 """
 
 from __future__ import annotations
@@ -18,6 +37,7 @@ from functools import partial
 from shipyard.engine.agent.execution import Node
 from shipyard.engine.allocation.allocator import POOL
 from shipyard.engine.model import docs
+from shipyard.engine.model.multiinstance import MultiInstance
 from shipyard.engine.model.states import ErrorCategory, PoolState, TaskState
 from shipyard.engine.scheduling import transitions
 from shipyard.engine.scheduling.jobflow import JOB, TASK
@@ -43,14 +63,19 @@ class Placer:
         self.lookup = lookup
         self.prepare = prepare
         self.kick = kick
+        #: Pool id (lower case) -> (job id, task id) of the multi-instance task it waits for.
+        self.reserved: dict[str, tuple[str, str]] = {}
 
     def place(self, jobs: list[Record], live: list[Record]) -> list[Placed]:
         """Place what fits of ``jobs`` (active) beside the ``live`` tasks; those to launch."""
         if not jobs:
+            self.reserved.clear()
             return []
         capacity = Capacity.measure(self.store, live, self.lookup)
         queues = {j.doc["id"]: self._ready_queue(j) for j in jobs}
         placed: list[Placed] = []
+        self._reserve(jobs, queues)
+        self._serve_reserved(jobs, queues, capacity, placed)
         placed_any = True
         while placed_any:
             placed_any = False
@@ -64,9 +89,62 @@ class Placer:
 
     def _ready_queue(self, job: Record) -> ReadyQueue:
         job_id = job.doc["id"]
+        manager = self._manager_waiting(job)
+        ahead = manager is not None and manager.doc["state"] == TaskState.ACTIVE
         return ReadyQueue(partial(self.store.in_states, TASK, job_id, TaskState.ACTIVE),
-                          partial(self.store.get, TASK, job_id))
+                          partial(self.store.get, TASK, job_id),
+                          first=manager if ahead else None,
+                          only_first=manager is not None and _never_started(manager))
 
+    def _manager_waiting(self, job: Record) -> Record | None:
+        """The job's manager task while it waits to run (active or preparing), or None."""
+        spec = job.doc.get("jobManagerTask")
+        if not spec:
+            return None
+        task = self.store.get(TASK, job.doc["id"], str(spec.get("id", "")))
+        if task is None or task.doc["state"] not in (TaskState.ACTIVE, TaskState.PREPARING):
+            return None
+        return task
+
+    # -- reservations for multi-instance tasks (see the module docstring) -----------------
+    def _reserve(self, jobs: list[Record], queues: dict[str, ReadyQueue]) -> None:
+        """Reserve each pool whose most urgent ready task is a multi-instance task."""
+        waiting = [(j, head) for j in jobs if (head := queues[j.doc["id"]].peek()) is not None]
+        seen: set[str] = set()
+        for job, head in sorted(waiting, key=lambda pair: urgency(*pair)):
+            pool_key = docs.pool_id_of(job.doc).lower()
+            if pool_key in seen:
+                continue
+            seen.add(pool_key)
+            if pool_key not in self.reserved and MultiInstance.of(head) is not None:
+                self.reserved[pool_key] = (job.doc["id"], head.doc["id"])
+
+    def _serve_reserved(self, jobs: list[Record], queues: dict[str, ReadyQueue],
+                        capacity: Capacity, placed: list[Placed]) -> None:
+        """Each reserved task first: placed if it fits, else its pool's free nodes held."""
+        active = {j.doc["id"]: j for j in jobs}
+        for pool_key, (job_id, task_id) in list(self.reserved.items()):
+            job = active.get(job_id)
+            task = self.store.get(TASK, job_id, task_id) if job is not None else None
+            if job is None or task is None or task.doc["state"] != TaskState.ACTIVE or \
+                    docs.pool_id_of(job.doc).lower() != pool_key:
+                del self.reserved[pool_key]
+                continue
+            queues[job_id].drop(task_id)  # dealt with here this tick
+            if self._try_place(job, task, capacity, placed) or not self._hold(job, task,
+                                                                             capacity):
+                del self.reserved[pool_key]
+
+    def _hold(self, job: Record, task: Record, capacity: Capacity) -> bool:
+        """Hold free nodes for a reserved task that did not fit; False if it never can."""
+        pool = self.store.get(POOL, "", docs.pool_id_of(job.doc))
+        if pool is None or pool.doc["state"] != PoolState.ACTIVE or \
+                requirements_error(pool.doc, task):
+            return False
+        capacity.hold(pool.doc, task, _blocked(job))
+        return True
+
+    # -- one task ------------------------------------------------------------------------
     def _place_one(self, job: Record, queue: ReadyQueue, capacity: Capacity,
                    placed: list[Placed]) -> bool:
         pool_id = docs.pool_id_of(job.doc)
@@ -86,8 +164,7 @@ class Placer:
         if problem:
             self._note_unschedulable(job, task, problem)
             return False
-        blocked = {tuple(b) for b in job.private.get("blocked", [])}
-        nodes = capacity.take(pool.doc, task, blocked)
+        nodes = capacity.take(pool.doc, task, _blocked(job))
         if nodes is None:
             return False
         self._assign(job, task, nodes, placed)
@@ -118,6 +195,15 @@ class Placer:
                 "message": problem}
 
         _refresh(task, self.store.mutate(TASK, job.doc["id"], task.doc["id"], note))
+
+
+def _blocked(job: Record) -> set[tuple[str, ...]]:
+    """Nodes where the job's preparation failed: none of its tasks go there."""
+    return {tuple(b) for b in job.private.get("blocked", [])}
+
+
+def _never_started(task: Record) -> bool:
+    return not (task.doc.get("executionInfo") or {}).get("startTime")
 
 
 def _refresh(record: Record, updated: Record) -> None:

@@ -1,11 +1,14 @@
 """The job manager task: the task a job (often one a schedule made) brings with it.
 
 When a job with a ``jobManagerTask`` is active, its manager becomes a task of the job with
-the manager's id, and runs like any other task. When it completes and
+the manager's id, marked as the job's manager (``placement.mark_manager``). The placer
+then runs it ahead of the job's other tasks, which wait until it has started; with
+``runExclusive`` (the default) it has its node to itself while it runs, and with
+``allowLowPriorityNode`` false it runs on dedicated nodes only. A pool shrinking takes
+nodes running ordinary tasks before those running a manager. When it completes and
 ``killJobOnCompletion`` is true (the default), the job terminates with the reason
-``JMComplete``, as the service does. Not modelled: ``runExclusive`` (the manager shares
-its node like any task) and running the manager ahead of the job's other tasks.
-The scheduler calls ``tick`` under its lock.
+``JMComplete``, as the service does. The scheduler calls ``tick`` under its lock, so the
+manager is marked before the tick places anything.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Callable
 from shipyard.engine.model import requests
 from shipyard.engine.model.states import JobState, TaskState
 from shipyard.engine.scheduling.jobflow import JOB, TASK
+from shipyard.engine.scheduling.placement import mark_manager
 from shipyard.engine.scheduling.scheduler import Scheduler
 from shipyard.engine.services.autopool import note_scheduling_error
 from shipyard.engine.store import Json, Record, Store
@@ -68,7 +72,9 @@ class JobManagers:
     def _add(self, job: Record, manager: Json) -> None:
         refused: BatchError | None = None
         try:
-            self.create_task(job.doc["id"], manager_task_body(manager))
+            doc = self.create_task(job.doc["id"], manager_task_body(manager))
+            self.store.mutate(TASK, job.doc["id"], doc["id"],
+                              lambda r: mark_manager(r, manager))
         except BatchError as exc:  # shown on the job, as a scheduling error of the job
             log.warning("job %s: its job manager task was refused: %s", job.doc["id"],
                         exc.detail)

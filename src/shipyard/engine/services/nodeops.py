@@ -46,15 +46,20 @@ from shipyard.engine.model.states import (
     TaskResult,
 )
 from shipyard.engine.scheduling.jobflow import JOB, PREP, TASK
-from shipyard.engine.scheduling.placement import task_nodes
+from shipyard.engine.scheduling.placement import manager_terms, task_nodes
 from shipyard.engine.scheduling.scheduler import Scheduler
-from shipyard.engine.services.pools import PoolService, pool_being_deleted
+from shipyard.engine.services.pools import (
+    DEALLOCATION_OPTIONS,
+    PoolService,
+    option_of,
+    pool_being_deleted,
+)
 from shipyard.engine.store import Json, Record, RecordMissing, Store
 from shipyard.errors import BatchError, ConfigError, ShipyardError
 
 log = logging.getLogger(__name__)
 
-OPTIONS = ("requeue", "terminate", "taskcompletion", "retaineddata")
+OPTIONS = DEALLOCATION_OPTIONS
 WAITING = ("taskcompletion", "retaineddata")
 #: States a node may be rebooted or reimaged from (a failed node is what one reboots).
 RESTARTABLE = NODE_UP | {NodeState.START_TASK_FAILED, NodeState.UNUSABLE}
@@ -80,14 +85,6 @@ def node_conflict(state: str) -> BatchError:
         "OperationInvalidForCurrentState",
         "The specified operation is not valid for the current state of the resource."))
     return BatchError(409, code, message, [("NodeState", state)])
-
-
-def option_of(body: dict[str, Any], name: str, allowed: tuple[str, ...]) -> str:
-    """The option ``name`` of a request body (default ``requeue``), checked."""
-    value = body.get(name) or "requeue"
-    if not isinstance(value, str) or value.lower() not in allowed:
-        raise requests.bad_value(name, value, f"must be one of {', '.join(allowed)}")
-    return value.lower()
 
 
 class NodeOps:
@@ -200,17 +197,30 @@ class NodeOps:
         return pool.doc
 
     def shed_busy(self, pool_id: str, option: str) -> None:
-        """Autoscale lowered the pool's targets below its busy nodes: take out the surplus
-        busy nodes as ``option`` (the formula's ``$NodeDeallocationOption``) says.
+        """A resize or an autoscale formula lowered the pool's targets below its busy nodes:
+        take out the surplus busy nodes as ``option`` (``nodeDeallocationOption``, or the
+        formula's ``$NodeDeallocationOption``) says.
 
         Idle and booting nodes go first and are the allocator's (``_plan``); only what
-        they cannot cover is taken here, the newest nodes first, as the allocator picks.
+        they cannot cover is taken here: nodes running ordinary tasks before nodes running
+        a job manager task (the service keeps those as long as it can), the newest nodes
+        first, as the allocator picks.
         """
         with self.scheduler.lock:
             pool = self.pools.get(pool_id)
-            busy = _busy_surplus(pool.doc, self.store.list(NODE, pool_id))
+            busy = _busy_surplus(pool.doc, self.store.list(NODE, pool_id),
+                                 self._manager_nodes())
             timeout = _resize_timeout(pool.doc.get("resizeTimeout"))
             self._take_out(pool_id, busy, option, timeout)
+
+    def _manager_nodes(self) -> set[tuple[str, str]]:
+        """Nodes running a job manager task, as lower-cased (pool, node) pairs."""
+        found: set[tuple[str, str]] = set()
+        for job in self.store.list(JOB):
+            for task in self.store.in_states(TASK, job.doc["id"], TASK_LIVE):
+                if manager_terms(task) is not None:
+                    found.update((p.lower(), n.lower()) for p, n in task_nodes(task))
+        return found
 
     def _take_out(self, pool_id: str, records: list[Record], option: str,
                   timeout: timedelta) -> None:
@@ -348,17 +358,24 @@ def _shrink(pool: Record, leaving: list[Record], if_match: str | None) -> None:
     docs.touch(pool.doc)
 
 
-def _busy_surplus(pool: Json, members: list[Record]) -> list[Record]:
-    """Busy nodes beyond the pool's targets once every removable node is counted out."""
+def _busy_surplus(pool: Json, members: list[Record], managers: set[tuple[str, str]]
+                  ) -> list[Record]:
+    """Busy nodes beyond the pool's targets once every removable node is counted out;
+    nodes running a job manager (``managers``) last, then the newest first."""
     staying = [m for m in members if m.doc["state"] != NodeState.LEAVING_POOL]
     found: list[Record] = []
+
+    def order(member: Record) -> tuple[bool, int]:
+        key = (member.private["pool_id"].lower(), member.doc["id"].lower())
+        return key in managers, -int(member.private["index"])
+
     for dedicated, target in ((True, pool["targetDedicatedNodes"]),
                               (False, pool["targetLowPriorityNodes"])):
         have = [m for m in staying if bool(m.doc["isDedicated"]) == dedicated]
         removable = sum(m.doc["state"] in NODE_REMOVABLE for m in have)
         busy = [m for m in have if m.doc["state"] in NODE_UP - NODE_REMOVABLE
                 and not m.private.get("draining")]
-        busy.sort(key=lambda m: m.private["index"], reverse=True)
+        busy.sort(key=order)
         found += busy[:max(0, len(have) - target - removable)]
     return found
 

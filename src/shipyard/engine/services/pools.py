@@ -3,11 +3,19 @@
 Everything here is synchronous and quick: it validates, refuses what does not fit with the
 service's error codes, writes the new state and hands the slow work (nodes coming and
 going) to the ``Allocator``. A refused request changes nothing.
+
+A resize to fewer nodes than are busy honours its ``nodeDeallocationOption`` (requeue,
+terminate, taskcompletion, retaineddata) within its ``resizeTimeout``, as the service
+does: idle and booting nodes go first (the allocator's ``_plan``); the busy nodes still
+over the target go through ``shed``, the one path autoscale and removenodes share
+(``NodeOps.shed_busy``, wired in by the engine: nodeops sits beside this module and
+builds on it, so it cannot be imported here).
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +37,12 @@ MAX_SLOTS = 250
 #: Node addresses run from .4 to .254 of the pool's /24, as the service starts at .4.
 MAX_NODES_PER_POOL = 251
 MIN_RESIZE_TIMEOUT = timedelta(minutes=5)
+DEFAULT_RESIZE_TIMEOUT = "PT15M"
+#: What to do with a leaving node's running tasks (``nodeDeallocationOption`` and kin).
+DEALLOCATION_OPTIONS = ("requeue", "terminate", "taskcompletion", "retaineddata")
+#: Takes out the busy nodes a shrunk pool has beyond its targets, with a
+#: ``nodeDeallocationOption`` (``NodeOps.shed_busy``).
+Shed = Callable[[str, str], None]
 
 
 POOLS = Lookup(POOL, "PoolNotFound", "The specified pool does not exist.")
@@ -38,6 +52,15 @@ NODES = Lookup(NODE, "NodeNotFound", "The specified compute node does not exist.
 def pool_being_deleted() -> BatchError:
     return BatchError(409, "PoolBeingDeleted",
                       "The specified pool has been marked for deletion and is being reclaimed.")
+
+
+def option_of(body: dict[str, Any], name: str,
+              allowed: tuple[str, ...] = DEALLOCATION_OPTIONS) -> str:
+    """The option ``name`` of a request body (default ``requeue``), checked."""
+    value = body.get(name) or "requeue"
+    if not isinstance(value, str) or value.lower() not in allowed:
+        raise requests.bad_value(name, value, f"must be one of {', '.join(allowed)}")
+    return value.lower()
 
 
 def pool_being_resized() -> BatchError:
@@ -52,6 +75,8 @@ class PoolService:
         self.settings = settings
         self.store = store
         self.allocator = allocator
+        #: Set by the engine once the node operations exist (see the module docstring).
+        self.shed: Shed | None = None
 
     # -- pools -------------------------------------------------------------------------
     def create(self, body: dict[str, Any]) -> Json:
@@ -99,7 +124,9 @@ class PoolService:
     def resize(self, pool_id: str, body: dict[str, Any], if_match: str | None = None) -> Json:
         requests.parse(models.BatchPoolResizeOptions, body)
         _check_targets(body)
-        record = self.get(pool_id)
+        option = option_of(body, "nodeDeallocationOption")
+        _normalise_resize_timeout(body)
+        self.get(pool_id)
         members = len(self.store.list(NODE, pool_id))
         wanted = (body.get("targetDedicatedNodes") or 0) + (body.get("targetLowPriorityNodes") or 0)
         self.check_capacity(max(0, wanted - members))
@@ -119,12 +146,18 @@ class PoolService:
                                              "before resizing the pool")])
             record.doc["targetDedicatedNodes"] = body.get("targetDedicatedNodes") or 0
             record.doc["targetLowPriorityNodes"] = body.get("targetLowPriorityNodes") or 0
+            # The pool shows the timeout of its latest resize (creation counts as one).
+            record.doc["resizeTimeout"] = body.get("resizeTimeout") or DEFAULT_RESIZE_TIMEOUT
             record.doc.pop("resizeErrors", None)
             record.private.pop("resize_stopped", None)
             docs.set_allocation_state(record.doc, AllocationState.RESIZING)
             docs.touch(record.doc)
 
         record = self._mutate(pool_id, apply)
+        # Busy nodes first, so the allocator's pass counts them out and removes only the
+        # idle surplus.
+        if self.shed is not None:
+            self.shed(pool_id, option)
         self.allocator.kick(pool_id)
         return record.doc
 

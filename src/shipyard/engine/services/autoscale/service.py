@@ -40,6 +40,7 @@ from shipyard.engine.services.autoscale.settings import check_formula, check_int
 from shipyard.engine.services.pools import (
     MAX_NODES_PER_POOL,
     POOLS,
+    Shed,
     pool_being_deleted,
     pool_being_resized,
 )
@@ -53,9 +54,6 @@ TICK_SECONDS = 1.0
 ENABLE_SPACING_SECONDS = 30.0
 #: Checks a resize to ``n`` more nodes fits the machine; raises ``BatchError`` if not.
 CapacityCheck = Callable[[int], None]
-#: Takes out a shrunk pool's surplus busy nodes with a ``$NodeDeallocationOption``
-#: (``NodeOps.shed_busy``: the same settling as removenodes).
-Shed = Callable[[str, str], None]
 
 
 def run_error(exc: FormulaError) -> Json:
