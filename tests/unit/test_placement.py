@@ -17,6 +17,7 @@ from shipyard.engine.scheduling.placement import (
     Capacity,
     ReadyQueue,
     dependencies_met,
+    mark_manager,
     requirements_error,
 )
 from shipyard.engine.store import Record
@@ -78,6 +79,74 @@ def test_gang_needs_whole_free_nodes_and_skips_blocked() -> None:
     got = cap.take({**POOL, "taskSlotsPerNode": 1}, MI3, set())
     assert got is not None and [n.node_id for n in got] == ["n0", "n1", "n2"]
     assert cap.take({**POOL, "taskSlotsPerNode": 1}, task({}), set()) is None
+
+
+def manager(**settings: object) -> Record:
+    record = task({"requiredSlots": 1})
+    mark_manager(record, settings)
+    return record
+
+
+def test_an_exclusive_manager_takes_a_whole_free_node_and_keeps_it() -> None:
+    cap = capacity(2, 2)
+    assert cap.take(POOL, task({}), set()) is not None  # n0 or n1 now half used
+    got = cap.take(POOL, manager(), set())
+    assert got is not None and cap.free[("p", got[0].node_id)] == 0
+    # Nothing else lands beside it; the half-used node takes one more, then nothing fits.
+    assert cap.take(POOL, task({}), set()) is not None
+    assert cap.take(POOL, task({}), set()) is None
+    assert cap.take(POOL, manager(), set()) is None  # no whole node left
+
+
+def test_a_shared_manager_takes_one_slot_like_any_task() -> None:
+    cap = capacity(2, 1)
+    assert cap.take(POOL, manager(runExclusive=False), set()) is not None
+    assert cap.take(POOL, task({}), set()) is not None
+
+
+def test_a_manager_kept_off_low_priority_nodes() -> None:
+    cap = capacity(2, 2)
+    cap.low_priority.add(("p", "n0"))
+    got = cap.take(POOL, manager(allowLowPriorityNode=False), set())
+    assert got is not None and got[0].node_id == "n1"
+    assert cap.take(POOL, manager(allowLowPriorityNode=False), set()) is None
+    allowed = cap.take(POOL, manager(allowLowPriorityNode=True), set())
+    assert allowed is not None and allowed[0].node_id == "n0"
+
+
+def test_hold_keeps_free_nodes_for_a_waiting_gang_only_when_it_could_start() -> None:
+    pool = {**POOL, "taskSlotsPerNode": 1}
+    cap = capacity(1, 3)
+    cap.free[("p", "n1")] = 0  # busy
+    assert cap.take(pool, MI3, set()) is None
+    assert cap.hold(pool, MI3, set()) == [("p", "n0"), ("p", "n2")]
+    assert cap.take(pool, task({}), set()) is None  # held nodes are no one else's
+    # Two usable nodes can never start a three-node gang: holding them would idle them.
+    small = capacity(1, 2)
+    assert small.hold(pool, MI3, set()) == []
+    assert small.take(pool, task({}), set()) is not None
+    assert capacity(1, 3).hold(pool, task({}), set()) == []  # plain tasks hold nothing
+
+
+def test_ready_queue_puts_a_waiting_manager_first_or_alone() -> None:
+    tasks = [Record({"id": i, "state": "active"}, seq=n) for n, i in enumerate("abm", 1)]
+
+    def fetch(after: int, limit: int) -> list[Record]:
+        return [t for t in tasks if t.seq > after][:limit]
+
+    def ids(queue: ReadyQueue) -> list[str]:
+        found = []
+        while (head := queue.pop()) is not None:
+            found.append(head.doc["id"])
+        return found
+
+    assert ids(ReadyQueue(fetch, lambda _: None, first=tasks[2])) == ["m", "a", "b"]
+    assert ids(ReadyQueue(fetch, lambda _: None, first=tasks[2], only_first=True)) == ["m"]
+    assert ids(ReadyQueue(fetch, lambda _: None, only_first=True)) == []
+    dropped = ReadyQueue(fetch, lambda _: None)
+    assert dropped.peek() is tasks[0]
+    dropped.drop("a")
+    assert ids(dropped) == ["b", "m"]
 
 
 @pytest.mark.parametrize(("pool", "fragment"), [
