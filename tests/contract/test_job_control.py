@@ -22,6 +22,7 @@ from tests.contract.jobhelpers import (
     job,
     pid_alive,
     set_terminate_when_done,
+    task_body,
     task_file,
     task_pid,
     terminate_job,
@@ -29,7 +30,7 @@ from tests.contract.jobhelpers import (
     wait_job,
     wait_task,
 )
-from tests.realengine import delete_pool, pool_exists, wait_for
+from tests.realengine import delete_pool, pool_exists, pool_options, wait_for, wait_nodes
 
 pytestmark = pytest.mark.root
 
@@ -299,3 +300,37 @@ def test_job_manager_task_runs_and_ends_its_job(client: BatchClient, one_node: s
         "jobManagerTask": {"id": "m"}})))
     assert (exc.status_code, exc.error.code) == (400, "MissingRequiredProperty")
     assert details(exc)["PropertyName"] == "jobManagerTask.commandLine"
+
+
+def test_job_manager_goes_first_alone_and_on_a_dedicated_node(client: BatchClient) -> None:
+    pool_id = uid("jmx")
+    client.create_pool(pool_options(pool_id, 1, command=None, targetLowPriorityNodes=1,
+                                    taskSlotsPerNode=2))
+    try:
+        nodes = {bool(n.is_dedicated): str(n.id) for n in wait_nodes(client, pool_id, 2)}
+        dedicated, spot = nodes[True], nodes[False]
+        # The dedicated node is busy when the manager arrives (the spot node was off then).
+        client.disable_node_scheduling(pool_id, spot, models.BatchNodeDisableSchedulingOptions(
+            {"nodeDisableSchedulingOption": "requeue"}))
+        with job(client, pool_id) as blocker:
+            add_task(client, blocker, "b", bash("sleep 3"))
+            wait_task(client, blocker, "b", ("running",))
+            client.enable_node_scheduling(pool_id, spot)
+            manager = {"id": "m", "commandLine": bash("sleep 2"), "killJobOnCompletion": False,
+                       "allowLowPriorityNode": False}  # runExclusive: true by default
+            with job(client, pool_id, jobManagerTask=manager) as job_id:
+                client.create_task_collection(job_id, models.BatchTaskGroup(task_values=[
+                    task_body(f"t{i}", bash("sleep 1")) for i in range(3)]))
+                ran = {i: wait_task(client, job_id, i, timeout=60) for i in ("m", "t0", "t1", "t2")}
+            held = client.get_task(blocker, "b").execution_info
+    finally:
+        delete_pool(client, pool_id)
+    m = ran.pop("m")
+    # Not on the free spot node: it waited for the whole dedicated node.
+    assert m.node_info.node_id == dedicated
+    assert m.execution_info.start_time >= held.end_time
+    for task in ran.values():
+        # The job's other tasks waited for it, and none ran beside it.
+        assert task.execution_info.start_time >= m.execution_info.start_time
+        assert task.node_info.node_id == spot or \
+            task.execution_info.start_time >= m.execution_info.end_time

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from azure.batch import BatchClient, models
@@ -20,6 +21,7 @@ from tests.contract.jobhelpers import (
     bash,
     details,
     error_of,
+    holds_for,
     job,
     node_file,
     uid,
@@ -285,6 +287,56 @@ def test_remove_nodes_requeue_finishes_the_task_elsewhere(
         wait_for("the removed node's namespace, veth and daemons to go", lambda: not (
             netns_exists(where.netns) or link_exists(where.veth) or dockerd_pids(where)
             or sshd_pids(where) or where.home.exists()), 30)
+    finally:
+        delete_pool(client, pool_id)
+
+
+def resize(client: BatchClient, pool_id: str, nodes: int, **extra: str) -> None:
+    client.begin_resize_pool(pool_id, models.BatchPoolResizeOptions(
+        {"targetDedicatedNodes": nodes, **extra}), polling_interval=0.5)
+
+
+def pool_is(client: BatchClient, pool_id: str, state: str, nodes: int) -> bool:
+    pool = client.get_pool(pool_id)
+    return (pool.allocation_state, pool.current_dedicated_nodes) == (state, nodes)
+
+
+def test_resize_down_takes_idle_nodes_first_then_honours_the_option(
+        client: BatchClient, settings: EngineSettings) -> None:
+    pool_id = uid("rs")
+    client.create_pool(pool_options(pool_id, 2, command=None))
+    try:
+        wait_nodes(client, pool_id, 2)
+        with job(client, pool_id) as job_id:
+            add_task(client, job_id, "t", bash(
+                'until [ -f "$AZ_BATCH_NODE_SHARED_DIR/go" ]; do sleep 0.2; done'))
+            busy = running_on(client, job_id, "t")
+            go = place(settings.data_dir, client.get_node(pool_id, busy)).home / \
+                "batch/tasks/shared/go"
+            for bad, name in (({"resizeTimeout": "PT1M"}, "resizeTimeout"),
+                              ({"nodeDeallocationOption": "later"}, "nodeDeallocationOption")):
+                exc = error_of(lambda bad=bad: resize(client, pool_id, 0, **bad))
+                assert (exc.status_code, details(exc)["PropertyName"]) == (400, name)
+            assert pool_is(client, pool_id, "steady", 2)
+            # Down to one: the idle node goes; the busy one keeps its task (no requeue).
+            resize(client, pool_id, 1)
+            wait_for("the pool at one node", lambda: pool_is(client, pool_id, "steady", 1), 60)
+            assert [n.id for n in client.list_nodes(pool_id)] == [busy]
+            task = client.get_task(job_id, "t")
+            assert (task.state, task.execution_info.requeue_count) == ("running", 0)
+            # Down to none with taskcompletion: the node leaves once its task is done.
+            resize(client, pool_id, 0, nodeDeallocationOption="taskcompletion",
+                   resizeTimeout="PT6M")
+            pool = client.get_pool(pool_id)
+            assert (pool.allocation_state, pool.resize_timeout) == (
+                "resizing", timedelta(minutes=6))
+            assert client.get_node(pool_id, busy).state == "leavingpool"
+            holds_for("the task to keep running", lambda: client.get_task(
+                job_id, "t").state == "running", 1)
+            go.touch()
+            task = wait_task(client, job_id, "t", timeout=30)
+            assert (task.execution_info.exit_code, task.execution_info.requeue_count) == (0, 0)
+            wait_for("the pool without nodes", lambda: pool_is(client, pool_id, "steady", 0), 60)
     finally:
         delete_pool(client, pool_id)
 

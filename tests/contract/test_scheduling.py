@@ -115,6 +115,35 @@ def test_a_busy_job_does_not_starve_another(client: BatchClient) -> None:
         assert client.get_job_task_counts(busy).task_counts.active >= 1
 
 
+def test_a_gang_does_not_starve_behind_a_stream_of_plain_tasks(
+        client: BatchClient, shared_pool: str) -> None:
+    with job(client, shared_pool) as plain, job(client, shared_pool) as gang:
+        # The three nodes free 1 s apart and each freed node has a 3 s task waiting: left
+        # to first come, first served, three nodes are never free together.
+        for index in range(3):
+            add_task(client, plain, f"s{index}", bash(f"sleep {index + 1}"))
+        wait_for("the plain tasks running", lambda: both_running(
+            client, plain, ("s0", "s1", "s2")), 30, 0.25)
+        submitted = 0
+
+        def feed() -> None:
+            nonlocal submitted
+            while client.get_job_task_counts(plain).task_counts.active < 2:
+                add_task(client, plain, f"f{submitted}", bash("sleep 3"))
+                submitted += 1
+
+        feed()
+        add_task(client, gang, "mpi", "hostname",
+                 multiInstanceSettings={"numberOfInstances": 3})
+
+        def gang_ran() -> bool:
+            feed()
+            return client.get_task(gang, "mpi").state == "completed"
+
+        wait_for("the multi-instance task to run", gang_ran, 25, 0.25)
+        assert client.get_task(gang, "mpi").execution_info.exit_code == 0
+
+
 def test_preparation_once_per_node_before_the_first_task(
         client: BatchClient, shared_pool: str) -> None:
     job_id = uid("prep")
