@@ -3,7 +3,10 @@
 One thread ticks whenever something happened (a create, an exit, a kick) and at least
 every ``POLL`` seconds while anything runs. A tick, under ``lock``, advances running tasks
 from their exit files, places active tasks on free slots (``placer``: jobs by priority,
-then in submission order, taking turns so no job starves another), completes jobs whose
+then in submission order, taking turns so no job starves another; a job's manager task
+before its other tasks; and a multi-instance task at the head of its pool's queue has
+the nodes that free up held for it until it has all it needs, so plain tasks cannot
+starve a gang: the rule and why are in ``placer``'s docstring), completes jobs whose
 tasks are done, and keeps node counters true. Placed tasks are launched after the tick,
 off the lock, and recorded under it again. REST handlers take the same lock to change
 tasks.
