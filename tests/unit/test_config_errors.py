@@ -274,6 +274,9 @@ CROSS_FILE = [
     ("jobs.yaml", JOBS.replace("docker_image: img", "docker_image: other"),
      "jobs.yaml: job_specifications[0].tasks[0].docker_image: 'other' is not in config.yaml "
      "global_resources.docker_images"),
+    ("jobs.yaml", job("  merge_task:\n    docker_image: other\n    command: merge\n"),
+     "jobs.yaml: job_specifications[0].merge_task.docker_image: 'other' is not in config.yaml "
+     "global_resources.docker_images"),
     ("pool.yaml", POOL.replace("true", "false"),
      "jobs.yaml: job_specifications[0].tasks[0].multi_instance: needs a pool with "
      "inter_node_communication_enabled: true (pool.yaml, pool 'p')"),

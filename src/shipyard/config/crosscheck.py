@@ -37,6 +37,9 @@ def _problems(cfg: ShipyardConfig) -> Iterator[ConfigError]:
                 checks.append(partial(_preloaded, cfg, job, task, where))
             if cfg.pool_file is not None and task.multi_instance is not None:
                 checks.append(partial(_mpi_pool, cfg.pool_file, where))
+        if cfg.global_file is not None and job.merge_task is not None:
+            checks.append(partial(_preloaded, cfg, job, job.merge_task,
+                                  f"job_specifications[{j}].merge_task"))
     for check in checks:
         try:
             check()
