@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 from azure.batch import BatchClient, models
 
 from shipyard.engine import control
 from shipyard.engine.settings import EngineSettings
+from shipyard.errors import EngineError
 from tests.realengine import (
     delete_pool,
     leftovers,
@@ -145,3 +149,22 @@ def test_kill_9_mid_allocation_recovers(
         delete_pool(client, pool_id)
         subprocess.run(["ip", "netns", "delete", "shy249-7"], capture_output=True, check=False)
     assert not [x for x in leftovers(settings.data_dir) if "shy249" in x]
+
+
+def test_a_second_engine_on_a_taken_port_is_refused_and_leaves_nothing(
+        client: BatchClient, settings: EngineSettings) -> None:
+    """Before, it wrote its state and died on the port, and the CLI then believed the
+    engine holding the port (same development key) was the new one."""
+    other = EngineSettings(data_dir=Path(tempfile.mkdtemp(prefix="shyport-", dir="/var/tmp")),
+                           port=settings.port)
+    try:
+        with pytest.raises(EngineError) as refused:
+            control.start(other, timeout=60)
+        assert f"cannot listen on 127.0.0.1:{settings.port}" in str(refused.value.hint)
+        assert control.read_state(other.data_dir) is None
+        assert not (other.data_dir / "storage").exists(), "its Azurite was started"
+    finally:
+        control.stop(other.data_dir)
+        shutil.rmtree(other.data_dir)
+    state = control.read_state(settings.data_dir)
+    assert state is not None and control.answers(state)

@@ -56,7 +56,8 @@ def new_pool_doc(options: models.BatchPoolCreateOptions, base_url: str) -> Json:
     policy["nodeFillType"] = str(policy.get("nodeFillType", "spread")).capitalize()
     policy.setdefault("jobDefaultOrder", "none")
     image = doc.get("virtualMachineConfiguration", {}).get("imageReference")
-    if isinstance(image, dict):
+    # Only a marketplace image has versions to default; a gallery image id stands alone.
+    if isinstance(image, dict) and "publisher" in image:
         image.setdefault("version", "latest")
     return doc
 
