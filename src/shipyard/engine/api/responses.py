@@ -22,11 +22,32 @@ from shipyard.engine.store import Json
 
 #: Query options a list keeps in its next link (the token carries the position).
 _CARRIED = ("api-version", "maxresults", "$filter", "$select", "recursive")
+#: Secrets a client sends in a resource and the service never returns: user account
+#: passwords (recorded) and SSH keys, registry passwords, mount keys (secrets alike).
+_SECRETS = frozenset({"password", "sshPrivateKey", "accountKey", "sasKey"})
+#: Top-level properties under which one of those can sit; a doc without any (most tasks)
+#: is shown as it is, with no walk.
+_HOLDERS = frozenset({"userAccounts", "virtualMachineConfiguration", "mountConfiguration",
+                      "startTask", "containerSettings", "jobManagerTask", "jobPreparationTask",
+                      "jobReleaseTask", "poolInfo", "jobSpecification"})
+
+
+def visible(doc: Json) -> Json:
+    """A resource as a client may see it, and filter it: without its secrets."""
+    return doc if _HOLDERS.isdisjoint(doc) else _without_secrets(doc)
+
+
+def _without_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_secrets(v) for k, v in value.items() if k not in _SECRETS}
+    if isinstance(value, list):
+        return [_without_secrets(item) for item in value]
+    return value
 
 
 def resource(call: Call, doc: Json, fragment: str) -> Response:
     """A single resource with ``odata.metadata`` first, and its eTag in the headers."""
-    body = {"odata.metadata": wire.metadata_url(call.base_url, fragment), **doc}
+    body = {"odata.metadata": wire.metadata_url(call.base_url, fragment), **visible(doc)}
     body = odata.apply_select(body, call.query.get("$select"))
     return Response(json.dumps(body), 200, _etag_headers(doc), JSON_TYPE)
 
@@ -56,7 +77,7 @@ def listing(call: Call, items: Iterable[Json], fragment: str) -> Response:
     skip = int(paging.decode_token(token)["skip"]) if token else 0
     maxresults = paging.parse_maxresults(call.query.get("maxresults"))
     text = call.query.get("$filter")
-    matching = list(items)
+    matching = [visible(item) for item in items]
     if text:
         predicate = odata.parse_filter(text)
         matching = [item for item in matching if predicate(item)]
@@ -89,7 +110,7 @@ def paged_listing(call: Call, fetch: Callable[[int, int], list[Json]],
     select = call.query.get("$select")
     body: dict[str, Any] = {
         "odata.metadata": wire.metadata_url(call.base_url, fragment),
-        "value": [odata.apply_select(item, select) for item in rows[:size]],
+        "value": [odata.apply_select(visible(item), select) for item in rows[:size]],
     }
     if len(rows) > size:
         body["odata.nextLink"] = _next_link(call, skip + size)
