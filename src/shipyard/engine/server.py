@@ -13,6 +13,7 @@ import os
 import platform
 import shutil
 import signal
+import socket
 
 import uvicorn
 
@@ -113,7 +114,14 @@ def serve(settings: EngineSettings) -> None:
     """Run until SIGTERM or SIGINT; pools and nodes outlive the process."""
     check_host()
     check_data_dir(settings.data_dir)
-    engine = Engine(settings)
+    # The port first: a state written before it is ours would send the CLI to whatever
+    # holds the port (another engine with the same development key answers as if ours).
+    listener = _listen(settings)
+    try:
+        engine = Engine(settings)
+    except BaseException:
+        listener.close()
+        raise
     config = uvicorn.Config(engine.app, host=settings.host, port=settings.port,
                             log_level="warning", access_log=False, lifespan="on")
     # uvicorn re-raises the SIGTERM it caught once it has shut down; with the default
@@ -122,11 +130,28 @@ def serve(settings: EngineSettings) -> None:
     try:
         engine.recover()
         write_state(settings, engine)
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=[listener])
     finally:
+        listener.close()
         engine.close()
         if _state_pid(settings) == os.getpid():
             settings.state_file.unlink(missing_ok=True)
+
+
+def _listen(settings: EngineSettings) -> socket.socket:
+    """The engine's bound socket, or an error naming the port when something holds it."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((settings.host, settings.port))
+    except OSError as exc:
+        listener.close()
+        raise EngineError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
+                          hint="another engine or program holds the port: start this one "
+                               "with --port, or stop the other (shipyard local status "
+                               "--data-dir DIR says where one runs)") from exc
+    return listener
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:
