@@ -12,6 +12,7 @@ from functools import partial
 from shipyard.config.bundle import ShipyardConfig
 from shipyard.config.jobs import JobSpec, TaskSpec
 from shipyard.config.pool import PoolSpecification
+from shipyard.config.poolnetwork import network_checks
 from shipyard.errors import ConfigError, config_problems
 
 
@@ -28,6 +29,7 @@ def _problems(cfg: ShipyardConfig) -> Iterator[ConfigError]:
         checks.append(lambda: _storage_link(cfg))
         if cfg.pool_file is not None:
             checks.append(partial(_azure_pool, cfg.pool_file))
+    checks += network_checks(cfg)
     for j, job in enumerate(cfg.jobs_file or ()):
         if cfg.pool_file is not None and job.auto_pool is not None:
             checks.append(partial(_auto_pool_ingress, cfg.pool_file, j))

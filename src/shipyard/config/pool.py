@@ -1,14 +1,17 @@
 """pool.yaml: the pool the jobs run on.
 
 The VM image and size only matter on Azure; a local-engine pool may leave them out (the
-loader requires them when the credentials name an Azure account).
+loader requires them when the credentials name an Azure account). On the local engine a
+node runs this machine's Linux whatever the image, marketplace or custom. The network keys
+(``virtual_network``, ``public_ips``, ``remote_access_control``) live in ``network``.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from shipyard.config.autoscale import Autoscale
 from shipyard.config.base import (
@@ -20,8 +23,10 @@ from shipyard.config.base import (
     Strings,
     TimeSpan,
     problem,
+    shown,
 )
 from shipyard.config.data import PoolInputData
+from shipyard.config.network import ImageId, PublicIps, RemoteAccessControl, VirtualNetwork
 
 
 class PlatformImage(Model):
@@ -35,17 +40,52 @@ class PlatformImage(Model):
     license_type: str | None = None
 
 
+_NODE_AGENT = re.compile(r"batch\.node\.[a-z0-9_-]+ [a-z0-9._-]+")
+
+
+def _node_agent(value: object) -> object:
+    # Batch Shipyard lower-cases the node agent before sending it; so do we.
+    text = value.lower() if isinstance(value, str) else value
+    if not (isinstance(text, str) and _NODE_AGENT.fullmatch(text)):
+        raise problem("must be a node agent SKU id such as 'batch.node.ubuntu 22.04' "
+                      f"(see 'shipyard account images'; got {shown(value)})")
+    if text.startswith("batch.node.windows"):
+        raise problem(f"{text!r} is a Windows node agent; shipyard makes Linux pools only")
+    return text
+
+
+class CustomImage(Model):
+    """An Azure Compute Gallery image (or managed image) and the node agent it boots with.
+
+    ``license_type`` is for Windows images; like Batch Shipyard, a Linux pool leaves it out
+    of the request.
+    """
+
+    arm_image_id: ImageId
+    node_agent: Annotated[str, BeforeValidator(_node_agent)]
+    native: bool = False
+    license_type: str | None = None
+
+
 class VmConfiguration(Model):
-    """The node OS image: a ``platform_image`` (``custom_image`` is not implemented yet)."""
+    """The node OS image: a ``platform_image`` or a ``custom_image``, exactly one."""
 
     platform_image: PlatformImage | None = None
-    custom_image: Opaque = None
+    custom_image: CustomImage | None = None
 
     @model_validator(mode="after")
-    def _some_image(self) -> VmConfiguration:
+    def _one_image(self) -> VmConfiguration:
         if self.platform_image is None and self.custom_image is None:
             raise problem("required key is missing", "platform_image")
+        if self.platform_image is not None and self.custom_image is not None:
+            raise problem("set only one of platform_image and custom_image", "custom_image")
         return self
+
+    @property
+    def native(self) -> bool:
+        """Whether Batch runs the task containers itself (the image's ``native``)."""
+        image = self.platform_image or self.custom_image
+        return image is not None and image.native
 
 
 class VmCount(Model):
@@ -117,9 +157,9 @@ class PoolSpecification(Model):
     input_data: PoolInputData | None = None
     resource_files: tuple[ResourceFile, ...] = ()
     rdp: Opaque = None
-    remote_access_control: Opaque = None
-    virtual_network: Opaque = None
-    public_ips: Opaque = None
+    remote_access_control: RemoteAccessControl | None = None
+    virtual_network: VirtualNetwork | None = None
+    public_ips: PublicIps = ()
     certificates: Opaque = None
     gpu: Opaque = None
     prometheus: Opaque = None

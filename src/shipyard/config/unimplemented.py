@@ -28,10 +28,10 @@ config.yaml
     ``relative_destination_path`` (ingress straight to nodes; ingress to storage works);
     ``global_resources.additional_registries.singularity`` (Singularity; ``docker`` works).
 pool.yaml (under ``pool_specification``)
-    ``vm_configuration.custom_image``, ``input_data.azure_batch``, ``rdp``,
-    ``remote_access_control``, ``virtual_network``, ``public_ips``, ``certificates``,
-    ``gpu`` (NVIDIA driver installation), ``prometheus`` when enabled, ``container_runtimes``,
-    ``batch_insights_enabled``, ``additional_node_prep.environment_variables_keyvault_secret_id``.
+    ``input_data.azure_batch``, ``rdp`` (Windows pools), ``certificates`` (retired by
+    Azure Batch), ``gpu`` (NVIDIA driver installation), ``prometheus`` when enabled,
+    ``container_runtimes``, ``batch_insights_enabled``,
+    ``additional_node_prep.environment_variables_keyvault_secret_id``.
 jobs.yaml, job level (``job_specifications[*]``)
     ``environment_variables_keyvault_secret_id``, ``input_data.azure_batch``,
     ``federation_constraints``.
@@ -112,6 +112,11 @@ _SINGULARITY = ("Singularity containers; no Apptainer or Singularity package exi
                 "Debian 12, so no local node can run them; use docker_image")
 _SHARES = "Azure Files shares; use a blob container"
 _BLOBXFER = "blobxfer options; transfers go through Batch and the blob SDK"
+_RDP = ("RDP users, for Windows pools; shipyard makes Linux pools only (Batch Shipyard "
+        "ignores rdp on Linux): remove it and use ssh")
+_CERTIFICATES = ("Batch account certificates, retired by Azure Batch on 29 February 2024 (the "
+                 "azure-batch SDK, API 2025-06-01, has no certificate references); install "
+                 "certificates with the Azure Key Vault VM extension instead")
 _J = "job_specifications[*]"
 _T = f"{_J}.tasks[*]"
 _P = "pool_specification"
@@ -145,15 +150,11 @@ UNIMPLEMENTED: tuple[Unimplemented, ...] = (
     Unimplemented("global_resources.files[*].destination.data_transfer.blobxfer_extra_options",
                   _BLOBXFER),
     Unimplemented("global_resources.additional_registries.singularity", _SINGULARITY),
-    Unimplemented(f"{_P}.vm_configuration.custom_image", "custom images; use platform_image"),
     Unimplemented(f"{_P}.input_data.azure_batch", "input from other tasks' nodes"),
     Unimplemented(f"{_P}.input_data.azure_storage[*].is_file_share", _SHARES),
     Unimplemented(f"{_P}.input_data.azure_storage[*].blobxfer_extra_options", _BLOBXFER),
-    Unimplemented(f"{_P}.rdp", "RDP users (Windows pools)"),
-    Unimplemented(f"{_P}.remote_access_control", "remote access rules"),
-    Unimplemented(f"{_P}.virtual_network", "virtual networks"),
-    Unimplemented(f"{_P}.public_ips", "public IPs"),
-    Unimplemented(f"{_P}.certificates", "certificates"),
+    Unimplemented(f"{_P}.rdp", _RDP),
+    Unimplemented(f"{_P}.certificates", _CERTIFICATES),
     Unimplemented(f"{_P}.gpu", "NVIDIA driver installation"),
     Unimplemented(f"{_P}.prometheus", "Prometheus exporters", _enabled),
     Unimplemented(f"{_P}.container_runtimes", "other container runtimes"),

@@ -3,6 +3,8 @@
 Images in ``global_resources.docker_images`` are preloaded through the pool's container
 configuration. A local-engine config may leave out the VM size and image; they get
 defaults the local engine accepts (Azure configs must set both; the config room checks).
+A ``custom_image`` goes by its ``virtualMachineImageId`` and node agent; the network keys
+become the ``networkConfiguration`` (``network``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from shipyard.config.pool import PlatformImage, PoolSpecification
 from shipyard.errors import ConfigError
 from shipyard.factory import autoscale, data
 from shipyard.factory.common import admin, environment_settings, resource_files
+from shipyard.factory.network import network_configuration
 from shipyard.factory.poolmounts import pool_mounts
 from shipyard.factory.shell import bash_c, sequence
 
@@ -104,14 +107,31 @@ def _registries(cfg: ShipyardConfig) -> list[models.ContainerRegistryReference] 
     return out or None
 
 
-def _machine(cfg: ShipyardConfig) -> models.VirtualMachineConfiguration:
+def _image_and_agent(cfg: ShipyardConfig) -> tuple[models.BatchVmImageReference, str,
+                                                    str | None]:
+    """The image reference, its node agent and the license type.
+
+    A custom image goes as Batch Shipyard sends it: only ``virtualMachineImageId``, with
+    the configured node agent; its ``license_type`` is left out (Linux pools only).
+    """
+    config = cfg.pool.vm_configuration
+    custom = config.custom_image if config is not None else None
+    if custom is not None:
+        return (models.BatchVmImageReference(virtual_machine_image_id=custom.arm_image_id),
+                custom.node_agent, None)
     image = _image(cfg.pool, cfg.is_local)
+    reference = models.BatchVmImageReference(
+        publisher=image.publisher, offer=image.offer, sku=image.sku, version=image.version)
+    return reference, node_agent_sku(image), image.license_type
+
+
+def _machine(cfg: ShipyardConfig) -> models.VirtualMachineConfiguration:
+    reference, agent, license_type = _image_and_agent(cfg)
     images = list(cfg.global_file.global_resources.docker_images) if cfg.global_file else []
     return models.VirtualMachineConfiguration(
-        image_reference=models.BatchVmImageReference(
-            publisher=image.publisher, offer=image.offer, sku=image.sku, version=image.version),
-        node_agent_sku_id=node_agent_sku(image),
-        license_type=image.license_type,
+        image_reference=reference,
+        node_agent_sku_id=agent,
+        license_type=license_type,
         container_configuration=models.BatchContainerConfiguration(
             type="dockerCompatible", container_image_names=images or None,
             container_registries=_registries(cfg)),
@@ -183,4 +203,5 @@ def pool_options(cfg: ShipyardConfig) -> models.BatchPoolCreateOptions:
         start_task=start_task(spec, volume_steps),
         task_slots_per_node=spec.slots_per_node,
         mount_configuration=mounts or None,
+        network_configuration=network_configuration(cfg),
     )

@@ -57,10 +57,9 @@ class PoolContext:
 
     @property
     def native(self) -> bool:
-        """Whether Batch runs the containers itself (``platform_image.native``)."""
+        """Whether Batch runs the containers itself (the image's ``native``)."""
         config = self.spec.vm_configuration
-        image = config.platform_image if config is not None else None
-        return image is not None and image.native
+        return config is not None and config.native
 
     @property
     def vm_size(self) -> str:
