@@ -174,11 +174,17 @@ def _send(app: App, item: Planned, logins: dict[str, Login]) -> None:
         raise ShipyardError(f"{error.message}; {run.sent} of {plan.files} file(s) of "
                             f"{item.where} were sent before it stopped: ingress incomplete",
                             hint=error.hint)
-    counts = ", ".join(f"{node_id}: {len(share.copies)}" for node_id, share in plan.nodes.items())
-    app.say(f"ingressed {plan.files} file(s), {plan.size} bytes in "
-            f"{time.monotonic() - started:.1f} s to {plan.destination.directory} "
-            f"({'shared by the nodes; ' if plan.destination.shared else ''}files per node: "
-            f"{counts})")
+    seconds = time.monotonic() - started
+    where = plan.destination.directory
+    if plan.destination.shared:
+        counts = ", ".join(f"{node_id} {len(share.copies)}"
+                           for node_id, share in plan.nodes.items())
+        app.say(f"ingressed {plan.files} file(s), {plan.size} bytes in {seconds:.1f} s to "
+                f"{where}, shared by the nodes (files sent through: {counts})")
+        return
+    share = next(iter(plan.nodes.values()))
+    app.say(f"ingressed {len(share.copies)} file(s), {share.size} bytes to {where} on each "
+            f"of {len(plan.nodes)} node(s) in {seconds:.1f} s")
 
 
 class _Run:
