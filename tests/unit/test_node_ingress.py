@@ -142,8 +142,8 @@ HOSTILE = "/mnt/batch/tasks/a b/it's;$(x)"
 def test_scp_and_rsync_command_lines() -> None:
     scp = scp_argv(LOGIN, USER, Path("/src/a b"), HOSTILE, "-c aes256-gcm@openssh.com -C")
     assert scp[0] == "scp" and scp[-3:] == ["--", "/src/a b", f"shipyard@10.1.0.4:{HOSTILE}"]
-    assert ["-P", "2222"] == scp[scp.index("-P"):scp.index("-P") + 2]
-    assert ["-i", "/keys/id_rsa_shipyard"] == scp[scp.index("-i"):scp.index("-i") + 2]
+    assert scp[scp.index("-P"):scp.index("-P") + 2] == ["-P", "2222"]
+    assert scp[scp.index("-i"):scp.index("-i") + 2] == ["-i", "/keys/id_rsa_shipyard"]
     assert "-p" in scp and "-C" in scp and "aes256-gcm@openssh.com" in scp
     rsync = rsync_argv(LOGIN, USER, Path("/src/a"), "/dst/a", "-C", "-v --inplace")
     assert rsync[:3] == ["rsync", "-v", "--inplace"]
@@ -162,7 +162,7 @@ def test_run_remote_raises_one_error_with_argv_exit_and_tail() -> None:
         run_remote(["sh", "-c", "echo one; echo two >&2; exit 3"])
     assert (failed.value.returncode, failed.value.argv[0]) == (3, "sh")
     assert "two" in str(failed.value) and "exit 3" in str(failed.value)
-    with pytest.raises(CommandError, match="timed out after 0.2 s") as slow:
+    with pytest.raises(CommandError, match=r"timed out after 0\.2 s") as slow:
         run_remote(["sleep", "5"], timeout=0.2)
     assert slow.value.returncode is None
     with pytest.raises(CommandError, match="did not start"):
