@@ -52,8 +52,8 @@ def add(app: App, no_wait: bool, recreate: bool, dry_run: bool) -> None:
     app.say(f"pool [bold]{options.id}[/bold] created at {app.endpoint.url}")
     if not no_wait:
         _wait_ready(app, options.id, _first_size(app, options))
-        if app.config.pool.ssh is not None:
-            _add_ssh_user(app, options.id)
+        if app.config.pool.ssh is not None and _add_ssh_user(app, options.id):
+            _ingress_to_nodes(app)
 
 
 def _with_storage(app: App, options: models.BatchPoolCreateOptions
@@ -70,14 +70,14 @@ def _with_storage(app: App, options: models.BatchPoolCreateOptions
     plan = storage.plan(app)
     if app.config.pool.transfer_files_on_pool_creation:
         if app.config.global_resources.files:
-            storage.ingress_all(app, plan)
+            storage.ingress_all(app, plan, to_nodes=False)
         else:
             app.say("[dim]transfer_files_on_pool_creation: config.yaml has no "
                     "global_resources.files to ingress[/dim]")
     return plan.pool_options(options)
 
 
-def _add_ssh_user(app: App, pool_id: str) -> None:
+def _add_ssh_user(app: App, pool_id: str) -> bool:
     """Add pool.yaml's SSH user as Batch Shipyard does; the ready pool stays if that fails."""
     from shipyard.batch.errors import translated
     from shipyard.cli import remote
@@ -90,6 +90,18 @@ def _add_ssh_user(app: App, pool_id: str) -> None:
         err_console.print(f"[yellow]warning:[/yellow] pool {pool_id} is ready, but its SSH "
                           f"user was not added: {escape(str(exc))}\n[dim]add it with "
                           "'shipyard pool user add'[/dim]")
+        return False
+    return True
+
+
+def _ingress_to_nodes(app: App) -> None:
+    """``transfer_files_on_pool_creation``: the node entries, once the SSH user is there."""
+    from shipyard.cli import storage
+
+    files = app.config.global_resources.files
+    if app.config.pool.transfer_files_on_pool_creation and any(
+            entry.destination.to_nodes for entry in files):
+        storage.ingress_all(app, storage.plan(app), to_storage=False)
 
 
 @pool.command("del")

@@ -2,15 +2,19 @@
 
 The same path on Azure and on the local engine: the pool's SSH user (``sshkeys``) is
 created on every node with ``create_node_user``, and ``ssh`` connects to the address and
-port ``get_node_remote_login_settings`` gives for the node. Every ssh run goes through
-:func:`ssh_argv` and :func:`run_ssh`, the room's one place that starts ssh.
+port ``get_node_remote_login_settings`` gives for the node. :func:`ssh_argv`,
+:func:`scp_argv` and :func:`rsync_argv` build the command lines (the key by its path only,
+never its content) and :func:`run_remote` is the room's one place that starts ssh, scp or
+rsync: it logs the argv at debug level and raises ``CommandError`` (argv, exit code, tail).
 """
 
 from __future__ import annotations
 
 import logging
+import shlex
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import click
 
@@ -26,6 +30,8 @@ log = logging.getLogger(__name__)
 AS_ROOT = ('S=""; if [ "$(id -u)" -ne 0 ] && ! docker version >/dev/null 2>&1 '
            '&& command -v sudo >/dev/null; then S="sudo -n"; fi; ')
 SSH_TIMEOUT = 600.0
+#: Seconds to wait for a node's sshd to answer: an unreachable node fails fast.
+CONNECT_TIMEOUT = 15
 
 
 @dataclass(frozen=True)
@@ -91,35 +97,72 @@ def logins(app: App, pool_id: str) -> list[Login]:
     return found
 
 
-def ssh_argv(login: Login, user: SshUser, command: str | None, tty: bool = False) -> list[str]:
-    """The ssh command line for one node; host keys change with every new node."""
+def _options(user: SshUser) -> list[str]:
+    """Options ssh, scp and rsync's ssh share; host keys change with every new node."""
     if user.private_key_path is None:
         raise ConfigError("pool.yaml: pool_specification.ssh.ssh_private_key: required to "
                           "connect with the public key given")
-    argv = ["ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-i", str(user.private_key_path),
-            "-p", str(login.port), f"{user.username}@{login.address}"]
+    return ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
+            "-o", f"ConnectTimeout={CONNECT_TIMEOUT}", "-i", str(user.private_key_path)]
+
+
+def ssh_argv(login: Login, user: SshUser, command: str | None, tty: bool = False) -> list[str]:
+    """The ssh command line for one node."""
+    argv = ["ssh", *_options(user), "-p", str(login.port), f"{user.username}@{login.address}"]
     if tty:
         argv.insert(1, "-t")
     return [*argv, command] if command else argv
 
 
-def run_ssh(argv: list[str], capture: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run ssh; with ``capture`` a failure is a CommandError with the output's tail."""
-    log.info("ssh: %s", " ".join(argv))
-    if not capture:
-        return subprocess.run(argv, check=False, text=True)
-    done = subprocess.run(argv, check=False, text=True, capture_output=True,
-                          timeout=SSH_TIMEOUT)
+def _host(login: Login) -> str:
+    return f"[{login.address}]" if ":" in login.address else login.address
+
+
+def scp_argv(login: Login, user: SshUser, local: Path, remote: str, extra: str = "") -> list[str]:
+    """scp of one file, times and mode kept (``-p``, as Batch Shipyard sends)."""
+    return ["scp", *_options(user), "-p", *shlex.split(extra), "-P", str(login.port), "--",
+            str(local), f"{user.username}@{_host(login)}:{remote}"]
+
+
+def rsync_argv(login: Login, user: SshUser, local: Path, remote: str, ssh_extra: str = "",
+               rsync_extra: str = "") -> list[str]:
+    """rsync of one file over ssh (``-e``), with the config's extra options of each."""
+    shell = shlex.join(["ssh", "-T", "-x", *_options(user), *shlex.split(ssh_extra),
+                        "-p", str(login.port)])
+    return ["rsync", *shlex.split(rsync_extra), "-e", shell, "--", str(local),
+            f"{user.username}@{_host(login)}:{remote}"]
+
+
+def run_remote(argv: list[str], timeout: float = SSH_TIMEOUT,
+               capture: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ssh, scp or rsync; with ``capture``, failure or timeout is a ``CommandError``."""
+    log.debug("run: %s", shlex.join(argv))
+    try:
+        if not capture:
+            return subprocess.run(argv, check=False, text=True)
+        done = subprocess.run(argv, check=False, text=True, capture_output=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise CommandError(argv, None, f"{_text(exc.stdout)}{_text(exc.stderr)}\n"
+                           f"timed out after {timeout:g} s") from None
+    except OSError as exc:
+        raise CommandError(argv, None, f"{argv[0]} did not start: {exc}") from None
     if done.returncode != 0:
         raise CommandError(argv, done.returncode, done.stdout + done.stderr)
     return done
 
 
+def _text(output: str | bytes | None) -> str:
+    if isinstance(output, bytes):
+        return output.decode(errors="replace")
+    return output or ""
+
+
 def on_every_node(app: App, pool_id: str, command: str) -> dict[str, str]:
     """Run a shell command on every node of the pool over SSH; each node's output."""
     user_ = ssh_user(app.config.pool.ssh, generate=False)
-    return {login.node_id: run_ssh(ssh_argv(login, user_, command)).stdout
+    return {login.node_id: run_remote(ssh_argv(login, user_, command)).stdout
             for login in logins(app, pool_id)}
 
 
@@ -154,4 +197,4 @@ def ssh(app: App, cardinal: int | None, nodeid: str | None, tty: bool,
     user_ = ssh_user(spec.ssh, generate=False)
     login = pick(logins(app, spec.id), cardinal, nodeid)
     argv = ssh_argv(login, user_, " ".join(command) or None, tty)
-    raise SystemExit(run_ssh(argv, capture=False).returncode)
+    raise SystemExit(run_remote(argv, capture=False).returncode)

@@ -3,9 +3,10 @@
 ``data ingress`` sends each ``global_resources.files`` source (a file or a directory, with
 ``include``/``exclude`` over paths relative to it) to the container and virtual directory of
 its destination's ``data_transfer.remote_path``, creating the container if needed, with a
-progress bar of bytes and files; ``pool add`` does the same first when pool.yaml sets
-``transfer_files_on_pool_creation``. Jobs pick their data up with ``input_data`` or
-``task_factory.file``; ``plan`` gives ``jobs add`` the storage lookups it needs.
+progress bar of bytes and files, or to the pool's nodes over SSH (``nodeingress``);
+``pool add`` does the same when pool.yaml sets ``transfer_files_on_pool_creation``. Jobs
+pick their data up with ``input_data`` or ``task_factory.file``; ``plan`` gives ``jobs add``
+the storage lookups it needs.
 ``storage list|download LINK CONTAINER[/DIR]`` show and fetch what jobs left there (a
 local config may name any link: it means the local engine's Azurite).
 """
@@ -93,50 +94,63 @@ class TransferProgress:
                         f"({self.files}/{self.total_files} files)")
 
 
-def ingress_files(entry: IngressFile, where: str) -> tuple[str, list[tuple[Path, str]]]:
-    """(container, [(local file, blob name)]) for one ``global_resources.files`` entry."""
+def source_files(entry: IngressFile, where: str) -> list[tuple[Path, str]]:
+    """[(local file, path relative to the source)] of one entry, filters applied."""
     from shipyard.storage.blobs import keep
 
-    remote = entry.destination.data_transfer.remote_path or ""
-    container, _, prefix = remote.strip("/").partition("/")
     source = Path(entry.source.path).expanduser()
     if not source.exists():
         raise ConfigError(f"config.yaml: {where}.source.path: {source} does not exist")
     paths = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
     base = source.parent if source.is_file() else source
-    out = []
-    for path in paths:
-        relative = path.relative_to(base).as_posix()
-        if keep(relative, entry.source.include, entry.source.exclude):
-            out.append((path, f"{prefix}/{relative}" if prefix else relative))
-    return container, out
+    found = [(path, path.relative_to(base).as_posix()) for path in paths]
+    return [(path, relative) for path, relative in found
+            if keep(relative, entry.source.include, entry.source.exclude)]
+
+
+def ingress_files(entry: IngressFile, where: str) -> tuple[str, list[tuple[Path, str]]]:
+    """(container, [(local file, blob name)]) for one ``global_resources.files`` entry."""
+    remote = entry.destination.data_transfer.remote_path or ""
+    container, _, prefix = remote.strip("/").partition("/")
+    return container, [(path, f"{prefix}/{relative}" if prefix else relative)
+                       for path, relative in source_files(entry, where)]
 
 
 @click.command("ingress")
 @pass_app
 @reported
 def ingress(app: App) -> None:
-    """Ingress data: upload config.yaml's global_resources.files to storage."""
+    """Ingress data: send config.yaml's global_resources.files to storage or the nodes."""
     if not app.config.global_resources.files:
         raise ConfigError("config.yaml: global_resources.files: nothing to ingress",
-                          hint="add a source and a destination with storage_account_settings")
+                          hint="add a source and a destination: storage_account_settings, or "
+                               "shared_data_volume / relative_destination_path for the nodes")
     ingress_all(app, plan(app))
 
 
-def ingress_all(app: App, storage: StoragePlan) -> None:
-    """Send every ``global_resources.files`` entry to storage (``data ingress``, and ``pool
-    add`` with ``transfer_files_on_pool_creation``); every entry's destination and local
-    files are checked before the first byte moves."""
-    planned = []
+def ingress_all(app: App, storage: StoragePlan, to_storage: bool = True,
+                to_nodes: bool = True) -> None:
+    """Send the ``global_resources.files`` entries to storage and/or the pool's nodes
+    (``data ingress``; ``pool add`` with ``transfer_files_on_pool_creation`` sends to storage
+    before the pool exists and to the nodes once they are ready). Every entry's destination
+    and local files are checked before the first byte moves."""
+    from shipyard.cli import nodeingress
+
+    planned, for_nodes = [], []
     for index, entry in enumerate(app.config.global_resources.files):
         where = f"global_resources.files[{index}]"
+        if entry.destination.to_nodes or not to_storage:
+            for_nodes += [(index, entry)] if entry.destination.to_nodes else []
+            continue
         link = entry.destination.storage_account_settings
         if not link:
-            raise ConfigError(f"config.yaml: {where}.destination.storage_account_settings: "
-                              "required (ingress to nodes is not implemented)")
+            raise ConfigError(f"config.yaml: {where}.destination: needs storage_account_settings"
+                              ", or shared_data_volume / relative_destination_path for nodes")
         planned.append((entry, storage.blobs(link), *ingress_files(entry, where)))
+    nodes = nodeingress.plan_all(app, for_nodes) if to_nodes else []
     for entry, blobs, container, files in planned:
         _ingress_one(app, blobs, entry, container, files)
+    nodeingress.send_all(app, nodes)
 
 
 def _ingress_one(app: App, blobs: Blobs, entry: IngressFile, container: str,

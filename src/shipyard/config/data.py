@@ -5,6 +5,9 @@
 account a link not written there means the local engine's Azurite). ``include`` and
 ``exclude`` are fnmatch patterns over blob names (ingress: over paths under ``source.path``).
 File shares (``is_file_share: true``) are refused as not implemented (``unimplemented``).
+An ingress destination is a storage account (``storage_account_settings``) or the pool's
+nodes (``shared_data_volume`` and/or ``relative_destination_path``, sent over SSH with
+``data_transfer.method``; see ``factory/ingress.py``), never both.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from shipyard.config.base import Model, Opaque, Strings, problem, shown
 Condition = Literal["taskcompletion", "taskfailure", "tasksuccess"]
 TaskFilePath = Literal["file_path", "file_path_with_container", "file_name",
                        "file_name_no_extension"]
+NodeMethod = Literal["scp", "multinode_scp", "rsync+ssh", "multinode_rsync+ssh"]
 
 
 class RemotePath(Model):
@@ -116,32 +120,45 @@ class IngressSource(Model):
 
 
 class IngressTransfer(Model):
-    """``destination.data_transfer``; the scp/rsync options only matter for node ingress."""
+    """``destination.data_transfer``; ``method`` and the SSH options are for node ingress."""
 
     remote_path: str | None = None
     is_file_share: bool = False
     blobxfer_extra_options: str | None = None
-    method: str | None = None
+    method: NodeMethod | None = None
     ssh_private_key: str | None = None
-    scp_ssh_extra_options: str | None = None
-    rsync_extra_options: str | None = None
+    scp_ssh_extra_options: str = ""
+    rsync_extra_options: str = ""
     split_files_megabytes: int | None = None
-    max_parallel_transfers_per_node: int | None = None
+    max_parallel_transfers_per_node: int = Field(default=1, ge=1)
 
 
 class IngressDestination(Model):
-    """Where ``data ingress`` sends one source: a storage account (nodes: not implemented)."""
+    """Where ``data ingress`` sends one source: a storage account, or the pool's nodes."""
 
     storage_account_settings: str | None = None
     data_transfer: IngressTransfer = Field(default_factory=IngressTransfer)
     relative_destination_path: str | None = None
     shared_data_volume: str | None = None
 
+    @property
+    def to_nodes(self) -> bool:
+        """True for a node destination (a shared volume or a path under the node root)."""
+        return self.shared_data_volume is not None or self.relative_destination_path is not None
+
     @model_validator(mode="after")
-    def _storage(self) -> IngressDestination:
+    def _one_kind(self) -> IngressDestination:
+        if self.storage_account_settings and self.to_nodes:
+            key = ("shared_data_volume" if self.shared_data_volume is not None
+                   else "relative_destination_path")
+            raise problem("a destination is a storage account or the pool's nodes, not both: "
+                          "remove storage_account_settings or this key", key)
         if self.storage_account_settings and not self.data_transfer.remote_path:
             raise problem("required with storage_account_settings", "data_transfer",
                           "remote_path")
+        if self.to_nodes and self.data_transfer.method is None:
+            raise problem("required for ingress to nodes: scp, multinode_scp, rsync+ssh or "
+                          "multinode_rsync+ssh", "data_transfer", "method")
         return self
 
 

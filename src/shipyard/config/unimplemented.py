@@ -24,8 +24,8 @@ credentials.yaml
 config.yaml
     ``batch_shipyard.encryption`` when enabled (credential encryption);
     ``global_resources.singularity_images``;
-    ``global_resources.files[*].destination.shared_data_volume`` and
-    ``relative_destination_path`` (ingress straight to nodes; ingress to storage works);
+    ``global_resources.files[*].destination.data_transfer.split_files_megabytes``
+    (chunked node ingress; whole files are sent);
     ``global_resources.additional_registries.singularity`` (Singularity; ``docker`` works).
 pool.yaml (under ``pool_specification``)
     ``input_data.azure_batch``, ``rdp`` (Windows pools), ``certificates`` (retired by
@@ -141,10 +141,8 @@ UNIMPLEMENTED: tuple[Unimplemented, ...] = (
     Unimplemented("credentials.slurm", "Slurm on Batch"),
     Unimplemented("batch_shipyard.encryption", "credential encryption", _enabled),
     Unimplemented("global_resources.singularity_images", _SINGULARITY),
-    Unimplemented("global_resources.files[*].destination.shared_data_volume",
-                  "ingress to nodes; ingress to a storage account instead"),
-    Unimplemented("global_resources.files[*].destination.relative_destination_path",
-                  "ingress to nodes; ingress to a storage account instead"),
+    Unimplemented("global_resources.files[*].destination.data_transfer.split_files_megabytes",
+                  "splitting files into chunks; node ingress sends each file whole"),
     Unimplemented("global_resources.files[*].destination.data_transfer.is_file_share",
                   _SHARES),
     Unimplemented("global_resources.files[*].destination.data_transfer.blobxfer_extra_options",

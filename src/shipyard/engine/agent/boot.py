@@ -8,6 +8,8 @@ engine, so a restarted engine re-adopts it by its pid and exit file.
 
 from __future__ import annotations
 
+import grp
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +18,7 @@ from shipyard.engine.agent import execution
 from shipyard.engine.agent.execution import NODE_ROOT, Launched, Node
 from shipyard.engine.model.docs import now, set_node_state
 from shipyard.engine.model.states import ErrorCategory, NodeState, StartTaskState, TaskResult
+from shipyard.engine.nodes.users import ADMIN_GROUP
 from shipyard.engine.store import Json, Record
 from shipyard.errors import StorageError
 
@@ -25,10 +28,21 @@ STARTUP = NODE_ROOT / "startup"
 
 
 def prepare_node_dirs(batch_dir: Path) -> None:
-    """Create the node's ``/mnt/batch/tasks`` layout on the host side of its bind mount."""
+    """Create the node's ``/mnt/batch/tasks`` layout on the host side of its bind mount.
+
+    The root is writable by the node's admin users (the ``sudo`` group they join, see
+    nodes/users.py): Batch Shipyard's ``data ingress`` with ``relative_destination_path``
+    writes under ``$AZ_BATCH_NODE_ROOT_DIR`` as the pool's SSH user, an admin.
+    """
     root = batch_dir / "tasks"
     for name in NODE_DIRS:
         (root / name).mkdir(parents=True, exist_ok=True)
+    try:
+        admins = grp.getgrnam(ADMIN_GROUP).gr_gid
+    except KeyError:  # a host without the group: only root writes there
+        return
+    os.chown(root, 0, admins)
+    root.chmod(0o775)
 
 
 def start_task_environment(base: dict[str, str], start_task: Json) -> dict[str, str]:

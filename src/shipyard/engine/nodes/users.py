@@ -29,7 +29,9 @@ from shipyard.engine.nodes import host, procs
 FIRST_UID = 1000
 NOBODY = 65534
 SHELL = "/bin/bash"
-ADMIN_GROUPS = ("docker", "sudo")
+#: The group of admin users that may write where Azure lets an admin write (agent/boot.py).
+ADMIN_GROUP = "sudo"
+ADMIN_GROUPS = ("docker", ADMIN_GROUP)
 _locks: dict[Path, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
