@@ -303,5 +303,3 @@ def apply_select(item: Mapping[str, Any], select: str | None) -> dict[str, Any]:
         if key.lower() in wanted or key.startswith("odata.")
     }
 
-
-# Tokens only need to survive this process: a restarted engine has lost its lists anyway.

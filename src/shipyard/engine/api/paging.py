@@ -25,6 +25,7 @@ MAX_RESULTS: Final = 1000
 """The service's cap on ``maxresults`` and its page size when none is asked for."""
 
 
+# Tokens only need to survive this process: a restarted engine has lost its lists anyway.
 _TOKEN_KEY: Final = secrets.token_bytes(32)
 _MAC_BYTES: Final = 16
 

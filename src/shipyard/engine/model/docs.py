@@ -12,7 +12,7 @@ from typing import Any
 
 from azure.batch import models
 
-from shipyard.engine.model import wire
+from shipyard.engine.model import requests, wire
 from shipyard.engine.model.states import (
     AllocationState,
     JobScheduleState,
@@ -51,7 +51,7 @@ def new_pool_doc(options: models.BatchPoolCreateOptions, base_url: str) -> Json:
         enableInterNodeCommunication=bool(options.enable_inter_node_communication),
         taskSlotsPerNode=options.task_slots_per_node or 1,
     )
-    doc.setdefault("resizeTimeout", "PT15M")
+    doc.setdefault("resizeTimeout", requests.DEFAULT_RESIZE_TIMEOUT)
     policy = doc.setdefault("taskSchedulingPolicy", {"nodeFillType": "Spread"})
     policy["nodeFillType"] = str(policy.get("nodeFillType", "spread")).capitalize()
     policy.setdefault("jobDefaultOrder", "none")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from azure.batch._utils.model_base import Model
@@ -24,6 +25,10 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_BODY_BYTES = 1024 * 1024
 #: No request body of the service nests anywhere near this deep.
 MAX_DEPTH = 64
+#: A pool's ``resizeTimeout`` when a create, resize or removal names none, and the least
+#: the service takes (its REST reference: "The minimum value is 5 minutes").
+DEFAULT_RESIZE_TIMEOUT = "PT15M"
+MIN_RESIZE_TIMEOUT = timedelta(minutes=5)
 
 
 def bad_value(name: str, value: object, reason: str) -> BatchError:
@@ -140,6 +145,17 @@ def check_etag(doc: dict[str, Any], if_match: str | None) -> None:
     if if_match and if_match.strip('"') not in ("*", doc.get("eTag")):
         raise BatchError(412, "ConditionNotMet",
                          "The condition specified using HTTP conditional header(s) is not met.")
+
+
+def check_resize_timeout(raw: object) -> timedelta:
+    """A request's ``resizeTimeout`` (the default when it has none), checked."""
+    try:
+        timeout = wire.parse_duration(str(DEFAULT_RESIZE_TIMEOUT if raw is None else raw))
+    except ConfigError as exc:
+        raise bad_value("resizeTimeout", raw, str(exc)) from exc
+    if timeout < MIN_RESIZE_TIMEOUT:
+        raise bad_value("resizeTimeout", raw, "the minimum is 5 minutes")
+    return timeout
 
 
 def check_constraints(constraints: dict[str, Any] | None, where: str) -> None:

@@ -30,8 +30,8 @@ MAX_PREFIX = 20
 #: Owner states after which a pool of lifetime "job" or "jobschedule" is no longer needed.
 _ENDED = JOB_TERMINAL | SCHEDULE_TERMINAL
 _POOL_DEFAULTS: Json = {
-    "taskSlotsPerNode": 1, "resizeTimeout": "PT15M", "targetDedicatedNodes": 0,
-    "targetLowPriorityNodes": 0, "enableAutoScale": False,
+    "taskSlotsPerNode": 1, "resizeTimeout": requests.DEFAULT_RESIZE_TIMEOUT,
+    "targetDedicatedNodes": 0, "targetLowPriorityNodes": 0, "enableAutoScale": False,
     "enableInterNodeCommunication": False,
 }
 

@@ -33,7 +33,7 @@ from azure.batch.models import _models  # the node option models are not exporte
 
 from shipyard.engine.agent.runs import Outcome
 from shipyard.engine.allocation.allocator import NODE, POOL, Allocator, NodeRef
-from shipyard.engine.model import docs, requests, wire
+from shipyard.engine.model import docs, requests
 from shipyard.engine.model.states import (
     NODE_REMOVABLE,
     NODE_UP,
@@ -55,7 +55,7 @@ from shipyard.engine.services.pools import (
     pool_being_deleted,
 )
 from shipyard.engine.store import Json, Record, RecordMissing, Store
-from shipyard.errors import BatchError, ConfigError, ShipyardError
+from shipyard.errors import BatchError, ShipyardError
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ class NodeOps:
         requests.parse(models.BatchNodeRemoveOptions, body)
         ids = _node_list(body)
         option = option_of(body, "nodeDeallocationOption", OPTIONS)
-        timeout = _resize_timeout(body.get("resizeTimeout"))
+        timeout = requests.check_resize_timeout(body.get("resizeTimeout"))
         records = [self.pools.node(pool_id, node_id) for node_id in ids]
         with self.scheduler.lock:
             pool = self.store.mutate(POOL, "", pool_id,
@@ -210,7 +210,7 @@ class NodeOps:
             pool = self.pools.get(pool_id)
             busy = _busy_surplus(pool.doc, self.store.list(NODE, pool_id),
                                  self._manager_nodes())
-            timeout = _resize_timeout(pool.doc.get("resizeTimeout"))
+            timeout = requests.check_resize_timeout(pool.doc.get("resizeTimeout"))
             self._take_out(pool_id, busy, option, timeout)
 
     def _manager_nodes(self) -> set[tuple[str, str]]:
@@ -325,18 +325,6 @@ def _node_list(body: dict[str, Any]) -> list[str]:
         raise requests.bad_value("nodeList", len(ids),
                                  f"at most {MAX_REMOVE} nodes can be removed per request")
     return list(dict.fromkeys(ids))
-
-
-def _resize_timeout(raw: object) -> timedelta:
-    if raw is None:
-        return timedelta(minutes=15)
-    try:
-        timeout = wire.parse_duration(str(raw))
-    except ConfigError as exc:
-        raise requests.bad_value("resizeTimeout", raw, str(exc)) from exc
-    if timeout < timedelta(minutes=5):
-        raise requests.bad_value("resizeTimeout", raw, "the minimum is 5 minutes")
-    return timeout
 
 
 def _shrink(pool: Record, leaving: list[Record], if_match: str | None) -> None:

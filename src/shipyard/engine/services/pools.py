@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
-from datetime import timedelta
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +30,12 @@ from shipyard.engine.services import poolchecks
 from shipyard.engine.services.autoscale import settings as autoscale_settings
 from shipyard.engine.services.lookup import Lookup
 from shipyard.engine.settings import NODE_MEMORY_MB, EngineSettings
-from shipyard.engine.store import Json, Record, RecordExists, Store
-from shipyard.errors import BatchError, ConfigError
+from shipyard.engine.store import Json, Record, RecordExists, RecordMissing, Store
+from shipyard.errors import BatchError
 
 MAX_SLOTS = 250
 #: Node addresses run from .4 to .254 of the pool's /24, as the service starts at .4.
 MAX_NODES_PER_POOL = 251
-MIN_RESIZE_TIMEOUT = timedelta(minutes=5)
-DEFAULT_RESIZE_TIMEOUT = "PT15M"
 #: What to do with a leaving node's running tasks (``nodeDeallocationOption`` and kin).
 DEALLOCATION_OPTIONS = ("requeue", "terminate", "taskcompletion", "retaineddata")
 #: Takes out the busy nodes a shrunk pool has beyond its targets, with a
@@ -132,22 +130,12 @@ class PoolService:
         self.check_capacity(max(0, wanted - members))
 
         def apply(record: Record) -> None:
-            requests.check_etag(record.doc, if_match)
-            if record.doc["state"] == PoolState.DELETING:
-                raise pool_being_deleted()
-            if record.doc["allocationState"] != AllocationState.STEADY:
-                raise pool_being_resized()
-            if record.doc.get("enableAutoScale"):
-                # The service's documented 409: an autoscale pool is sized by its formula.
-                raise BatchError(409, "OperationInvalidForCurrentState",
-                                 "The specified operation is not valid for the current state "
-                                 "of the resource.",
-                                 [("Reason", "the pool has autoscale enabled: disable it "
-                                             "before resizing the pool")])
+            _check_resizable(record.doc, if_match)
             record.doc["targetDedicatedNodes"] = body.get("targetDedicatedNodes") or 0
             record.doc["targetLowPriorityNodes"] = body.get("targetLowPriorityNodes") or 0
             # The pool shows the timeout of its latest resize (creation counts as one).
-            record.doc["resizeTimeout"] = body.get("resizeTimeout") or DEFAULT_RESIZE_TIMEOUT
+            record.doc["resizeTimeout"] = (body.get("resizeTimeout")
+                                           or requests.DEFAULT_RESIZE_TIMEOUT)
             record.doc.pop("resizeErrors", None)
             record.private.pop("resize_stopped", None)
             docs.set_allocation_state(record.doc, AllocationState.RESIZING)
@@ -155,9 +143,11 @@ class PoolService:
 
         record = self._mutate(pool_id, apply)
         # Busy nodes first, so the allocator's pass counts them out and removes only the
-        # idle surplus.
+        # idle surplus. The resize stands once applied: a pool deleted meanwhile has
+        # nothing left to shed, and the client still gets its 202.
         if self.shed is not None:
-            self.shed(pool_id, option)
+            with suppress(BatchError, RecordMissing):
+                self.shed(pool_id, option)
         self.allocator.kick(pool_id)
         return record.doc
 
@@ -232,17 +222,27 @@ def _check_targets(body: dict[str, Any]) -> None:
                                  f"a local pool holds at most {MAX_NODES_PER_POOL} nodes")
 
 
+def _check_resizable(pool: Json, if_match: str | None) -> None:
+    """A resize's refusals: a stale eTag, a pool going or resizing, an autoscale pool."""
+    requests.check_etag(pool, if_match)
+    if pool["state"] == PoolState.DELETING:
+        raise pool_being_deleted()
+    if pool["allocationState"] != AllocationState.STEADY:
+        raise pool_being_resized()
+    if pool.get("enableAutoScale"):
+        # The service's documented 409: an autoscale pool is sized by its formula.
+        raise BatchError(409, "OperationInvalidForCurrentState",
+                         "The specified operation is not valid for the current state "
+                         "of the resource.",
+                         [("Reason", "the pool has autoscale enabled: disable it "
+                                     "before resizing the pool")])
+
+
 def _normalise_resize_timeout(body: dict[str, Any]) -> None:
-    raw = body.get("resizeTimeout")
-    if raw is None:
-        return
-    try:
-        timeout = wire.parse_duration(raw)
-    except ConfigError as exc:
-        raise requests.bad_value("resizeTimeout", raw, str(exc)) from exc
-    if timeout < MIN_RESIZE_TIMEOUT:
-        raise requests.bad_value("resizeTimeout", raw, "the minimum is 5 minutes")
-    body["resizeTimeout"] = wire.format_duration(timeout)
+    """The body's ``resizeTimeout`` checked and in the service's form, when it has one."""
+    if body.get("resizeTimeout") is not None:
+        body["resizeTimeout"] = wire.format_duration(
+            requests.check_resize_timeout(body["resizeTimeout"]))
 
 
 def _available_memory_mb() -> int:
