@@ -11,6 +11,7 @@ from shipyard.engine import nodes
 from shipyard.engine.agent import runs
 from shipyard.engine.agent.execution import Node
 from shipyard.engine.agent.runs import Outcome
+from shipyard.engine.agent.taskrun import TaskRun
 from shipyard.engine.model.multiinstance import MultiInstance, private_of
 from shipyard.engine.scheduling.jobflow import exit_options
 from shipyard.engine.scheduling.placement import (
@@ -119,16 +120,48 @@ def test_hold_keeps_free_nodes_for_a_waiting_gang_only_when_it_could_start() -> 
     cap = capacity(1, 3)
     cap.free[("p", "n1")] = 0  # busy
     assert cap.take(pool, MI3, set()) is None
-    assert cap.hold(pool, MI3, set()) == [("p", "n0"), ("p", "n2")]
+    keys = cap.holdable(pool, MI3, set())
+    assert keys == [("p", "n0"), ("p", "n2")]
+    cap.hold(keys)
     assert cap.take(pool, task({}), set()) is None  # held nodes are no one else's
     # Two usable nodes can never start a three-node gang: holding them would idle them.
-    small = capacity(1, 2)
-    assert small.hold(pool, MI3, set()) == []
-    assert small.take(pool, task({}), set()) is not None
-    assert capacity(1, 3).hold(pool, task({}), set()) == []  # plain tasks hold nothing
+    assert capacity(1, 2).holdable(pool, MI3, set()) is None
+    assert capacity(1, 3).holdable(pool, task({}), set()) is None  # plain tasks hold nothing
 
 
-def test_ready_queue_puts_a_waiting_manager_first_or_alone() -> None:
+def on_n0(record: Record) -> Record:
+    """``record`` live on n0 (preparing there)."""
+    record.doc["state"] = "preparing"
+    run = TaskRun.of(record)
+    run.assigned = [("p", "n0")]
+    run.save(record)
+    return record
+
+
+def test_a_node_under_a_live_job_manager_counts_out_of_a_gang() -> None:
+    pool = {**POOL, "taskSlotsPerNode": 1}
+    cap = capacity(1, 3)
+    cap._use(on_n0(manager(runExclusive=False)))
+    assert cap.waiting == {("p", "n0")}
+    # The manager waits for its job's tasks: the gang could only start once it ended.
+    assert cap.holdable(pool, MI3, set()) is None
+    plain = capacity(1, 3)
+    plain._use(on_n0(task({})))
+    assert plain.waiting == set()
+    assert plain.holdable(pool, MI3, set()) == [("p", "n1"), ("p", "n2")]
+
+
+def test_a_manager_kept_to_dedicated_nodes_on_a_pool_of_none_says_why() -> None:
+    spot_only = {**POOL, "targetDedicatedNodes": 0, "targetLowPriorityNodes": 2}
+    problem = requirements_error(spot_only, manager(allowLowPriorityNode=False))
+    assert problem is not None and problem.code == "JobManagerRequirementsNotMet"
+    assert requirements_error(spot_only, manager()) is None
+    assert requirements_error(POOL, manager(allowLowPriorityNode=False)) is None
+    too_big = requirements_error(POOL, task({"requiredSlots": 3}))
+    assert too_big is not None and "needs 3 slots" in too_big.message
+
+
+def test_ready_queue_puts_a_waiting_manager_first() -> None:
     tasks = [Record({"id": i, "state": "active"}, seq=n) for n, i in enumerate("abm", 1)]
 
     def fetch(after: int, limit: int) -> list[Record]:
@@ -141,8 +174,6 @@ def test_ready_queue_puts_a_waiting_manager_first_or_alone() -> None:
         return found
 
     assert ids(ReadyQueue(fetch, lambda _: None, first=tasks[2])) == ["m", "a", "b"]
-    assert ids(ReadyQueue(fetch, lambda _: None, first=tasks[2], only_first=True)) == ["m"]
-    assert ids(ReadyQueue(fetch, lambda _: None, only_first=True)) == []
     dropped = ReadyQueue(fetch, lambda _: None)
     assert dropped.peek() is tasks[0]
     dropped.drop("a")
@@ -156,7 +187,8 @@ def test_ready_queue_puts_a_waiting_manager_first_or_alone() -> None:
 ])
 def test_multi_instance_requirements(pool: dict[str, object], fragment: str) -> None:
     problem = requirements_error(pool, MI3)
-    assert problem is not None and fragment in problem
+    assert problem is not None and fragment in problem.message
+    assert problem.code == "MultiInstanceRequirementsNotMet"
     assert requirements_error({**POOL, "taskSlotsPerNode": 1}, MI3) is None
 
 

@@ -4,13 +4,15 @@ and the terms of a job manager task.
 Pure bookkeeping over store records; the scheduler decides, this counts. A job manager
 task carries its manager's terms in its record (``mark_manager``): ``runExclusive`` (the
 default) takes a whole free node and leaves it to nothing else while the manager runs;
-``allowLowPriorityNode`` false keeps it to dedicated nodes (``isDedicated``).
+``allowLowPriorityNode`` false keeps it to dedicated nodes (``isDedicated``), and a pool
+sized without any says so on the task (``requirements_error``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from shipyard.engine.agent.execution import Node
 from shipyard.engine.agent.taskrun import NodeKey, TaskRun
@@ -66,6 +68,8 @@ class Capacity:
     order: dict[str, list[NodeKey]] = field(default_factory=dict)
     #: Low-priority (spot) nodes: ``isDedicated`` false.
     low_priority: set[NodeKey] = field(default_factory=set)
+    #: Nodes under a live task that may wait for other tasks to run: a job manager.
+    waiting: set[NodeKey] = field(default_factory=set)
 
     @classmethod
     def measure(cls, store: Store, live: list[Record], lookup: NodeLookup) -> Capacity:
@@ -96,6 +100,8 @@ class Capacity:
             key = (pool_id.lower(), node_id.lower())
             if key in self.free:
                 self.free[key] -= slots
+                if terms is not None:
+                    self.waiting.add(key)
                 if terms is not None and terms.exclusive:
                     self.free[key] = min(self.free[key], 0)
 
@@ -137,20 +143,26 @@ class Capacity:
             self.free[key] -= needed
         return [self.nodes[k] for k in chosen]
 
-    def hold(self, pool: Json, task: Record, blocked: set[tuple[str, ...]]) -> list[NodeKey]:
-        """Keep the whole free nodes a waiting multi-instance ``task`` could use from every
-        other task this tick; none when the pool's usable nodes could not start it even
-        once all were free (holding them would only idle them). The nodes held."""
-        multi = MultiInstance.of(task)
-        keys = self.candidates(pool, task, blocked)
-        if multi is None or len(keys) < multi.instances:
-            return []
-        whole = int(pool.get("taskSlotsPerNode") or 1)
-        held = [k for k in keys if self.free[k] >= whole][:multi.instances]
-        for key in held:
-            self.free[key] = 0
-        return held
+    def holdable(self, pool: Json, task: Record, blocked: set[tuple[str, ...]]
+                 ) -> list[NodeKey] | None:
+        """The whole free nodes a waiting multi-instance ``task`` could use now (at most
+        its instance count), to hold for it; None when holding any would only idle them.
 
+        That is when the pool's usable nodes could not start it even once every task on
+        them that ends by itself had ended: a node under a live job manager counts out,
+        for a manager waits for its job's tasks, which may need the very nodes held.
+        """
+        multi = MultiInstance.of(task)
+        keys = [k for k in self.candidates(pool, task, blocked) if k not in self.waiting]
+        if multi is None or len(keys) < multi.instances:
+            return None
+        whole = int(pool.get("taskSlotsPerNode") or 1)
+        return [k for k in keys if self.free[k] >= whole][:multi.instances]
+
+    def hold(self, keys: list[NodeKey]) -> None:
+        """Keep ``keys`` from every other task this tick."""
+        for key in keys:
+            self.free[key] = 0
 
 def task_nodes(task: Record) -> list[NodeKey]:
     """(pool, node) pairs a live task holds: assigned while preparing, its instances after."""
@@ -177,52 +189,72 @@ def urgency(job: Record, oldest: Record) -> tuple[float, str, int]:
     return (-effective, created, int(job.private["seq"]))
 
 
-def requirements_error(pool: Json, task: Record) -> str | None:
+class Unschedulable(NamedTuple):
+    """Why a task can never run on its pool as the pool is: its ``failureInfo``."""
+
+    code: str
+    message: str
+
+
+def requirements_error(pool: Json, task: Record) -> Unschedulable | None:
     """Why a task can never run on this pool as it is, or None."""
     multi = MultiInstance.of(task)
     slots = int(pool.get("taskSlotsPerNode") or 1)
     required = task.doc.get("requiredSlots")
-    if not multi:
-        if int(required or 1) > slots:
-            return (f"the task needs {required} slots but nodes of pool "
-                    f"{pool['id']} have {slots}")
-        return None
+    if multi:
+        return _multi_instance_error(pool, multi, slots, int(required or 1))
+    if int(required or 1) > slots:
+        return Unschedulable("TaskRequirementsNotMet", (
+            f"The task cannot be scheduled: it needs {required} slots but nodes of pool "
+            f"{pool['id']} have {slots}."))
+    terms = manager_terms(task)
+    if terms is not None and not terms.low_priority and \
+            not int(pool.get("targetDedicatedNodes") or 0):
+        return Unschedulable("JobManagerRequirementsNotMet", (
+            "The job manager task cannot be scheduled: it may not run on low-priority "
+            f"nodes (allowLowPriorityNode false) and pool {pool['id']} has no dedicated "
+            "nodes (targetDedicatedNodes 0)."))
+    return None
+
+
+def _multi_instance_error(pool: Json, multi: MultiInstance, slots: int, required: int
+                          ) -> Unschedulable | None:
     problems = []
     if not pool.get("enableInterNodeCommunication"):
         problems.append("the pool must have enableInterNodeCommunication set to true")
     if slots != 1:
         problems.append(f"the pool must have taskSlotsPerNode 1 (it has {slots})")
-    if int(required or 1) != 1:
+    if required != 1:
         problems.append("a multi-instance task must have requiredSlots 1")
-    wanted = multi.instances
     size = int(pool.get("targetDedicatedNodes") or 0) + int(
         pool.get("targetLowPriorityNodes") or 0)
-    if wanted > size:
-        problems.append(f"it needs {wanted} nodes and the pool has {size}")
+    if multi.instances > size:
+        problems.append(f"it needs {multi.instances} nodes and the pool has {size}")
     if not problems:
         return None
-    return "The multi-instance task cannot be scheduled: " + "; ".join(problems) + "."
-
+    return Unschedulable("MultiInstanceRequirementsNotMet",
+                         "The multi-instance task cannot be scheduled: "
+                         + "; ".join(problems) + ".")
 
 class ReadyQueue:
     """A job's active tasks whose dependencies are met, in submission order, read lazily.
 
     ``fetch(after_seq, limit)`` reads the next active tasks; a tick that can place a few
     tasks reads a page or two, not the job's whole backlog. ``first`` (a job manager
-    waiting to run) comes before them all; with ``only_first`` nothing else is ready.
+    waiting to run) comes before them all.
     """
 
     PAGE = 64
 
     def __init__(self, fetch: Callable[[int, int], list[Record]],
-                 lookup: Callable[[str], Record | None], first: Record | None = None,
-                 only_first: bool = False) -> None:
+                 lookup: Callable[[str], Record | None], first: Record | None = None
+                 ) -> None:
         self._fetch = fetch
         self._lookup = lookup
         self._after = 0
         self._skip: set[str] = set()
         self._buffer: list[Record] = []
-        self._exhausted = only_first
+        self._exhausted = False
         if first is not None:
             self._skip.add(first.doc["id"])
             if dependencies_met(first.doc, lookup):

@@ -9,9 +9,13 @@ be launched. A task its pool can never run says why in its ``failureInfo`` and w
 What fits where is counted by ``placement``; this decides and records. Runs inside a
 scheduler tick, under ``Scheduler.lock``.
 
-Job managers: a job's manager task goes first among the job's tasks whenever it waits,
-and until it has started once the job's other tasks wait for it, as the service starts
-the manager before the job's other tasks. Across jobs only the jobs' urgency counts.
+Job managers. A job's manager task goes first among the job's tasks whenever it waits:
+each tick tries it before any other task of its job, as the service "tries to schedule
+the Job Manager Task before any other Tasks in the Job". That is a priority, not a gate:
+when it does not fit now (``runExclusive`` waiting for a whole free node, say) the job's
+other tasks take what is free. A manager its pool can never run as sized (dedicated nodes
+only, on a pool of none) says so in its ``failureInfo``, as an unfit multi-instance task
+does, and waits. Across jobs only the jobs' urgency counts.
 
 Multi-instance tasks and node reservation. A multi-instance task needs all its nodes
 free at once (gang scheduling, as the service does); nodes free up one at a time, so a
@@ -22,16 +26,27 @@ reserved for it. From then on, each tick tries that task first; while it does no
 the whole free nodes it could use are held for it (at most its instance count) and no
 other task gets them; nodes it does not need stay everyone's. The reservation ends when
 the task is placed or stops waiting (completed, deleted, its job no longer active). One
-reservation per pool, so at most one gang's worth of nodes ever sits idle; nothing is
-held when the pool's usable nodes could not start the task even once all were free (a
-node down would otherwise idle the rest for good). The reservation bypasses urgency for
-that one task only: it was at the head when it reserved, so it takes nothing it was not
-owed. Reservations live in memory: after an engine restart the next tick makes them anew.
+reservation per pool, so at most one gang's worth of nodes ever sits idle. The
+reservation bypasses urgency for that one task only: it was at the head when it
+reserved, so it takes nothing it was not owed. Reservations live in memory: after an
+engine restart the next tick makes them anew.
+
+Two limits keep a reservation from idling nodes for good:
+- Nothing is held unless the task could start on the pool's usable nodes once every task
+  on them that ends by itself has ended. A node under a live job manager does not count:
+  the manager runs until its job's tasks are done, and those may need the very nodes
+  held, so holding them could deadlock. A node down does not count either.
+- A reservation that has held its nodes ``HOLD_SECONDS`` without gaining another gives
+  up: its pool is everyone's for ``REST_SECONDS``, then a tick may reserve it again. This
+  bounds what any other waiting (a task that waits on tasks without being a manager, a
+  task that never ends) can cost: idle nodes for a while, never forever.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 
 from shipyard.engine.agent.execution import Node
@@ -45,6 +60,7 @@ from shipyard.engine.scheduling.placement import (
     Capacity,
     NodeLookup,
     ReadyQueue,
+    Unschedulable,
     requirements_error,
     urgency,
 )
@@ -52,24 +68,45 @@ from shipyard.engine.store import Record, Store
 
 #: A task to launch: its job, itself, and its nodes (the primary first).
 Placed = tuple[Record, Record, list[Node]]
+#: A reservation gives up when it held nodes this long without gaining another (seconds)...
+HOLD_SECONDS = 120.0
+#: ...and its pool is everyone's this long before a task may reserve it again.
+REST_SECONDS = 60.0
+
+
+@dataclass
+class Reservation:
+    """A pool reserved for a waiting multi-instance task (see the module docstring)."""
+
+    job_id: str
+    task_id: str
+    #: When it last gained a held node (or began), on the placer's clock.
+    since: float
+    #: How many nodes it held at its latest tick.
+    held: int = 0
 
 
 class Placer:
     """Places ready tasks; ``prepare`` starts a job's preparation task on a node."""
 
     def __init__(self, store: Store, lookup: NodeLookup,
-                 prepare: Callable[[Record, Node], None], kick: Callable[[], None]) -> None:
+                 prepare: Callable[[Record, Node], None], kick: Callable[[], None],
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.lookup = lookup
         self.prepare = prepare
         self.kick = kick
-        #: Pool id (lower case) -> (job id, task id) of the multi-instance task it waits for.
-        self.reserved: dict[str, tuple[str, str]] = {}
+        self.clock = clock
+        #: Pool id (lower case) -> the reservation of the multi-instance task it waits for.
+        self.reserved: dict[str, Reservation] = {}
+        #: Pool id (lower case) -> until when no task may reserve it (``REST_SECONDS``).
+        self.resting: dict[str, float] = {}
 
     def place(self, jobs: list[Record], live: list[Record]) -> list[Placed]:
         """Place what fits of ``jobs`` (active) beside the ``live`` tasks; those to launch."""
         if not jobs:
             self.reserved.clear()
+            self.resting.clear()
             return []
         capacity = Capacity.measure(self.store, live, self.lookup)
         queues = {j.doc["id"]: self._ready_queue(j) for j in jobs}
@@ -93,8 +130,7 @@ class Placer:
         ahead = manager is not None and manager.doc["state"] == TaskState.ACTIVE
         return ReadyQueue(partial(self.store.in_states, TASK, job_id, TaskState.ACTIVE),
                           partial(self.store.get, TASK, job_id),
-                          first=manager if ahead else None,
-                          only_first=manager is not None and _never_started(manager))
+                          first=manager if ahead else None)
 
     def _manager_waiting(self, job: Record) -> Record | None:
         """The job's manager task while it waits to run (active or preparing), or None."""
@@ -109,6 +145,8 @@ class Placer:
     # -- reservations for multi-instance tasks (see the module docstring) -----------------
     def _reserve(self, jobs: list[Record], queues: dict[str, ReadyQueue]) -> None:
         """Reserve each pool whose most urgent ready task is a multi-instance task."""
+        now = self.clock()
+        self.resting = {k: until for k, until in self.resting.items() if until > now}
         waiting = [(j, head) for j in jobs if (head := queues[j.doc["id"]].peek()) is not None]
         seen: set[str] = set()
         for job, head in sorted(waiting, key=lambda pair: urgency(*pair)):
@@ -116,32 +154,46 @@ class Placer:
             if pool_key in seen:
                 continue
             seen.add(pool_key)
-            if pool_key not in self.reserved and MultiInstance.of(head) is not None:
-                self.reserved[pool_key] = (job.doc["id"], head.doc["id"])
+            if pool_key not in self.reserved and pool_key not in self.resting and \
+                    MultiInstance.of(head) is not None:
+                self.reserved[pool_key] = Reservation(job.doc["id"], head.doc["id"], now)
 
     def _serve_reserved(self, jobs: list[Record], queues: dict[str, ReadyQueue],
                         capacity: Capacity, placed: list[Placed]) -> None:
         """Each reserved task first: placed if it fits, else its pool's free nodes held."""
         active = {j.doc["id"]: j for j in jobs}
-        for pool_key, (job_id, task_id) in list(self.reserved.items()):
-            job = active.get(job_id)
-            task = self.store.get(TASK, job_id, task_id) if job is not None else None
+        for pool_key, held in list(self.reserved.items()):
+            job = active.get(held.job_id)
+            task = self.store.get(TASK, held.job_id, held.task_id) if job else None
             if job is None or task is None or task.doc["state"] != TaskState.ACTIVE or \
                     docs.pool_id_of(job.doc).lower() != pool_key:
                 del self.reserved[pool_key]
                 continue
-            queues[job_id].drop(task_id)  # dealt with here this tick
-            if self._try_place(job, task, capacity, placed) or not self._hold(job, task,
-                                                                             capacity):
+            queues[held.job_id].drop(held.task_id)  # dealt with here this tick
+            if self._try_place(job, task, capacity, placed) or \
+                    not self._hold(job, task, capacity, held):
                 del self.reserved[pool_key]
 
-    def _hold(self, job: Record, task: Record, capacity: Capacity) -> bool:
-        """Hold free nodes for a reserved task that did not fit; False if it never can."""
+    def _hold(self, job: Record, task: Record, capacity: Capacity, held: Reservation
+              ) -> bool:
+        """Hold free nodes for a reserved task that did not fit; False to end the
+        reservation (it can never start, or could not without what may wait on it, or
+        it gained nothing for ``HOLD_SECONDS``: its pool then rests)."""
         pool = self.store.get(POOL, "", docs.pool_id_of(job.doc))
         if pool is None or pool.doc["state"] != PoolState.ACTIVE or \
                 requirements_error(pool.doc, task):
             return False
-        capacity.hold(pool.doc, task, _blocked(job))
+        keys = capacity.holdable(pool.doc, task, _blocked(job))
+        if keys is None:
+            return False
+        now = self.clock()
+        if len(keys) > held.held or not keys:  # gained a node, or idles none
+            held.since = now
+        elif now - held.since >= HOLD_SECONDS:
+            self.resting[docs.pool_id_of(job.doc).lower()] = now + REST_SECONDS
+            return False
+        held.held = len(keys)
+        capacity.hold(keys)
         return True
 
     # -- one task ------------------------------------------------------------------------
@@ -184,15 +236,16 @@ class Placer:
                                          partial(transitions.prepare, nodes=pairs)))
         self.kick()
 
-    def _note_unschedulable(self, job: Record, task: Record, problem: str) -> None:
+    def _note_unschedulable(self, job: Record, task: Record, problem: Unschedulable) -> None:
+        """Say on the waiting task why it cannot run (the start clears it)."""
         info = task.doc.get("executionInfo") or {}
-        if (info.get("failureInfo") or {}).get("message") == problem:
+        if (info.get("failureInfo") or {}).get("message") == problem.message:
             return
 
         def note(record: Record) -> None:
             record.doc.setdefault("executionInfo", {})["failureInfo"] = {
-                "category": ErrorCategory.USER_ERROR, "code": "MultiInstanceRequirementsNotMet",
-                "message": problem}
+                "category": ErrorCategory.USER_ERROR, "code": problem.code,
+                "message": problem.message}
 
         _refresh(task, self.store.mutate(TASK, job.doc["id"], task.doc["id"], note))
 
@@ -200,10 +253,6 @@ class Placer:
 def _blocked(job: Record) -> set[tuple[str, ...]]:
     """Nodes where the job's preparation failed: none of its tasks go there."""
     return {tuple(b) for b in job.private.get("blocked", [])}
-
-
-def _never_started(task: Record) -> bool:
-    return not (task.doc.get("executionInfo") or {}).get("startTime")
 
 
 def _refresh(record: Record, updated: Record) -> None:

@@ -2,9 +2,10 @@
 
 When a job with a ``jobManagerTask`` is active, its manager becomes a task of the job with
 the manager's id, marked as the job's manager (``placement.mark_manager``). The placer
-then runs it ahead of the job's other tasks, which wait until it has started; with
-``runExclusive`` (the default) it has its node to itself while it runs, and with
-``allowLowPriorityNode`` false it runs on dedicated nodes only. A pool shrinking takes
+then tries it before the job's other tasks each tick, a priority and not a gate: they run
+when it cannot (see ``placer``); with ``runExclusive`` (the default) it has its node to
+itself while it runs, and with ``allowLowPriorityNode`` false it runs on dedicated nodes
+only (on a pool without any it says why it waits). A pool shrinking takes
 nodes running ordinary tasks before those running a manager. When it completes and
 ``killJobOnCompletion`` is true (the default), the job terminates with the reason
 ``JMComplete``, as the service does. The scheduler calls ``tick`` under its lock, so the
