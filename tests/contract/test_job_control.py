@@ -313,7 +313,7 @@ def test_job_manager_goes_first_alone_and_on_a_dedicated_node(client: BatchClien
         client.disable_node_scheduling(pool_id, spot, models.BatchNodeDisableSchedulingOptions(
             {"nodeDisableSchedulingOption": "requeue"}))
         with job(client, pool_id) as blocker:
-            add_task(client, blocker, "b", bash("sleep 3"))
+            add_task(client, blocker, "b", bash("sleep 5"))
             wait_task(client, blocker, "b", ("running",))
             client.enable_node_scheduling(pool_id, spot)
             manager = {"id": "m", "commandLine": bash("sleep 2"), "killJobOnCompletion": False,
@@ -325,12 +325,31 @@ def test_job_manager_goes_first_alone_and_on_a_dedicated_node(client: BatchClien
             held = client.get_task(blocker, "b").execution_info
     finally:
         delete_pool(client, pool_id)
-    m = ran.pop("m")
+    first = ran.pop("m")
+    m = first.execution_info
     # Not on the free spot node: it waited for the whole dedicated node.
-    assert m.node_info.node_id == dedicated
-    assert m.execution_info.start_time >= held.end_time
+    assert first.node_info.node_id == dedicated
+    assert m.start_time >= held.end_time
+    # A priority, not a gate: the job's other tasks ran while the manager could not.
+    assert any(t.execution_info.start_time < m.start_time for t in ran.values())
     for task in ran.values():
-        # The job's other tasks waited for it, and none ran beside it.
-        assert task.execution_info.start_time >= m.execution_info.start_time
-        assert task.node_info.node_id == spot or \
-            task.execution_info.start_time >= m.execution_info.end_time
+        # None ran beside it on its node.
+        info = task.execution_info
+        assert task.node_info.node_id == spot or info.end_time <= m.start_time or \
+            info.start_time >= m.end_time
+
+
+def test_a_job_manager_its_pool_can_never_run_says_why(client: BatchClient,
+                                                        nodeless: str) -> None:
+    manager = {"id": "m", "commandLine": "/bin/true", "allowLowPriorityNode": False}
+    with job(client, nodeless, jobManagerTask=manager) as job_id:
+        def reason() -> models.BatchTaskFailureInfo | None:
+            with suppress(ResourceNotFoundError):
+                info = client.get_task(job_id, "m").execution_info
+                return info.failure_info if info else None
+            return None
+
+        info = wait_for("the manager's scheduling reason", reason, 30, 0.25)
+        assert info.code == "JobManagerRequirementsNotMet"
+        assert "allowLowPriorityNode" in (info.message or ""), info.message
+        assert client.get_task(job_id, "m").state == "active"

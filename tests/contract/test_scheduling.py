@@ -16,6 +16,7 @@ from tests.contract.jobhelpers import (
     release_runs,
     small_pool,
     task_body,
+    terminate_job,
     uid,
     wait_task,
 )
@@ -142,6 +143,24 @@ def test_a_gang_does_not_starve_behind_a_stream_of_plain_tasks(
 
         wait_for("the multi-instance task to run", gang_ran, 25, 0.25)
         assert client.get_task(gang, "mpi").execution_info.exit_code == 0
+
+
+def test_a_gang_never_holds_the_nodes_a_running_job_manager_waits_for(
+        client: BatchClient, shared_pool: str) -> None:
+    # A job manager runs on one node until its job's tasks are done (here: until its job
+    # is ended); the gang needs that node too. Held for the gang, the other two nodes
+    # would keep the manager's own task off them for as long as the manager ran.
+    manager = {"id": "m", "commandLine": bash("sleep 120"), "killJobOnCompletion": False}
+    with job(client, shared_pool, jobManagerTask=manager) as managed, \
+            job(client, shared_pool, priority=1000) as gang:
+        wait_task(client, managed, "m", ("running",), timeout=30)
+        add_task(client, gang, "mpi", "hostname",
+                 multiInstanceSettings={"numberOfInstances": 3})
+        add_task(client, managed, "a1", "/bin/true")
+        assert wait_task(client, managed, "a1", timeout=20).execution_info.exit_code == 0
+        assert client.get_task(gang, "mpi").state == "active"
+        terminate_job(client, managed)  # the manager ends: now the gang has the pool
+        assert wait_task(client, gang, "mpi", timeout=30).execution_info.exit_code == 0
 
 
 def test_preparation_once_per_node_before_the_first_task(
