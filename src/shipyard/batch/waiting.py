@@ -85,7 +85,8 @@ def gone(what: str, probe: Callable[[], object], timeout: float) -> None:
 def tail_task_file(client: BatchClient, job_id: str, task_id: str, name: str,
                    write: Callable[[bytes], None], timeout: float,
                    interval: float = 0.05, max_interval: float = 1.0,
-                   read_every: float = 0.5) -> models.BatchTask:
+                   read_every: float = 0.5,
+                   note: Callable[[str], None] | None = None) -> models.BatchTask:
     """Stream a task file as it grows until the task completes; the completed task.
 
     The task's state is looked at after a pause of a fortieth of the time waited so far
@@ -93,14 +94,17 @@ def tail_task_file(client: BatchClient, job_id: str, task_id: str, name: str,
     a long one costs the service a request a second. A look costs ~1 ms of CPU on each
     side (measured on the engine); twenty a second for the first two seconds is the most
     it asks. The file is read at most every ``read_every`` seconds and once more at the
-    end, since every read also costs the nodes' CPU on a small machine.
+    end, since every read also costs the nodes' CPU on a small machine. Why a queued task
+    cannot start (a failureInfo on an active task) goes to ``note``, once per reason.
     """
     offset = 0
     started = time.monotonic()
     read_at = started
+    said = ""
     while True:
         task = client.get_task(job_id, task_id)
         now = time.monotonic()
+        said = _note_waiting(task, said, note)
         if task.state == "completed" or now >= read_at:
             # Read after looking at the state, so the bytes written before completion show.
             offset += _read_new(client, job_id, task_id, name, offset, write)
@@ -112,6 +116,17 @@ def tail_task_file(client: BatchClient, job_id: str, task_id: str, name: str,
             raise ShipyardError(f"timed out after {timeout:.0f} s tailing {name} of "
                                 f"{job_id}/{task_id}")
         time.sleep(min(max_interval, max(interval, waited / 40)))
+
+
+def _note_waiting(task: models.BatchTask, said: str,
+                  note: Callable[[str], None] | None) -> str:
+    """Pass on why a queued task waits, when that reason is new; the reason said last."""
+    info = task.execution_info
+    failure = info.failure_info if info is not None and task.state == "active" else None
+    reason = str(failure.message) if failure is not None and failure.message else ""
+    if note is not None and reason and reason != said:
+        note(reason)
+    return reason or said
 
 
 def _read_new(client: BatchClient, job_id: str, task_id: str, name: str, offset: int,

@@ -16,7 +16,7 @@ import click
 
 from shipyard.batch import waiting
 from shipyard.cli import cleanup, render
-from shipyard.cli.app import abort, console, reported
+from shipyard.cli.app import abort, console, err_console, escape, reported
 from shipyard.cli.context import App, pass_app
 from shipyard.cli.lazy import Lazy, LazyGroup
 from shipyard.errors import BatchError
@@ -98,7 +98,11 @@ def _tail(app: App, job_id: str, task_id: str, name: str) -> None:
         out.flush()
 
     app.say(f"[dim]streaming {name} of {job_id}/{task_id}[/dim]")
-    task = waiting.tail_task_file(app.client, job_id, task_id, name, write, JOB_TIMEOUT)
+    def waits(reason: str) -> None:
+        err_console.print(f"[yellow]waiting:[/yellow] {escape(reason)}")
+
+    task = waiting.tail_task_file(app.client, job_id, task_id, name, write, JOB_TIMEOUT,
+                                  note=waits)
     info = task.execution_info
     if info is not None and info.result == "failure":
         why = info.failure_info.message if info.failure_info else f"exit code {info.exit_code}"
