@@ -216,15 +216,18 @@ def test_a_sweep_too_large_for_one_job_stops_at_the_bound() -> None:
         expand_tasks(spec, where="job 'j'")
 
 
+HUNDRED = [str(n) for n in range(100)]
+
+
 @pytest.mark.parametrize(("factory", "said"), [
     ({"random": {"generate": 10**9, "integer": {"start": 0, "stop": 9}}},
      "random: its generate of 1000000000 makes"),
     ({"repeat": 10**9}, "repeat: its repeat of 1000000000 makes"),
     ({"parametric_sweep": {"product_iterables": [[str(n) for n in range(1000)]] * 2}},
      "parametric_sweep: its product of 1000 x 1000 makes"),
-    ({"parametric_sweep": {"combinations": {"iterable": [str(n) for n in range(100)], "length": 5}}},
+    ({"parametric_sweep": {"combinations": {"iterable": HUNDRED, "length": 5}}},
      "parametric_sweep: its combinations of 5 out of 100 (75287520) make"),
-    ({"parametric_sweep": {"combinations": {"iterable": [str(n) for n in range(100)], "length": 5,
+    ({"parametric_sweep": {"combinations": {"iterable": HUNDRED, "length": 5,
                                             "replacement": True}}},
      "parametric_sweep: its combinations of 5 out of 100 (91962520) make"),
     ({"parametric_sweep": {"permutations": {"iterable": [str(n) for n in range(30)], "length": 4}}},
