@@ -115,3 +115,49 @@ pool_specification:
     assert result.exit_code == 1
     assert f"container '{container}' does not exist in storage account" in result.output
     assert not pool_exists(client, pool_id)
+
+
+def _files_to(sh: Shell, tmp_path: Path, container: str) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "a.dat").write_text("alpha")
+    _config(sh, source, container)
+
+
+def test_existing_pool_uploads_nothing(sh: Shell, blobs: BlobServiceClient, nodeless: str,
+                                       tmp_path: Path) -> None:
+    target = uid("notsent")
+    _files_to(sh, tmp_path, target)
+    sh.write("pool.yaml", f"pool_specification:\n  id: {nodeless}\n  vm_count: 0\n"
+                          "  transfer_files_on_pool_creation: true\n")
+    try:
+        result = sh("pool", "add", ok=False)
+        assert result.exit_code == 1
+        assert f"PoolExists: pool {nodeless} already exists" in result.output
+        assert "ingressed" not in result.output
+        assert not blobs.get_container_client(target).exists()
+    finally:
+        with suppress(ResourceNotFoundError):
+            blobs.delete_container(target)
+
+
+def test_missing_input_container_uploads_nothing(sh: Shell, client: BatchClient,
+                                                 blobs: BlobServiceClient,
+                                                 tmp_path: Path) -> None:
+    # The ingress target may be missing (the ingress makes it); another input may not.
+    pool_id, target, absent = uid("pooldata"), uid("notsent"), uid("absent")
+    _files_to(sh, tmp_path, target)
+    inputs = "".join(f"    - storage_account_settings: mystorage\n      remote_path: {name}\n"
+                     "      local_path: /data\n" for name in (target, absent))
+    sh.write("pool.yaml", f"pool_specification:\n  id: {pool_id}\n  vm_count: 1\n"
+                          "  transfer_files_on_pool_creation: true\n"
+                          f"  input_data:\n    azure_storage:\n{inputs}")
+    try:
+        result = sh("pool", "add", ok=False)
+        assert result.exit_code == 1
+        assert f"container '{absent}' does not exist in storage account" in result.output
+        assert not blobs.get_container_client(target).exists()
+        assert not pool_exists(client, pool_id)
+    finally:
+        with suppress(ResourceNotFoundError):
+            blobs.delete_container(target)
