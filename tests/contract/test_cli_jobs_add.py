@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from azure.batch import BatchClient, models
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from tests.contract.clihelpers import Shell, pool_yaml, sh
 from tests.contract.jobhelpers import small_pool
@@ -132,3 +132,28 @@ def test_migrate_a_job_schedule_moves_its_specification_and_its_active_job(
         job = client.get_job("cli-add-s:job-1")
         assert job.pool_info.pool_id == target and job.state == "active"
         on_nodeless("jobs", "del", "--jobscheduleid", "cli-add-s", "--wait", "-y")
+
+
+@pytest.mark.parametrize("refused", ["update_job_schedule", "update_job"])
+def test_a_failed_schedule_migration_enables_what_it_disabled(
+        on_nodeless: Shell, client: BatchClient, monkeypatch: pytest.MonkeyPatch,
+        refused: str) -> None:
+    # The service refusing the schedule's update, or its job's: the one injected fault.
+    recurring = {"id": "cli-add-f", "auto_complete": True, "recurrence": {
+        "schedule": {"recurrence_interval": "01:00:00"}}, "tasks": [task()]}
+    on_nodeless.write("jobs.yaml", jobs_file(recurring))
+    on_nodeless("jobs", "add")
+    wait_for("the schedule's first job", lambda: exists(client.get_job, "cli-add-f:job-1"), 30)
+
+    def refuse(*_: object, **__: object) -> None:
+        raise HttpResponseError(message=f"{refused} refused for the test")
+
+    with small_pool(client, 0) as target, monkeypatch.context() as patch:
+        patch.setattr(BatchClient, refused, refuse)
+        result = on_nodeless("jobs", "migrate", "--jobscheduleid", "cli-add-f", "--poolid",
+                             target, "-y", ok=False)
+    assert result.exit_code == 1 and f"{refused} refused for the test" in result.output
+    assert "job schedule cli-add-f enabled" in result.output, result.output
+    assert client.get_job_schedule("cli-add-f").state == "active"
+    assert client.get_job("cli-add-f:job-1").state == "active"
+    on_nodeless("jobs", "del", "--jobscheduleid", "cli-add-f", "--wait", "-y")

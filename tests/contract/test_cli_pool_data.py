@@ -115,3 +115,82 @@ pool_specification:
     assert result.exit_code == 1
     assert f"container '{container}' does not exist in storage account" in result.output
     assert not pool_exists(client, pool_id)
+
+
+def _files_to(sh: Shell, tmp_path: Path, container: str) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "a.dat").write_text("alpha")
+    _config(sh, source, container)
+
+
+def test_existing_pool_uploads_nothing(sh: Shell, blobs: BlobServiceClient, nodeless: str,
+                                       tmp_path: Path) -> None:
+    target = uid("notsent")
+    _files_to(sh, tmp_path, target)
+    sh.write("pool.yaml", f"pool_specification:\n  id: {nodeless}\n  vm_count: 0\n"
+                          "  transfer_files_on_pool_creation: true\n")
+    try:
+        result = sh("pool", "add", ok=False)
+        assert result.exit_code == 1
+        assert f"PoolExists: pool {nodeless} already exists" in result.output
+        assert "ingressed" not in result.output
+        assert not blobs.get_container_client(target).exists()
+    finally:
+        with suppress(ResourceNotFoundError):
+            blobs.delete_container(target)
+
+
+def test_missing_input_container_uploads_nothing(sh: Shell, client: BatchClient,
+                                                 blobs: BlobServiceClient,
+                                                 tmp_path: Path) -> None:
+    # The ingress target may be missing (the ingress makes it); another input may not.
+    pool_id, target, absent = uid("pooldata"), uid("notsent"), uid("absent")
+    _files_to(sh, tmp_path, target)
+    inputs = "".join(f"    - storage_account_settings: mystorage\n      remote_path: {name}\n"
+                     "      local_path: /data\n" for name in (target, absent))
+    sh.write("pool.yaml", f"pool_specification:\n  id: {pool_id}\n  vm_count: 1\n"
+                          "  transfer_files_on_pool_creation: true\n"
+                          f"  input_data:\n    azure_storage:\n{inputs}")
+    try:
+        result = sh("pool", "add", ok=False)
+        assert result.exit_code == 1
+        assert f"container '{absent}' does not exist in storage account" in result.output
+        assert not blobs.get_container_client(target).exists()
+        assert not pool_exists(client, pool_id)
+    finally:
+        with suppress(ResourceNotFoundError):
+            blobs.delete_container(target)
+
+
+def test_a_node_added_later_gets_what_the_container_holds_then(
+        sh: Shell, client: BatchClient, blobs: BlobServiceClient, tmp_path: Path) -> None:
+    # An include a blob prefix can say goes as the container (with the prefix), not as the
+    # blobs listed at pool add: Batch Shipyard's nodes download at node preparation too.
+    pool_id, container = uid("pooldata"), uid("pooldata")
+    _files_to(sh, tmp_path, container)
+
+    def pool(nodes: int) -> str:
+        return (f"pool_specification:\n  id: {pool_id}\n  vm_count: {nodes}\n"
+                "  transfer_files_on_pool_creation: true\n  input_data:\n    azure_storage:\n"
+                f"    - storage_account_settings: mystorage\n      remote_path: {container}\n"
+                "      include: ['in/*']\n      local_path: $AZ_BATCH_NODE_SHARED_DIR/pd\n")
+
+    try:
+        sh.write("pool.yaml", pool(1))
+        sh("pool", "add")
+        (first,) = [n.id for n in client.list_nodes(pool_id)]
+        blobs.get_container_client(container).upload_blob("in/late.dat", b"late")
+        blobs.get_container_client(container).upload_blob("out/not.dat", b"not")
+        sh.write("pool.yaml", pool(2))
+        sh("pool", "resize", "--wait")
+        (added,) = [n.id for n in client.list_nodes(pool_id) if n.id != first]
+        files = {f.name for f in client.list_node_files(pool_id, added, recursive=True)}
+        assert {"shared/pd/in/a.dat", "shared/pd/in/late.dat"} <= files, files
+        assert not any("not.dat" in name for name in files)
+        assert "shared/pd/in/late.dat" not in {
+            f.name for f in client.list_node_files(pool_id, first, recursive=True)}
+    finally:
+        delete_pool(client, pool_id)
+        with suppress(ResourceNotFoundError):
+            blobs.delete_container(container)

@@ -87,6 +87,44 @@ def test_infiniband_on_an_image_without_its_setup_is_refused() -> None:
         resolve(plain, plain.tasks[0], pool(vm_configuration=ubuntu), "STANDARD_HB60rs")
 
 
+IMAGE_ID = ("/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/"
+            "Microsoft.Compute/images/hpc")
+DAT_BOTH = ["-v /etc/dat.conf:/etc/dat.conf:ro", "-v /etc/dat.conf:/etc/rdma/dat.conf:ro"]
+
+
+def custom(node_agent: str) -> dict[str, object]:
+    return {"custom_image": {"arm_image_id": IMAGE_ID, "node_agent": node_agent}}
+
+
+@pytest.mark.parametrize(("agent", "dat", "tempdisk"), [
+    ("batch.node.centos 7", ["-v /etc/rdma:/etc/rdma:ro",
+                             "-v /etc/rdma/dat.conf:/etc/dat.conf:ro"], "/mnt/resource"),
+    ("batch.node.ubuntu 18.04", DAT_BOTH, "/mnt"),
+    ("batch.node.opensuse 42.1", [*DAT_BOTH, "--device=/dev/hvnd_rdma"], "/mnt/resource"),
+])
+def test_a_custom_image_goes_by_its_node_agent(agent: str, dat: list[str],
+                                               tempdisk: str) -> None:
+    # Batch Shipyard (settings.py task_settings, temp_disk_mountpoint): a custom image's
+    # InfiniBand mounts and temp disk follow the distribution its node agent names.
+    plain = job(task={"gpus": "all"})
+    accel = resolve(plain, plain.tasks[0], pool(vm_configuration=custom(agent)),
+                    "STANDARD_NC24r")
+    assert accel.infiniband and accel.run_options(native=False)[-len(dat):] == dat
+    assert accel.environment(None)["CUDA_CACHE_PATH"] == (
+        f"{tempdisk}/batch/tasks/.nv/ComputeCache")
+
+
+def test_infiniband_on_a_custom_image_of_another_distribution_is_refused() -> None:
+    plain = job()
+    with pytest.raises(ConfigError) as caught:
+        resolve(plain, plain.tasks[0], pool(vm_configuration=custom("batch.node.el 8")),
+                "STANDARD_H16r")
+    assert caught.value.message == (
+        "pool.yaml: pool_specification.vm_configuration.custom_image: InfiniBand on a custom "
+        "image with node agent 'batch.node.el 8' is not a configuration Batch Shipyard "
+        "supports")
+
+
 def test_native_pools_get_no_gpus_flag_and_no_devices() -> None:
     plain = job()
     nd = resolve(plain, plain.tasks[0], pool(vm_configuration=CENTOS_HPC), "STANDARD_NC24r")

@@ -157,6 +157,14 @@ MISSING = [
      "underscores (got 'not/valid')"),
     ("jobs.yaml", JOBS + JOBS.replace("job_specifications:\n", ""),
      "jobs.yaml: job_specifications[1].id: duplicate job id 'j' (also job_specifications[0])"),
+    # Batch ids are case-insensitive: the service would refuse the second after the first.
+    ("jobs.yaml", JOBS + JOBS.replace("job_specifications:\n", "").replace("id: j", "id: J"),
+     "jobs.yaml: job_specifications[1].id: duplicate job id 'J' (also job_specifications[0] "
+     "'j'; Batch ids ignore case)"),
+    ("jobs.yaml", task("  - docker_image: img\n    id: Task1\n"
+                       "  - docker_image: img\n    id: task1\n"),
+     "jobs.yaml: job_specifications[0].tasks[2].id: duplicate task id 'task1' (also tasks[1] "
+     "'Task1'; Batch ids ignore case)"),
 ]
 
 BAD_YAML = [

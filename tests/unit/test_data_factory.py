@@ -49,6 +49,33 @@ def test_filtered_input_is_one_signed_url_per_kept_blob() -> None:
         ("http://h/acct/c/a.txt?sig=s", "a.txt"), ("http://h/acct/c/d/b.txt?sig=s", "d/b.txt")]
 
 
+@pytest.mark.parametrize(("remote", "include", "prefix"), [
+    ("c", ("run1/*",), "run1/"),
+    ("c/dir", ("dir/sub*",), "dir/sub"),
+    ("c/dir/sub", ("dir/*",), "dir/sub/"),
+    ("c/dir", ("*",), "dir/"),
+])
+def test_a_filter_a_prefix_can_say_is_one_container_resource_file(
+        remote: str, include: tuple[str, ...], prefix: str) -> None:
+    # The node then downloads what the container holds when it starts (a pool's nodes
+    # added later by a resize see blobs uploaded since), not a list frozen at submission.
+    entry = StorageInput(storage_account_settings="s", remote_path=remote, include=include)
+    (item,) = data.input_files(entry, listing("whatever"), "in")
+    assert (item.storage_container_url, item.blob_prefix, item.http_url) == (URL, prefix, None)
+
+
+@pytest.mark.parametrize(("include", "exclude"), [
+    (("*.bin",), ()), (("a*", "b*"), ()), (("run1/a.txt",), ()), (("run[12]/*",), ()),
+    ((), ("*.tmp",)), (("run1/*",), ("*.tmp",)),
+])
+def test_a_filter_a_prefix_cannot_say_lists_the_blobs(include: tuple[str, ...],
+                                                       exclude: tuple[str, ...]) -> None:
+    entry = StorageInput(storage_account_settings="s", remote_path="c", include=include,
+                         exclude=exclude)
+    (item,) = data.input_files(entry, listing("kept"), "")
+    assert (item.http_url, item.file_path) == ("http://h/acct/c/kept?sig=s", "kept")
+
+
 @pytest.mark.parametrize(("local", "expected"), [
     (None, ""), ("$AZ_BATCH_TASK_WORKING_DIR", ""), ("$AZ_BATCH_TASK_WORKING_DIR/x", "x"),
     ("rel/dir", "rel/dir")])

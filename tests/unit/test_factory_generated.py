@@ -216,6 +216,33 @@ def test_a_sweep_too_large_for_one_job_stops_at_the_bound() -> None:
         expand_tasks(spec, where="job 'j'")
 
 
+HUNDRED = [str(n) for n in range(100)]
+
+
+@pytest.mark.parametrize(("factory", "said"), [
+    ({"random": {"generate": 10**9, "integer": {"start": 0, "stop": 9}}},
+     "random: its generate of 1000000000 makes"),
+    ({"repeat": 10**9}, "repeat: its repeat of 1000000000 makes"),
+    ({"parametric_sweep": {"product_iterables": [[str(n) for n in range(1000)]] * 2}},
+     "parametric_sweep: its product of 1000 x 1000 makes"),
+    ({"parametric_sweep": {"combinations": {"iterable": HUNDRED, "length": 5}}},
+     "parametric_sweep: its combinations of 5 out of 100 (75287520) make"),
+    ({"parametric_sweep": {"combinations": {"iterable": HUNDRED, "length": 5,
+                                            "replacement": True}}},
+     "parametric_sweep: its combinations of 5 out of 100 (91962520) make"),
+    ({"parametric_sweep": {"permutations": {"iterable": [str(n) for n in range(30)], "length": 4}}},
+     "parametric_sweep: its permutations of 4 out of 30 (657720) make"),
+])
+def test_a_factory_known_too_large_is_refused_before_it_is_built(
+        factory: dict[str, Any], said: str) -> None:
+    # Before the fix, generate: 1e9 drew every value first (out of memory).
+    spec = factory_job(factory)
+    with pytest.raises(ConfigError) as caught:
+        expand_tasks(spec, where="job 'j'")
+    assert caught.value.message.startswith(
+        f"jobs.yaml: job 'j' tasks[0].task_factory.{said} more than {MAX_TASKS_PER_JOB} tasks")
+
+
 def test_factories_together_stop_at_the_bound() -> None:
     sweep = factory_job({"parametric_sweep": {"product": [{"start": 0, "stop": 60_000}]}})
     spec = sweep.model_copy(update={"tasks": sweep.tasks * 2})

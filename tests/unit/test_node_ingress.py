@@ -48,6 +48,13 @@ def test_node_root_is_written_out_per_image() -> None:
     assert node_root(pool("0001-com-ubuntu-server-jammy"), local=False) == ROOT
     assert node_root(pool("CentOS-HPC"), local=False) == "/mnt/resource/batch/tasks"
     assert node_root(pool("CentOS-HPC"), local=True) == ROOT
+    image_id = ("/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/"
+                "providers/Microsoft.Compute/images/hpc")
+    for agent, root in (("batch.node.ubuntu 20.04", ROOT),
+                        ("batch.node.centos 7", "/mnt/resource/batch/tasks")):
+        custom = PoolSpecification.model_validate({"id": "p", "vm_configuration": {
+            "custom_image": {"arm_image_id": image_id, "node_agent": agent}}})
+        assert node_root(custom, local=False) == root, agent
 
 
 @pytest.mark.parametrize(("keys", "expected"), [

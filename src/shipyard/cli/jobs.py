@@ -181,9 +181,7 @@ def delete(app: App, all_jobs: bool, all_jobschedules: bool, jobid: str | None,
     ids, schedule_ids = _targets(app, jobid, jobscheduleid, all_jobs, all_jobschedules)
     _end_jobs(app, ids, schedule_ids, "Delete", "deleting", wait, termtasks,
               start=lambda job_id: app.client.begin_delete_job(job_id, polling_interval=1),
-              done=lambda job_id: waiting.gone(
-                  f"job {job_id} to be deleted", partial(app.client.get_job, job_id),
-                  END_TIMEOUT))
+              done=partial(wait_deleted, app))
 
 
 def job_ids(app: App, jobid: str | None, all_jobs: bool = False) -> list[str]:
@@ -283,26 +281,35 @@ def _pool_context(app: App, pool_id: str) -> PoolContext:
 def create_job(app: App, options: models.BatchJobCreateOptions, recreate: bool) -> None:
     """Create the job; one that exists is refused, or deleted first with ``--recreate``.
 
-    The create is the existence check: a request fewer than asking first, and the job is
-    still only created once its tasks were built without error.
+    ``jobs add`` has asked whether every id is free before it made anything
+    (``submit.check``); the create still refuses an id taken since then, and with
+    ``--recreate`` (where nothing was asked) it is what finds the old job to delete.
     """
     from azure.core.exceptions import ResourceExistsError
 
-    client, job_id = app.client, options.id
     try:
-        client.create_job(options)
+        app.client.create_job(options)
         return
     except ResourceExistsError as exc:
         if getattr(exc.error, "code", None) != "JobExists":
             raise
         if not recreate:
-            raise BatchError(409, "JobExists", f"job {job_id} already exists",
+            raise BatchError(409, "JobExists", f"job {options.id} already exists",
                              hint="pass --recreate to replace it, or delete it first") from None
-    client.begin_delete_job(job_id, polling_interval=1)
-    with console.status(f"deleting the old job {job_id}"):
-        waiting.gone(f"job {job_id} to be deleted", lambda: client.get_job(job_id),
-                     END_TIMEOUT)
-    client.create_job(options)
+    delete_job(app, str(options.id), "deleting the old job")
+    app.client.create_job(options)
+
+
+def delete_job(app: App, job_id: str, doing: str) -> None:
+    """Delete the job and wait until it is gone, ``doing`` on the status line."""
+    app.client.begin_delete_job(job_id, polling_interval=1)
+    with console.status(f"{doing} {job_id}"):
+        wait_deleted(app, job_id)
+
+
+def wait_deleted(app: App, job_id: str) -> None:
+    waiting.gone(f"job {job_id} to be deleted", partial(app.client.get_job, job_id),
+                 END_TIMEOUT)
 
 
 def _completed(client: BatchClient, job_id: str) -> models.BatchJob | None:

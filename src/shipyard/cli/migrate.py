@@ -6,18 +6,23 @@ same way: disabled, its ``jobSpecification.poolInfo`` replaced, enabled; the ser
 gives the new pool only to the jobs made after that, so the schedule's active job is
 migrated as well (Batch Shipyard leaves it on the old pool). Every target is checked
 first, as Batch Shipyard checks them: one that has ended, runs on an auto pool or is on
-the pool already is refused before anything changes.
+the pool already is refused before anything changes. What was disabled is enabled again
+when a later step fails (or the warning says how to enable it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 import click
+from azure.core.exceptions import AzureError
 
 from shipyard.cli import render, schedules
-from shipyard.cli.app import reported
+from shipyard.cli.app import err_console, escape, reported
 from shipyard.cli.context import App, pass_app
 from shipyard.cli.jobctl import (
     disable_job,
@@ -26,7 +31,7 @@ from shipyard.cli.jobctl import (
     running_tasks_action,
     tasks_action,
 )
-from shipyard.errors import ConfigError
+from shipyard.errors import ConfigError, ShipyardError
 
 if TYPE_CHECKING:
     from azure.batch import models
@@ -93,13 +98,33 @@ def _checked_schedule(app: App, schedule_id: str, poolid: str) -> str | None:
     return str(job.id) if render.value(job.state) in OPEN else None
 
 
+@contextmanager
+def _enabled_after(app: App, what: str, enable: Callable[[], None], option: str
+                   ) -> Iterator[None]:
+    """Enable ``what`` again after the block, also when the block fails: a failed
+    migration must not leave a job or schedule disabled unsaid. If enabling fails too,
+    the warning says how to enable it, and the block's error is the one raised."""
+    try:
+        yield
+    except BaseException:
+        try:
+            enable()
+        except (AzureError, ShipyardError) as exc:
+            err_console.print(f"[yellow]warning:[/yellow] {what} stays disabled "
+                              f"({escape(str(exc))})\n[dim]enable it with 'shipyard jobs "
+                              f"enable {option}'[/dim]")
+        raise
+    enable()
+
+
 def _migrate_job(app: App, job_id: str, poolid: str, action: str) -> None:
     from azure.batch import models
 
     disable_job(app, job_id, action)
-    app.client.update_job(job_id, models.BatchJobUpdateOptions(
-        pool_info=models.BatchPoolInfo(pool_id=poolid)))
-    enable_job(app, job_id)
+    with _enabled_after(app, f"job {job_id}", partial(enable_job, app, job_id),
+                        f"--jobid {job_id}"):
+        app.client.update_job(job_id, models.BatchJobUpdateOptions(
+            pool_info=models.BatchPoolInfo(pool_id=poolid)))
 
 
 def _migrate_schedule(app: App, schedule_id: str, job_id: str | None, poolid: str,
@@ -107,14 +132,16 @@ def _migrate_schedule(app: App, schedule_id: str, job_id: str | None, poolid: st
     from azure.batch import models
 
     schedules.disable(app, schedule_id)  # no new job on the old pool meanwhile
-    spec = app.client.get_job_schedule(schedule_id).job_specification
-    spec.pool_info = models.BatchPoolInfo(pool_id=poolid)
-    _drop_unlimited(spec)
-    app.client.update_job_schedule(schedule_id, models.BatchJobScheduleUpdateOptions(
-        job_specification=spec))
-    if job_id is not None:
-        _migrate_job(app, job_id, poolid, action)
-    schedules.enable(app, schedule_id)
+    with _enabled_after(app, f"job schedule {schedule_id}",
+                        partial(schedules.enable, app, schedule_id),
+                        f"--jobscheduleid {schedule_id}"):
+        spec = app.client.get_job_schedule(schedule_id).job_specification
+        spec.pool_info = models.BatchPoolInfo(pool_id=poolid)
+        _drop_unlimited(spec)
+        app.client.update_job_schedule(schedule_id, models.BatchJobScheduleUpdateOptions(
+            job_specification=spec))
+        if job_id is not None:
+            _migrate_job(app, job_id, poolid, action)
     with_job = f" with its job {job_id}" if job_id else ""
     app.say(f"job schedule {schedule_id} migrated to pool {poolid}{with_job}")
 

@@ -15,6 +15,7 @@ from shipyard.batch import waiting
 from shipyard.cli import render
 from shipyard.cli.app import console, err_console, escape, reported
 from shipyard.cli.context import App, pass_app
+from shipyard.errors import BatchError
 
 if TYPE_CHECKING:
     from azure.batch import models
@@ -45,8 +46,13 @@ def add(app: App, no_wait: bool, recreate: bool, dry_run: bool) -> None:
 
         dryrun.show_pool(app, options)
         return
+    exists = _exists(app, options.id)
+    if exists and not recreate:  # asked before anything is uploaded or created
+        raise BatchError(409, "PoolExists", f"pool {options.id} already exists (nothing was "
+                         "uploaded or created)", hint="pass --recreate to replace it, or "
+                         "delete it first: shipyard pool del")
     options = _with_storage(app, options)
-    if recreate and _exists(app, options.id):
+    if exists:
         _delete(app, options.id, wait=True)
     app.client.create_pool(options)
     app.say(f"pool [bold]{options.id}[/bold] created at {app.endpoint.url}")
@@ -63,17 +69,20 @@ def _with_storage(app: App, options: models.BatchPoolCreateOptions
     ``transfer_files_on_pool_creation`` ingresses config.yaml's files first (Batch Shipyard
     overlaps the two, and documents that nodes may then list a container before the files
     arrive; here they are there); then the start task gets the pool's ``input_data``
-    listed and its blob resource files signed.
+    and its blob resource files signed. The ``input_data`` containers the ingress does
+    not fill are proved to exist before the first byte is sent.
     """
     from shipyard.cli import storage
 
     plan = storage.plan(app)
-    if app.config.pool.transfer_files_on_pool_creation:
-        if app.config.global_resources.files:
-            storage.ingress_all(app, plan, to_nodes=False)
-        else:
-            app.say("[dim]transfer_files_on_pool_creation: config.yaml has no "
-                    "global_resources.files to ingress[/dim]")
+    transfer = app.config.pool.transfer_files_on_pool_creation
+    ingress = transfer and bool(app.config.global_resources.files)
+    plan.require_pool_inputs(storage.ingress_targets(app) if ingress else set())
+    if ingress:
+        storage.ingress_all(app, plan, to_nodes=False)
+    elif transfer:
+        app.say("[dim]transfer_files_on_pool_creation: config.yaml has no "
+                "global_resources.files to ingress[/dim]")
     return plan.pool_options(options)
 
 

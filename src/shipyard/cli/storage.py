@@ -116,6 +116,15 @@ def ingress_files(entry: IngressFile, where: str) -> tuple[str, list[tuple[Path,
                        for path, relative in source_files(entry, where)]
 
 
+def ingress_targets(app: App) -> set[tuple[str, str]]:
+    """(link, container) of every ``global_resources.files`` entry sent to storage."""
+    return {(link, (entry.destination.data_transfer.remote_path or "").strip("/")
+             .partition("/")[0])
+            for entry in app.config.global_resources.files
+            if not entry.destination.to_nodes
+            and (link := entry.destination.storage_account_settings)}
+
+
 @click.command("ingress")
 @pass_app
 @reported

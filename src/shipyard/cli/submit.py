@@ -15,14 +15,11 @@ is the exception: its job stays so that its stderr.txt can be read, and the erro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
-from shipyard.batch import waiting
 from shipyard.cli import schedules, scratch
-from shipyard.cli.app import console
 from shipyard.cli.context import App
 from shipyard.errors import BatchError, ShipyardError
 
@@ -32,9 +29,6 @@ if TYPE_CHECKING:
     from shipyard.config import JobSpec
     from shipyard.factory.tasks import PoolContext
     from shipyard.storage.plan import StoragePlan
-
-DELETE_TIMEOUT = 900.0
-
 
 @dataclass
 class Planned:
@@ -162,12 +156,10 @@ def _stopped(app: App, failed: Planned, made: list[Planned], rest: list[Planned]
 
 def _removed(app: App, job_id: str) -> str:
     """Delete the job whose tasks were refused; what became of it, in words."""
-    client = app.client
+    from shipyard.cli.jobs import delete_job
+
     try:
-        client.begin_delete_job(job_id, polling_interval=1)
-        with console.status(f"removing the half-made job {job_id}"):
-            waiting.gone(f"job {job_id} to be deleted", partial(client.get_job, job_id),
-                         DELETE_TIMEOUT)
+        delete_job(app, job_id, "removing the half-made job")
     except (AzureError, ShipyardError) as exc:
         return (f"job {job_id} has not all its tasks and could not be removed ({exc}): "
                 f"delete it with 'shipyard jobs del --jobid {job_id}'")

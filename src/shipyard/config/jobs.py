@@ -7,6 +7,7 @@ Environment values may contain newlines: the factory encodes them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
@@ -199,15 +200,22 @@ class TaskSpec(Model):
         return self
 
 
-def _unique_task_ids(tasks: tuple[TaskSpec, ...]) -> None:
-    seen: dict[str, int] = {}
-    for index, task in enumerate(tasks):
-        if task.id is None:
+def unique_ids(ids: Sequence[str | None], kind: str, key: str) -> None:
+    """Refuse an id given twice in the list ``key``; ``None`` (an id to generate) is skipped.
+
+    Batch ids are case-preserving but case-insensitive: ``Job1`` after ``job1`` would pass
+    here and be refused by the service once the first was made.
+    """
+    seen: dict[str, tuple[int, str]] = {}
+    for index, name in enumerate(ids):
+        if name is None:
             continue
-        if task.id in seen:
-            raise problem(f"duplicate task id {task.id!r} (also tasks[{seen[task.id]}])",
-                          "tasks", index, "id")
-        seen[task.id] = index
+        earlier = seen.get(name.casefold())
+        if earlier is not None:
+            other = (f"{key}[{earlier[0]}]" if earlier[1] == name
+                     else f"{key}[{earlier[0]}] {earlier[1]!r}; Batch ids ignore case")
+            raise problem(f"duplicate {kind} id {name!r} (also {other})", key, index, "id")
+        seen[name.casefold()] = (index, name)
 
 
 class AutoScratch(Model):
@@ -300,7 +308,7 @@ class JobSpec(Model):
 
     @model_validator(mode="after")
     def _task_ids(self) -> JobSpec:
-        _unique_task_ids(self.tasks)
+        unique_ids([task.id for task in self.tasks], "task", "tasks")
         return self
 
     @model_validator(mode="after")
@@ -364,10 +372,5 @@ class JobsFile(Model):
         # A second job of the same id would be refused by the service after the first was
         # made; a recurring job's id names its schedule, and commands that take jobs.yaml's
         # ids (jobs del, term) act on both, so one id names one entry.
-        seen: dict[str, int] = {}
-        for index, job in enumerate(self.job_specifications):
-            if job.id in seen:
-                raise problem(f"duplicate job id {job.id!r} (also job_specifications"
-                              f"[{seen[job.id]}])", "job_specifications", index, "id")
-            seen[job.id] = index
+        unique_ids([job.id for job in self.job_specifications], "job", "job_specifications")
         return self

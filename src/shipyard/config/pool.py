@@ -87,6 +87,14 @@ class VmConfiguration(Model):
         image = self.platform_image or self.custom_image
         return image is not None and image.native
 
+    @property
+    def ubuntu(self) -> bool:
+        """Whether the image is Ubuntu: a platform image by its offer, a custom image by its
+        node agent (Batch Shipyard's ``temp_disk_mountpoint``)."""
+        if self.custom_image is not None:
+            return self.custom_image.node_agent.startswith("batch.node.ubuntu")
+        return self.platform_image is not None and "ubuntu" in self.platform_image.offer.lower()
+
 
 class VmCount(Model):
     """Target node counts; a bare integer in the YAML means dedicated nodes."""
@@ -206,6 +214,13 @@ class PoolSpecification(Model):
     def is_autoscale(self) -> bool:
         """Whether the pool is sized by an autoscale formula rather than by vm_count."""
         return self.autoscale is not None
+
+    @property
+    def temp_disk(self) -> str:
+        """Where the nodes' resource disk is mounted: ``/mnt`` on Ubuntu images, else
+        ``/mnt/resource`` (Batch Shipyard's rule; Batch keeps its node root there)."""
+        vm = self.vm_configuration
+        return "/mnt" if vm is not None and vm.ubuntu else "/mnt/resource"
 
     @property
     def slots_per_node(self) -> int:

@@ -6,7 +6,10 @@ on a native pool Batch turns GPUs on itself) and the CUDA cache environment. RDM
 (``r`` in the name: H16r, A8/A9, NC24r, ND24rs, HB/HC, ...) on a pool with inter-node
 communication get InfiniBand: the ``/opt/intel`` mount on NetworkDirect sizes, and on
 Docker pools the devices, the unlimited memlock ulimit and the image's DAT files; the MPI
-fabric settings follow in :mod:`shipyard.factory.mpi`.
+fabric settings follow in :mod:`shipyard.factory.mpi`. Where the image keeps its DAT files
+(and where its temp disk is) comes from a platform image's publisher and offer, or from a
+custom image's node agent (``batch.node.centos``, ``.ubuntu``, ``.opensuse``), as Batch
+Shipyard reads them.
 
 The local engine has neither GPUs nor InfiniBand: there, :func:`resolve` gives nothing, so
 the CPU paths of a GPU or RDMA recipe still run, and :func:`local_warning` is the one line
@@ -19,7 +22,7 @@ import re
 from dataclasses import dataclass
 
 from shipyard.config import JobSpec, PoolSpecification, TaskSpec
-from shipyard.config.pool import PlatformImage
+from shipyard.config.pool import VmConfiguration
 from shipyard.errors import ConfigError
 
 _GPU_COMPUTE = re.compile(r"^standard_n[cd]\d+r?s?(_v\d)?(_promo)?$", re.I)
@@ -63,7 +66,7 @@ class Accel:
     gpus: str | None = None
     infiniband: bool = False
     sriov: bool = False
-    image: PlatformImage | None = None
+    vm: VmConfiguration | None = None
     tempdisk: str = "/mnt/resource"
 
     def environment(self, runtime: str | None) -> dict[str, str]:
@@ -85,7 +88,7 @@ class Accel:
         out = [f"--gpus={self.gpus}"] if self.gpus is not None and not native else []
         if not self.infiniband:
             return out
-        dat = _dat_mounts(self.image)  # an image Batch Shipyard has no IB setup for fails
+        dat = _dat_mounts(self.vm)  # an image Batch Shipyard has no IB setup for fails
         if not self.sriov:
             out.append("-v /opt/intel:/opt/intel:ro")
         if not native:
@@ -111,31 +114,53 @@ def _intelmpi_fabric(sriov: bool, runtime: str) -> dict[str, str]:
     return env
 
 
-def _dat_mounts(image: PlatformImage | None) -> list[str]:
-    """The DAT configuration of a NetworkDirect image, where its HPC image keeps it."""
-    publisher, offer = ((image.publisher.lower(), image.offer.lower()) if image else ("", ""))
-    if (publisher, offer) in (("openlogic", "centos-hpc"),
-                              ("microsoft-azure-batch", "centos-container-rdma")):
+def _dat_mounts(vm: VmConfiguration | None) -> list[str]:
+    """The DAT configuration of a NetworkDirect image, where its HPC image keeps it: a
+    platform image by publisher and offer, a custom one by its node agent's distribution
+    (Batch Shipyard's ``task_settings``)."""
+    family = _ib_family(vm)
+    if family == "centos":
         return ["-v /etc/rdma:/etc/rdma:ro", "-v /etc/rdma/dat.conf:/etc/dat.conf:ro"]
     both = ["-v /etc/dat.conf:/etc/dat.conf:ro", "-v /etc/dat.conf:/etc/rdma/dat.conf:ro"]
-    if (publisher, offer) == ("microsoft-azure-batch", "ubuntu-server-container-rdma"):
+    if family == "ubuntu":
         return both
-    if (publisher, offer) == ("suse", "sles-hpc"):
+    if family == "suse":
         return [*both, "--device=/dev/hvnd_rdma"]
+    if vm is not None and vm.custom_image is not None:
+        raise ConfigError(
+            "pool.yaml: pool_specification.vm_configuration.custom_image: InfiniBand on a "
+            f"custom image with node agent '{vm.custom_image.node_agent}' is not a "
+            "configuration Batch Shipyard supports",
+            hint="base the image on CentOS, Ubuntu or openSUSE, or set infiniband: false")
+    image = vm.platform_image if vm is not None else None
+    publisher, offer = ((image.publisher.lower(), image.offer.lower()) if image else ("", ""))
     raise ConfigError(
         f"pool.yaml: pool_specification.vm_configuration.platform_image: InfiniBand on "
         f"{publisher or 'this'}/{offer or 'image'} is not a configuration Batch Shipyard "
         "supports", hint="use OpenLogic CentOS-HPC, or set infiniband: false")
 
 
-def _image(pool: PoolSpecification) -> PlatformImage | None:
-    config = pool.vm_configuration
-    return config.platform_image if config is not None else None
+def _ib_family(vm: VmConfiguration | None) -> str | None:
+    """``centos``, ``ubuntu`` or ``suse``: the InfiniBand setup of an image Batch Shipyard
+    knows, or ``None``."""
+    if vm is not None and vm.custom_image is not None:
+        agent = vm.custom_image.node_agent
+        return next((family for prefix, family in _CUSTOM_IB.items()
+                     if agent.startswith(prefix)), None)
+    image = vm.platform_image if vm is not None else None
+    if image is None:
+        return None
+    return _PLATFORM_IB.get((image.publisher.lower(), image.offer.lower()))
 
 
-def _tempdisk(image: PlatformImage | None) -> str:
-    # Ubuntu marketplace images mount the resource disk at /mnt, the others at /mnt/resource.
-    return "/mnt" if image is not None and "ubuntu" in image.offer.lower() else "/mnt/resource"
+#: Platform images with an InfiniBand setup, by where it keeps the DAT files.
+_PLATFORM_IB = {("openlogic", "centos-hpc"): "centos",
+                ("microsoft-azure-batch", "centos-container-rdma"): "centos",
+                ("microsoft-azure-batch", "ubuntu-server-container-rdma"): "ubuntu",
+                ("suse", "sles-hpc"): "suse"}
+#: Custom images: by the distribution their node agent names.
+_CUSTOM_IB = {"batch.node.centos": "centos", "batch.node.ubuntu": "ubuntu",
+              "batch.node.opensuse": "suse"}
 
 
 def _gpus(job: JobSpec, task: TaskSpec, vm_size: str, where: str) -> str | None:
@@ -173,9 +198,8 @@ def resolve(job: JobSpec, task: TaskSpec, pool: PoolSpecification, vm_size: str,
     infiniband = _infiniband(job, task, pool, vm_size, where)
     if local:
         return Accel()
-    image = _image(pool)
     accel = Accel(gpus=gpus, infiniband=infiniband, sriov=is_sriov_size(vm_size),
-                  image=image, tempdisk=_tempdisk(image))
+                  vm=pool.vm_configuration, tempdisk=pool.temp_disk)
     accel.run_options(native=False)  # an unsupported InfiniBand image fails here, early
     return accel
 

@@ -7,8 +7,9 @@ and on the local engine and no node needs storage credentials:
 
 - task ``input_data`` -> ``resourceFiles`` below the working directory (the primary only,
   for a multi-instance task, as Batch Shipyard does): one ``storageContainerUrl`` +
-  ``blobPrefix`` per entry, or one signed blob URL per blob when ``include``/``exclude``
-  filter the names;
+  ``blobPrefix`` per entry (what the container holds when the node downloads it), or one
+  signed blob URL per listed blob when ``include``/``exclude`` filter the names in a way
+  no prefix can say (:func:`blob_prefix`);
 - job ``input_data`` -> the job preparation task's ``resourceFiles``, staged in its working
   directory and copied to ``local_path`` once per node before the user's preparation;
 - pool ``input_data`` -> the same in the pool's start task, on every node as it starts
@@ -56,16 +57,32 @@ class Listing:
 Lookup = Callable[[RemotePath], Listing]
 
 
-def filtered(entry: RemotePath) -> bool:
-    return bool(entry.include or entry.exclude)
+def blob_prefix(entry: RemotePath) -> str | None:
+    """The one blob prefix that keeps exactly the names the entry keeps, else ``None``.
+
+    Unfiltered, it is the entry's directory; one ``include`` ``<literal>*`` (fnmatch's
+    ``*`` spans ``/``) narrows it, or is already implied by it. Any other filter needs
+    the names listed.
+    """
+    if entry.exclude or len(entry.include) > 1:
+        return None
+    if not entry.include:
+        return entry.prefix
+    literal = entry.include[0][:-1]
+    if not entry.include[0].endswith("*") or any(c in literal for c in "*?["):
+        return None
+    if literal.startswith(entry.prefix):
+        return literal
+    return entry.prefix if entry.prefix.startswith(literal) else None
 
 
 def input_files(entry: StorageInput, listing: Listing, into: str) -> list[models.ResourceFile]:
     """Resource files bringing one input entry into ``into`` (relative to the wd)."""
     into = into.strip("/")
-    if not filtered(entry):
+    prefix = blob_prefix(entry)
+    if prefix is not None:
         return [models.ResourceFile(storage_container_url=listing.container_url,
-                                    blob_prefix=entry.prefix or None, file_path=into or None)]
+                                    blob_prefix=prefix or None, file_path=into or None)]
     return [models.ResourceFile(http_url=listing.blob_url(name),
                                 file_path=posixpath.join(into, name) if into else name)
             for name in listing.names]

@@ -10,8 +10,9 @@ Batch Shipyard's ``global_resources.files`` entries whose destination is the nod
   itself). Batch Shipyard refuses pools of more than one node here; shipyard sends every
   file to every node instead (nodes added later get nothing).
 - ``$AZ_BATCH_NODE_ROOT_DIR`` is written out, since an SSH session has no such variable:
-  ``<temp disk>/batch/tasks``, the temp disk being ``/mnt`` on Ubuntu images and
-  ``/mnt/resource`` on the others (Batch Shipyard's rule); ``/mnt/batch/tasks`` locally.
+  ``<temp disk>/batch/tasks``, the temp disk being ``/mnt`` on Ubuntu images (a custom
+  image's node agent says which) and ``/mnt/resource`` on the others (Batch Shipyard's
+  rule); ``/mnt/batch/tasks`` locally.
 - ``scp`` and ``rsync+ssh`` send one file at a time; the ``multinode_`` methods run up to
   ``max_parallel_transfers_per_node`` at once per node and, on a shared volume, spread the
   files over the nodes: each file, in path order, goes to the node with the fewest bytes
@@ -106,9 +107,7 @@ def node_root(pool: PoolSpecification, local: bool) -> str:
     """``$AZ_BATCH_NODE_ROOT_DIR`` written out for the pool's image."""
     if local:
         return LOCAL_NODE_ROOT
-    image = pool.vm_configuration.platform_image if pool.vm_configuration else None
-    tempdisk = "/mnt" if image is not None and "ubuntu" in image.offer.lower() else "/mnt/resource"
-    return f"{tempdisk}/batch/tasks"
+    return f"{pool.temp_disk}/batch/tasks"
 
 
 def destination(dest: IngressDestination, volumes: Mapping[str, SharedDataVolume], root: str,

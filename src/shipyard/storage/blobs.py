@@ -86,6 +86,11 @@ class Blobs:
         with self.translated(container), suppress(ResourceExistsError):
             self.service.create_container(container)
 
+    def require_container(self, container: str) -> None:
+        """Fail as a listing would when ``container`` is missing or the key is refused."""
+        with self.translated(container):
+            self.service.get_container_client(container).get_container_properties()
+
     def names(self, where: RemotePath) -> list[str]:
         """Blob names under ``where.remote_path`` that its include/exclude keep."""
         client = self.service.get_container_client(where.container)

@@ -111,6 +111,15 @@ class StoragePlan:
         self._sign_files(start.resource_files)
         return create
 
+    def require_pool_inputs(self, skip: set[tuple[str, str]]) -> None:
+        """Prove the pool's ``input_data`` containers exist before anything is sent,
+        but those in ``skip`` ((link, container) an ingress is about to fill and create)."""
+        spec = self.config.pool
+        for entry in spec.input_data.azure_storage if spec.input_data else ():
+            where = (entry.storage_account_settings, entry.container)
+            if where not in skip:
+                self.blobs(entry.storage_account_settings).require_container(entry.container)
+
     def _pool_sas(self) -> timedelta:
         days = (self.config.global_file.batch_shipyard.generated_sas_expiry_days
                 if self.config.global_file else None)
