@@ -15,7 +15,7 @@ from shipyard.engine.allocation.allocator import POOL, Allocator
 from shipyard.engine.model import requests
 from shipyard.engine.services.pools import PoolService
 from shipyard.engine.settings import EngineSettings
-from shipyard.engine.store import Record, Store
+from shipyard.engine.store import Record, RecordMissing, Store
 from shipyard.errors import BatchError
 
 
@@ -52,6 +52,19 @@ def test_a_resize_accepted_stands_when_the_pool_goes_before_its_busy_nodes_are_s
     assert (doc["targetDedicatedNodes"], doc["allocationState"]) == (0, "resizing")
     assert doc["resizeTimeout"] == requests.DEFAULT_RESIZE_TIMEOUT
     assert kicks.kicked == ["p"]
+
+
+def test_a_shed_that_fails_on_a_live_pool_is_the_engines_fault_and_said(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    pools, _, kicks = service(tmp_path)
+
+    def shed_fails(pool_id: str, option: str) -> None:
+        raise RecordMissing(f"node {pool_id}/tvm-gone")  # a node went while taken out
+
+    pools.shed = shed_fails
+    doc = pools.resize("p", {"targetDedicatedNodes": 0})
+    assert doc["targetDedicatedNodes"] == 0 and kicks.kicked == ["p"]
+    assert "pool p: taking busy nodes out (requeue) failed" in caplog.text
 
 
 @pytest.mark.parametrize(("raw", "shown"), [(None, "PT15M"), ("PT5M", "PT5M"),

@@ -97,10 +97,10 @@ def _tail(app: App, job_id: str, task_id: str, name: str) -> None:
         out.write(data)
         out.flush()
 
-    app.say(f"[dim]streaming {name} of {job_id}/{task_id}[/dim]")
     def waits(reason: str) -> None:
         err_console.print(f"[yellow]waiting:[/yellow] {escape(reason)}")
 
+    app.say(f"[dim]streaming {name} of {job_id}/{task_id}[/dim]")
     task = waiting.tail_task_file(app.client, job_id, task_id, name, write, JOB_TIMEOUT,
                                   note=waits)
     info = task.execution_info

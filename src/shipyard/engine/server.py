@@ -145,6 +145,9 @@ def _listen(settings: EngineSettings) -> socket.socket:
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         listener.bind((settings.host, settings.port))
+        # Listening claims the port: sockets with SO_REUSEADDR can all bind it until one
+        # of them listens.
+        listener.listen(2048)
     except OSError as exc:
         listener.close()
         raise EngineError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}",

@@ -164,6 +164,7 @@ class Capacity:
         for key in keys:
             self.free[key] = 0
 
+
 def task_nodes(task: Record) -> list[NodeKey]:
     """(pool, node) pairs a live task holds: assigned while preparing, its instances after."""
     run = TaskRun.of(task)
@@ -235,6 +236,7 @@ def _multi_instance_error(pool: Json, multi: MultiInstance, slots: int, required
     return Unschedulable("MultiInstanceRequirementsNotMet",
                          "The multi-instance task cannot be scheduled: "
                          + "; ".join(problems) + ".")
+
 
 class ReadyQueue:
     """A job's active tasks whose dependencies are met, in submission order, read lazily.

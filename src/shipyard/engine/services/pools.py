@@ -15,8 +15,8 @@ builds on it, so it cannot be imported here).
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Callable
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,20 @@ DEALLOCATION_OPTIONS = ("requeue", "terminate", "taskcompletion", "retaineddata"
 #: Takes out the busy nodes a shrunk pool has beyond its targets, with a
 #: ``nodeDeallocationOption`` (``NodeOps.shed_busy``).
 Shed = Callable[[str, str], None]
+log = logging.getLogger(__name__)
+
+
+def shed_busy_nodes(shed: Shed, store: Store, pool_id: str, option: str) -> None:
+    """Run ``shed`` after a shrink was applied; the shrink stands whatever happens here.
+
+    A pool deleted meanwhile has nothing left to shed. Any other failure is the engine's:
+    logged with its traceback, while the allocator's pass still removes the idle surplus.
+    """
+    try:
+        shed(pool_id, option)
+    except (BatchError, RecordMissing):
+        if store.get(POOL, "", pool_id) is not None:
+            log.exception("pool %s: taking busy nodes out (%s) failed", pool_id, option)
 
 
 POOLS = Lookup(POOL, "PoolNotFound", "The specified pool does not exist.")
@@ -146,8 +160,7 @@ class PoolService:
         # idle surplus. The resize stands once applied: a pool deleted meanwhile has
         # nothing left to shed, and the client still gets its 202.
         if self.shed is not None:
-            with suppress(BatchError, RecordMissing):
-                self.shed(pool_id, option)
+            shed_busy_nodes(self.shed, self.store, pool_id, option)
         self.allocator.kick(pool_id)
         return record.doc
 

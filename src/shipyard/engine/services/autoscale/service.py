@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -43,6 +42,7 @@ from shipyard.engine.services.pools import (
     Shed,
     pool_being_deleted,
     pool_being_resized,
+    shed_busy_nodes,
 )
 from shipyard.engine.store import Json, Record, RecordMissing, Store
 from shipyard.errors import BatchError
@@ -189,8 +189,7 @@ class AutoscaleService:
     # -- helpers ---------------------------------------------------------------------------
     def _shed(self, pool_id: str, option: str) -> None:
         assert self.shed is not None
-        with contextlib.suppress(BatchError, RecordMissing):  # the pool went meanwhile
-            self.shed(pool_id, option)
+        shed_busy_nodes(self.shed, self.store, pool_id, option)
 
     def _sample(self, pool: Record) -> None:
         self.histories.record(pool.doc["id"], wire.utcnow(),
