@@ -37,12 +37,20 @@ def prepare_node_dirs(batch_dir: Path) -> None:
     root = batch_dir / "tasks"
     for name in NODE_DIRS:
         (root / name).mkdir(parents=True, exist_ok=True)
+    admins_may_write(root)
+
+
+def admins_may_write(directory: Path) -> None:
+    """Let the node's admin users (group ``sudo``) write in ``directory``, as root's.
+
+    Nodes copy the host's system groups (nodes/users.py), so the host's gid is the node's.
+    """
     try:
         admins = grp.getgrnam(ADMIN_GROUP).gr_gid
     except KeyError:  # a host without the group: only root writes there
         return
-    os.chown(root, 0, admins)
-    root.chmod(0o775)
+    os.chown(directory, 0, admins)
+    directory.chmod(0o775)
 
 
 def start_task_environment(base: dict[str, str], start_task: Json) -> dict[str, str]:

@@ -66,6 +66,7 @@ class NodeLife:
             slot=private["slot"], index=private["index"], node_id=record.doc["id"],
             hostname=private["hostname"], ip=ipaddress.IPv4Address(record.doc["ipAddress"]),
             home=Path(private["home"]),
+            binds=sharedmounts.node_binds(self.settings, private["pool_id"]),
         )
 
     def node(self, record: Record) -> execution.Node:
@@ -85,7 +86,7 @@ class NodeLife:
         spec = self.node_spec(record)
         try:
             boot.prepare_node_dirs(spec.batch_dir)
-            sharedmounts.link_node(self.settings, pool.doc["id"], spec.batch_dir)
+            sharedmounts.prepare_node(self.settings, pool.doc["id"], spec.batch_dir)
             pid = self.start_daemon(spec, pool)
         except ShipyardError as exc:
             self.fail(ref, "NodeAllocationFailed", str(exc))
@@ -178,7 +179,7 @@ class NodeLife:
         stop(spec, record.private.get("pid"))
         self.mutate(ref, lambda r: r.private.__setitem__("pid", None))
         boot.prepare_node_dirs(spec.batch_dir)
-        sharedmounts.link_node(self.settings, ref.pool_id, spec.batch_dir)
+        sharedmounts.prepare_node(self.settings, ref.pool_id, spec.batch_dir)
         # A wiped data-root is seeded afresh like a new node's; a kept one is left as it is.
         pid = self.start_daemon(spec, self._pool(ref.pool_id))
         self.mutate(ref, lambda r: _started(r, pid))

@@ -146,7 +146,7 @@ def _check_home(spec: NodeSpec) -> None:
 
 
 def _node_binds(spec: NodeSpec) -> list[tuple[Path, str]]:
-    """Host paths under home and where the node sees them."""
+    """Host paths (under home, then the spec's own) and where the node sees them."""
     return [
         (spec.batch_dir, "/mnt/batch"),
         (spec.home / "tmp", "/tmp"),
@@ -156,6 +156,7 @@ def _node_binds(spec: NodeSpec) -> list[tuple[Path, str]]:
         (spec.home / "etc-docker", "/etc/docker"),
         # The node's own accounts and homes: node users never touch the host's.
         *users.binds(spec.home),
+        *spec.binds,
     ]
 
 

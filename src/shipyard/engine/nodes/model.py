@@ -53,6 +53,10 @@ class NodeSpec:
     hostname: str
     ip: ipaddress.IPv4Address
     home: Path
+    #: More host directories the node sees, each at a path inside it (mounted after the
+    #: node's own ``/mnt/batch``, so one may lie below it). They belong to the caller:
+    #: stopping the node leaves them as they are.
+    binds: tuple[tuple[Path, str], ...] = ()
 
     @property
     def netns(self) -> str:
