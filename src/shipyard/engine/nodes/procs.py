@@ -93,8 +93,11 @@ def node_pids(netns_inode: int | None, anchors: Iterable[int] = ()) -> set[int]:
     found = set(anchors) & {p.pid for p in all_procs()}
     if netns_inode is not None:
         found |= pids_in_ns("net", {netns_inode})
-    host_mnt = ns_inode(1, "mnt")
-    mnts = {ns_inode(pid, "mnt") for pid in found} - {host_mnt, None}
+    # The host's mount namespace is never a node's: a process caught between entering the
+    # node's network and unsharing its mounts (nsenter) shares it with every host process.
+    # Pid 1's may be unreadable (a sandbox's init), so the engine's own counts as the host's.
+    host_mnts = {ns_inode(1, "mnt"), ns_inode("self", "mnt"), None}
+    mnts = {ns_inode(pid, "mnt") for pid in found} - host_mnts
     found |= pids_in_ns("mnt", {m for m in mnts if m is not None})
     found |= descendants(found)
     return found - {1, os.getpid()}
