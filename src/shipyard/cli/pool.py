@@ -56,10 +56,18 @@ def add(app: App, no_wait: bool, recreate: bool, dry_run: bool) -> None:
         _delete(app, options.id, wait=True)
     app.client.create_pool(options)
     app.say(f"pool [bold]{options.id}[/bold] created at {app.endpoint.url}")
-    if not no_wait:
-        _wait_ready(app, options.id, _first_size(app, options))
-        if app.config.pool.ssh is not None and _add_ssh_user(app, options.id):
-            _ingress_to_nodes(app)
+    if no_wait:
+        _nodes_not_sent(app, "--no-wait returns before the nodes are ready")
+        return
+    size = _first_size(app, options)
+    _wait_ready(app, options.id, size)
+    added = app.config.pool.ssh is not None and _add_ssh_user(app, options.id)
+    if size == 0:
+        _nodes_not_sent(app, "the pool has no nodes yet")
+    elif not added:
+        _nodes_not_sent(app, "the SSH user is not on the nodes")
+    else:
+        _ingress_to_nodes(app)
 
 
 def _with_storage(app: App, options: models.BatchPoolCreateOptions
@@ -72,10 +80,12 @@ def _with_storage(app: App, options: models.BatchPoolCreateOptions
     and its blob resource files signed. The ``input_data`` containers the ingress does
     not fill are proved to exist before the first byte is sent.
     """
-    from shipyard.cli import storage
+    from shipyard.cli import nodeingress, storage
 
-    plan = storage.plan(app)
     transfer = app.config.pool.transfer_files_on_pool_creation
+    if transfer:  # the node entries are sent once the nodes are ready: check them now
+        nodeingress.check_all(app, storage.node_entries(app))
+    plan = storage.plan(app)
     ingress = transfer and bool(app.config.global_resources.files)
     plan.require_pool_inputs(storage.ingress_targets(app) if ingress else set())
     if ingress:
@@ -103,13 +113,25 @@ def _add_ssh_user(app: App, pool_id: str) -> bool:
     return True
 
 
+def _node_files_pending(app: App) -> bool:
+    """Whether ``transfer_files_on_pool_creation`` has entries for the nodes to send."""
+    from shipyard.cli import storage
+
+    return app.config.pool.transfer_files_on_pool_creation and bool(storage.node_entries(app))
+
+
+def _nodes_not_sent(app: App, why: str) -> None:
+    if _node_files_pending(app):
+        err_console.print(f"[yellow]warning:[/yellow] config.yaml's files for the nodes were "
+                          f"not sent ({why}): run 'shipyard data ingress' once the nodes are "
+                          "ready")
+
+
 def _ingress_to_nodes(app: App) -> None:
     """``transfer_files_on_pool_creation``: the node entries, once the SSH user is there."""
     from shipyard.cli import storage
 
-    files = app.config.global_resources.files
-    if app.config.pool.transfer_files_on_pool_creation and any(
-            entry.destination.to_nodes for entry in files):
+    if _node_files_pending(app):
         storage.ingress_all(app, storage.plan(app), to_storage=False)
 
 

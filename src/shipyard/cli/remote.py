@@ -13,8 +13,10 @@ from __future__ import annotations
 import logging
 import shlex
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -22,6 +24,10 @@ from shipyard.cli.app import reported
 from shipyard.cli.context import App, pass_app
 from shipyard.cli.sshkeys import SshUser, ssh_user
 from shipyard.errors import CommandError, ConfigError
+from shipyard.factory.shell import quote
+
+if TYPE_CHECKING:
+    from azure.batch import models
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +93,12 @@ def add_users(app: App, pool_id: str) -> SshUser:
     return login
 
 
-def logins(app: App, pool_id: str) -> list[Login]:
-    """Every node's remote login address, in the order ``grls`` lists them."""
+def logins(app: App, pool_id: str, nodes: Iterable[models.BatchNode] | None = None
+           ) -> list[Login]:
+    """Every node's remote login address, in the order ``grls`` lists them (of ``nodes``
+    when the caller has listed them already)."""
     found = []
-    for node in app.client.list_nodes(pool_id):
+    for node in app.client.list_nodes(pool_id) if nodes is None else nodes:
         settings = app.client.get_node_remote_login_settings(pool_id, node.id)
         found.append(Login(node.id, settings.remote_login_ip_address,
                            settings.remote_login_port))
@@ -119,10 +127,36 @@ def _host(login: Login) -> str:
     return f"[{login.address}]" if ":" in login.address else login.address
 
 
+#: scp's options that take a value (OpenSSH 9): their value may follow in the same word.
+_SCP_VALUED = frozenset("cDFiJloPSX")
+
+
+def legacy_scp(options: list[str]) -> bool:
+    """Whether scp ``options`` ask for the legacy protocol (``-O``, alone or bundled)."""
+    words = iter(options)
+    for word in words:
+        if not word.startswith("-") or word.startswith("--"):
+            continue
+        for at, flag in enumerate(word[1:], start=1):
+            if flag == "O":
+                return True
+            if flag in _SCP_VALUED:
+                if at == len(word) - 1:
+                    next(words, None)  # its value is the next word
+                break
+    return False
+
+
 def scp_argv(login: Login, user: SshUser, local: Path, remote: str, extra: str = "") -> list[str]:
-    """scp of one file, times and mode kept (``-p``, as Batch Shipyard sends)."""
-    return ["scp", *_options(user), "-p", *shlex.split(extra), "-P", str(login.port), "--",
-            str(local), f"{user.username}@{_host(login)}:{remote}"]
+    """scp of one file, times and mode kept (``-p``, as Batch Shipyard sends).
+
+    With ``-O`` the node's shell reads the remote path (the legacy protocol runs
+    ``scp -t PATH`` there), so the path is quoted as one shell word; SFTP takes it as is.
+    """
+    options = shlex.split(extra)
+    target = quote(remote) if legacy_scp(options) else remote
+    return ["scp", *_options(user), "-p", *options, "-P", str(login.port), "--",
+            str(local), f"{user.username}@{_host(login)}:{target}"]
 
 
 def rsync_argv(login: Login, user: SshUser, local: Path, remote: str, ssh_extra: str = "",

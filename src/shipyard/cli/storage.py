@@ -145,21 +145,26 @@ def ingress_all(app: App, storage: StoragePlan, to_storage: bool = True,
     and local files are checked before the first byte moves."""
     from shipyard.cli import nodeingress
 
-    planned, for_nodes = [], []
+    planned = []
     for index, entry in enumerate(app.config.global_resources.files):
         where = f"global_resources.files[{index}]"
         if entry.destination.to_nodes or not to_storage:
-            for_nodes += [(index, entry)] if entry.destination.to_nodes else []
             continue
         link = entry.destination.storage_account_settings
         if not link:
             raise ConfigError(f"config.yaml: {where}.destination: needs storage_account_settings"
                               ", or shared_data_volume / relative_destination_path for nodes")
         planned.append((entry, storage.blobs(link), *ingress_files(entry, where)))
-    nodes = nodeingress.plan_all(app, for_nodes) if to_nodes else []
+    nodes = nodeingress.plan_all(app, node_entries(app)) if to_nodes else nodeingress.NONE
     for entry, blobs, container, files in planned:
         _ingress_one(app, blobs, entry, container, files)
     nodeingress.send_all(app, nodes)
+
+
+def node_entries(app: App) -> list[tuple[int, IngressFile]]:
+    """(index, entry) of every ``global_resources.files`` entry sent to the pool's nodes."""
+    return [(index, entry) for index, entry in enumerate(app.config.global_resources.files)
+            if entry.destination.to_nodes]
 
 
 def _ingress_one(app: App, blobs: Blobs, entry: IngressFile, container: str,

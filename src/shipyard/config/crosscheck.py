@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 
 from shipyard.config.bundle import ShipyardConfig
+from shipyard.config.global_config import GlobalConfig
 from shipyard.config.jobs import JobSpec, TaskSpec
 from shipyard.config.pool import PoolSpecification
 from shipyard.config.poolnetwork import network_checks
@@ -30,6 +31,8 @@ def _problems(cfg: ShipyardConfig) -> Iterator[ConfigError]:
         if cfg.pool_file is not None:
             checks.append(partial(_azure_pool, cfg.pool_file))
     checks += network_checks(cfg)
+    if cfg.pool_file is not None and cfg.global_file is not None:
+        checks.append(partial(_node_ingress_user, cfg.pool_file, cfg.global_file))
     for j, job in enumerate(cfg.jobs_file or ()):
         if cfg.pool_file is not None and job.auto_pool is not None:
             checks.append(partial(_auto_pool_ingress, cfg.pool_file, j))
@@ -81,6 +84,18 @@ def _preloaded(cfg: ShipyardConfig, job: JobSpec, task: TaskSpec, where: str) ->
         "global_resources.docker_images",
         hint="add it there, or set allow_run_on_missing_image: true on the job",
     )
+
+
+def _node_ingress_user(pool: PoolSpecification, config: GlobalConfig) -> None:
+    # Node destinations are reached over SSH as pool.yaml's user: without one, neither
+    # 'data ingress' nor 'pool add' could send them.
+    for index, entry in enumerate(config.global_resources.files):
+        if entry.destination.to_nodes and pool.ssh is None:
+            raise ConfigError(
+                f"config.yaml: global_resources.files[{index}].destination: sending to the "
+                "pool's nodes needs an SSH user, and pool.yaml has no pool_specification.ssh",
+                hint="add ssh: {username: shipyard} to pool.yaml, or send the files to a "
+                     "storage account (storage_account_settings)")
 
 
 def _auto_pool_ingress(pool: PoolSpecification, index: int) -> None:

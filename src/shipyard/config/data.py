@@ -12,9 +12,10 @@ nodes (``shared_data_volume`` and/or ``relative_destination_path``, sent over SS
 
 from __future__ import annotations
 
+import shlex
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from shipyard.config.base import Model, Opaque, Strings, problem, shown
 
@@ -131,6 +132,16 @@ class IngressTransfer(Model):
     rsync_extra_options: str = ""
     split_files_megabytes: int | None = None
     max_parallel_transfers_per_node: int = Field(default=1, ge=1)
+
+    @field_validator("scp_ssh_extra_options", "rsync_extra_options")
+    @classmethod
+    def _shell_words(cls, value: str) -> str:
+        # Split into argv per copy, in a worker thread: an unbalanced quote must stop here.
+        try:
+            shlex.split(value)
+        except ValueError as exc:
+            raise problem(f"is not shell words ({exc}): {shown(value)}") from None
+        return value
 
 
 class IngressDestination(Model):
