@@ -3,8 +3,8 @@ and the engine's nodes (each its own sshd at its remote login address).
 
 ``pool add`` with ``transfer_files_on_pool_creation`` sends the node entries once the SSH
 user is on the nodes; ``data ingress`` sends with rsync; without the user on the nodes
-nothing is sent and the error says what to do. Files are read back through the node file
-API of each node.
+nothing is sent and the error says what to do; a bad node entry stops ``pool add`` before
+the pool is created. Files are read back through the node file API of each node.
 """
 
 from __future__ import annotations
@@ -100,3 +100,37 @@ def test_without_the_ssh_user_nothing_is_sent(
     assert "shipyard pool user add" in refused.output
     for node in client.list_nodes(POOL):
         assert not names_under(client, node.id, "ingressed/late")
+
+
+@pytest.mark.parametrize("bad", ["source", "volume", "key"])
+def test_pool_add_checks_node_entries_before_creating_the_pool(
+        sh: Shell, client: BatchClient, tmp_path: Path, source: Path, bad: str) -> None:
+    key = tmp_path / "id_open"
+    key.write_text("not a key")
+    key.chmod(0o644)
+    entry = {"source": config_yaml(tmp_path / "missing", "in", "scp"),
+             "volume": config_yaml(source, "in", "scp").replace(
+                 "relative_destination_path: in", "shared_data_volume: nope"),
+             "key": config_yaml(source, "in", "scp", f"        ssh_private_key: {key}\n")}[bad]
+    sh.write("pool.yaml", pool_yaml(tmp_path / "keys").replace("dedicated: 2", "dedicated: 1"))
+    sh.write("config.yaml", entry)
+    try:
+        refused = sh("pool", "add", ok=False)
+        assert refused.exit_code == 1, refused.output
+        assert "global_resources.files[0]" in refused.output, refused.output
+        assert "created" not in refused.output, refused.output
+        assert POOL not in {found.id for found in client.list_pools()}
+    finally:
+        delete_pool(client, POOL)
+
+
+def test_pool_add_no_wait_says_the_node_files_were_not_sent(
+        sh: Shell, client: BatchClient, tmp_path: Path, source: Path) -> None:
+    sh.write("pool.yaml", pool_yaml(tmp_path / "keys").replace("dedicated: 2", "dedicated: 1"))
+    sh.write("config.yaml", config_yaml(source, "in", "scp"))
+    try:
+        added = sh("pool", "add", "--no-wait")
+        assert ("config.yaml's files for the nodes were not sent (--no-wait returns before the "
+                "nodes are ready): run 'shipyard data ingress'") in added.output, added.output
+    finally:
+        delete_pool(client, POOL)

@@ -8,7 +8,9 @@
 - Access rules make one inbound NAT pool, ``BatchShipyard-RemoteAccessControl``: TCP to
   port 22 on each node from ``starting_port`` to ``starting_port + 999``, with a network
   security group rule per ``allow`` prefix and then per ``deny`` prefix, priorities from
-  150 up (the lower, the earlier). Batch Shipyard sends 3389 (RDP) as the backend port
+  150 up (the lower, the earlier). No rules, no NAT pool: Batch Shipyard drops it when its
+  rule list is empty (a subnet alone, or ``starting_port`` alone, keeps Batch's default
+  SSH endpoint), and so does shipyard. Batch Shipyard sends 3389 (RDP) as the backend port
   when the pool has no ``ssh`` user; shipyard's pools are Linux, reached over SSH on 22.
 - ``public_ips`` become ``publicIPAddressConfiguration`` with provisioning
   ``usermanaged`` and the ids (Batch Shipyard's older SDK sent the same list as
