@@ -56,6 +56,11 @@ def add(app: App, no_wait: bool, recreate: bool, dry_run: bool) -> None:
         _delete(app, options.id, wait=True)
     app.client.create_pool(options)
     app.say(f"pool [bold]{options.id}[/bold] created at {app.endpoint.url}")
+    _once_created(app, options, no_wait)
+
+
+def _once_created(app: App, options: models.BatchPoolCreateOptions, no_wait: bool) -> None:
+    """Wait for the nodes, add the SSH user, then send the node entries (or say why not)."""
     if no_wait:
         _nodes_not_sent(app, "--no-wait returns before the nodes are ready")
         return
