@@ -22,15 +22,28 @@ a missing install step, which CI must not hide.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from shipyard.cli import app as cli_app
 
 pytest_plugins = ["tests.engine_fixtures"]
 
 TIERS = {"unit": (), "cli": (), "engine": ("root",), "contract": ("root",), "e2e": ("root",)}
 _HERE = Path(__file__).parent
 _skipped: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _consoles_of_their_own() -> Iterator[None]:
+    """The CLI's consoles are made on their first line, with the width the environment
+    then gives, and kept for the process (one command): a test that printed first would
+    fix the width of every later test in its worker. Each test starts without them."""
+    for console in (cli_app.console, cli_app.err_console):
+        console._console = None  # type: ignore[attr-defined]
+    yield
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
