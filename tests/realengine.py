@@ -125,6 +125,15 @@ def wait_nodes(client: BatchClient, pool_id: str, count: int, states: tuple[str,
     return list(wait_for(f"{count} nodes of {pool_id} in {states}", ready, timeout))
 
 
+def exists(get: Callable[[str], object], name: str) -> bool:
+    """Whether ``get(name)`` (an SDK get of a job, schedule, ...) finds it."""
+    try:
+        get(name)
+    except ResourceNotFoundError:
+        return False
+    return True
+
+
 def pool_exists(client: BatchClient, pool_id: str) -> bool:
     """``pool_exists`` of SDK 15.1 raises on the service's 404 instead of returning False."""
     try:

@@ -64,6 +64,12 @@ def pool_yaml(pool_id: str, nodes: int) -> str:
             "  inter_node_communication_enabled: true\n")
 
 
+def ssh_pool_yaml(pool_id: str, nodes: int, keys: Path) -> str:
+    """``pool_yaml`` with an SSH user whose generated key goes to ``keys``."""
+    return pool_yaml(pool_id, nodes) + ("  ssh:\n    username: shipyard\n"
+                                        f"    generated_file_export_path: {keys}\n")
+
+
 def jobs_yaml(job_id: str, command: str) -> str:
     return (f"job_specifications:\n- id: {job_id}\n  tasks:\n  - docker_image: {IMAGE}\n"
             f"    command: {command}\n")

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 import yaml
 from azure.batch import BatchClient, models
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError
 
 from tests.contract.clihelpers import Shell, pool_yaml, sh
 from tests.contract.jobhelpers import small_pool
-from tests.realengine import IMAGE, wait_for
+from tests.realengine import IMAGE, exists, wait_for
 
 __all__ = ["sh"]  # the fixture, for pytest
 GOOD = {"id": "cli-add-a", "tasks": [{"docker_image": IMAGE, "command": "true"}]}
@@ -49,14 +49,6 @@ BAD_SECOND: dict[str, tuple[dict[str, Any], tuple[str, str] | None, str]] = {
 
 def jobs_file(*jobs: dict[str, Any]) -> str:
     return yaml.safe_dump({"job_specifications": list(jobs)})
-
-
-def exists(get: Any, name: str) -> bool:
-    try:
-        get(name)
-    except ResourceNotFoundError:
-        return False
-    return True
 
 
 @pytest.fixture

@@ -15,18 +15,12 @@ from pathlib import Path
 import pytest
 from azure.batch import BatchClient, models
 
-from tests.contract.clihelpers import Shell, jobs_yaml, sh
+from tests.contract.clihelpers import Shell, jobs_yaml, sh, ssh_pool_yaml
 from tests.realengine import IMAGE, build_recipe, delete_pool, wait_for, wait_nodes
 
 __all__ = ["sh"]  # the fixture, for pytest
 POOL = "cli-nodes"
 RING = "shipyard/openmpi-ring:latest"
-
-
-def ssh_pool_yaml(pool_id: str, nodes: int, keys: Path) -> str:
-    return (f"pool_specification:\n  id: {pool_id}\n  vm_count:\n    dedicated: {nodes}\n"
-            "  inter_node_communication_enabled: true\n  ssh:\n    username: shipyard\n"
-            f"    generated_file_export_path: {keys}\n")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from azure.batch import BatchClient, models
 from azure.core.exceptions import ResourceNotFoundError
 
 from tests.contract.clihelpers import Shell, pool_yaml, sh
-from tests.realengine import IMAGE, delete_pool, pool_exists, wait_for
+from tests.realengine import IMAGE, delete_pool, exists, pool_exists, wait_for
 
 __all__ = ["sh"]  # the fixture, for pytest
 TASK = "task-00000"
@@ -24,14 +24,6 @@ def recurring_yaml(job_id: str, command: str, extra: str = "") -> str:
     return (f"job_specifications:\n- id: {job_id}\n  auto_complete: true\n{extra}"
             "  recurrence:\n    schedule:\n      recurrence_interval: 00:01:00\n"
             f"  tasks:\n  - docker_image: {IMAGE}\n    command: {command}\n")
-
-
-def schedule_gone(client: BatchClient, schedule_id: str) -> bool:
-    try:
-        client.get_job_schedule(schedule_id)
-    except ResourceNotFoundError:
-        return True
-    return False
 
 
 @pytest.fixture
@@ -85,7 +77,7 @@ def test_recurring_job_runs_its_task_in_each_job(on_shared_pool: Shell,
     assert client.get_job_schedule("cli-rec").state == "active"
     deleted = sh("jobs", "del", "--jobscheduleid", "cli-rec", "--wait", "-y")
     assert "job schedule cli-rec deleted" in deleted.output
-    assert schedule_gone(client, "cli-rec")
+    assert not exists(client.get_job_schedule, "cli-rec")
     assert "cli-rec:job-1" not in [j.id for j in client.list_jobs()]
 
 
@@ -102,7 +94,7 @@ def test_jobs_term_without_ids_ends_jobs_yaml_s_schedules(on_shared_pool: Shell,
     assert "job schedule cli-rec-term completed" in ended.output
     assert client.get_job("cli-rec-term:job-1").state == "completed"
     sh("jobs", "del", "--wait", "-y")
-    assert schedule_gone(client, "cli-rec-term")
+    assert not exists(client.get_job_schedule, "cli-rec-term")
 
 
 def test_all_jobs_and_all_schedules_end_together(on_shared_pool: Shell,
@@ -121,7 +113,7 @@ def test_all_jobs_and_all_schedules_end_together(on_shared_pool: Shell,
         again = sh("jobs", "term", "--jobid", "cli-all-plain", "-y")
         assert "job cli-all-plain already completed" in again.output
         sh("jobs", "del", "--all-jobs", "--all-jobschedules", "--wait", "-y")
-        assert schedule_gone(client, "cli-rec-all")
+        assert not exists(client.get_job_schedule, "cli-rec-all")
         assert job_in(client, "cli-all-plain") is None
     finally:
         sh("jobs", "del", "--jobid", "cli-all-plain", "--wait", "-y", ok=False)

@@ -18,7 +18,7 @@ import pytest
 from azure.batch import BatchClient
 
 from shipyard.engine.settings import EngineSettings
-from tests.contract.clihelpers import Shell, sh
+from tests.contract.clihelpers import Shell, sh, ssh_pool_yaml
 from tests.realengine import IMAGE, delete_pool
 
 __all__ = ["sh"]  # the fixture, for pytest
@@ -49,9 +49,7 @@ def pool2(sh: Shell, client: BatchClient, tmp_path: Path) -> Iterator[Shell]:
         (source / name).parent.mkdir(parents=True, exist_ok=True)
         (source / name).write_text(text)
     sh.write("config.yaml", config_yaml(source))
-    sh.write("pool.yaml", f"pool_specification:\n  id: {POOL}\n  vm_count:\n    dedicated: 2\n"
-                          f"  ssh:\n    username: shipyard\n"
-                          f"    generated_file_export_path: {tmp_path / 'keys'}\n")
+    sh.write("pool.yaml", ssh_pool_yaml(POOL, 2, tmp_path / "keys"))
     try:
         added = sh("pool", "add")
         assert "SSH user shipyard added to 2 node(s)" in added.output, added.output
