@@ -8,17 +8,19 @@ local`` finds it. The current directory is a fresh one per test (files land ther
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from azure.batch import BatchClient
 from click.testing import CliRunner, Result
 
 from shipyard.cli.main import cli
 from shipyard.engine import control
 from shipyard.engine.settings import EngineSettings
-from tests.realengine import IMAGE
+from tests.realengine import IMAGE, delete_pool
 
 
 @pytest.fixture
@@ -68,6 +70,20 @@ def ssh_pool_yaml(pool_id: str, nodes: int, keys: Path) -> str:
     """``pool_yaml`` with an SSH user whose generated key goes to ``keys``."""
     return pool_yaml(pool_id, nodes) + ("  ssh:\n    username: shipyard\n"
                                         f"    generated_file_export_path: {keys}\n")
+
+
+@contextlib.contextmanager
+def ssh_pool(sh: Shell, client: BatchClient, pool_id: str, nodes: int, keys: Path
+             ) -> Iterator[Shell]:
+    """A pool made by ``shipyard pool add`` with its SSH user (config.yaml as ``sh`` has it),
+    deleted afterwards."""
+    sh.write("pool.yaml", ssh_pool_yaml(pool_id, nodes, keys))
+    try:
+        added = sh("pool", "add")
+        assert f"SSH user shipyard added to {nodes} node(s)" in added.output, added.output
+        yield sh
+    finally:
+        delete_pool(client, pool_id)
 
 
 def jobs_yaml(job_id: str, command: str) -> str:

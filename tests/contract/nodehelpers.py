@@ -69,8 +69,20 @@ def dockerd_pids(where: Place) -> list[int]:
 
 
 def sshd_pids(where: Place) -> list[int]:
-    """The node's sshd listener (sshd shows its command line in its process title)."""
-    return pids_with(f"-f {where.home / 'ssh' / 'sshd_config'} ")
+    """The node's sshd listener (sshd shows its command line in its process title).
+
+    A connection's sshd is forked from the listener and carries its title until it
+    renames itself (a greeting just made can leave one): it is the listener's child.
+    """
+    found = pids_with(f"-f {where.home / 'ssh' / 'sshd_config'} ")
+    return [pid for pid in found if _parent(pid) not in found]
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def daemon_answers(where: Place) -> bool:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from azure.batch import BatchClient, models
 
-from tests.contract.clihelpers import Shell, jobs_yaml, sh, ssh_pool_yaml
-from tests.realengine import IMAGE, build_recipe, delete_pool, wait_for, wait_nodes
+from tests.contract.clihelpers import Shell, jobs_yaml, sh, ssh_pool
+from tests.realengine import IMAGE, build_recipe, wait_for, wait_nodes
 
 __all__ = ["sh"]  # the fixture, for pytest
 POOL = "cli-nodes"
@@ -35,13 +35,8 @@ def pool2(sh: Shell, client: BatchClient, tmp_path: Path, ring_image: str) -> It
     """A 2-node pool made by ``shipyard pool add``, with its SSH user and the ring image."""
     sh.write("config.yaml", f"global_resources:\n  docker_images:\n  - {IMAGE}\n"
                             f"  - {ring_image}\n")
-    sh.write("pool.yaml", ssh_pool_yaml(POOL, 2, tmp_path / "keys"))
-    try:
-        added = sh("pool", "add")
-        assert "SSH user shipyard added to 2 node(s)" in added.output, added.output
-        yield sh
-    finally:
-        delete_pool(client, POOL)
+    with ssh_pool(sh, client, POOL, 2, tmp_path / "keys") as made:
+        yield made
 
 
 def node_ids(client: BatchClient, pool_id: str) -> list[str]:

@@ -18,8 +18,8 @@ import pytest
 from azure.batch import BatchClient
 
 from shipyard.engine.settings import EngineSettings
-from tests.contract.clihelpers import Shell, sh, ssh_pool_yaml
-from tests.realengine import IMAGE, delete_pool
+from tests.contract.clihelpers import Shell, sh, ssh_pool
+from tests.realengine import IMAGE
 
 __all__ = ["sh"]  # the fixture, for pytest
 POOL = "cli-shared-ingress"
@@ -49,13 +49,8 @@ def pool2(sh: Shell, client: BatchClient, tmp_path: Path) -> Iterator[Shell]:
         (source / name).parent.mkdir(parents=True, exist_ok=True)
         (source / name).write_text(text)
     sh.write("config.yaml", config_yaml(source))
-    sh.write("pool.yaml", ssh_pool_yaml(POOL, 2, tmp_path / "keys"))
-    try:
-        added = sh("pool", "add")
-        assert "SSH user shipyard added to 2 node(s)" in added.output, added.output
-        yield sh
-    finally:
-        delete_pool(client, POOL)
+    with ssh_pool(sh, client, POOL, 2, tmp_path / "keys") as made:
+        yield made
 
 
 def test_ingress_to_the_shared_volume_is_seen_by_every_node(
