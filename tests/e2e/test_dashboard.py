@@ -16,6 +16,7 @@ import os
 import shutil
 import struct
 import subprocess
+import tempfile
 import urllib.error
 import urllib.request
 import uuid
@@ -114,14 +115,20 @@ def browser() -> Iterator[webdriver.Chrome]:
         "chromium and chromium-driver are missing: run scripts/setup"
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
+    # A profile of our own, removed after: the one chromedriver makes under /tmp
+    # (org.chromium.Chromium.*) was left behind by every run.
+    profile = tempfile.mkdtemp(prefix="shipyard-chromium-", dir="/var/tmp")
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                 "--window-size=1400,1300", "--disable-gpu"):
+                 "--window-size=1400,1300", "--disable-gpu", f"--user-data-dir={profile}"):
         options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     try:
-        yield driver
+        driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+        try:
+            yield driver
+        finally:
+            driver.quit()
     finally:
-        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
